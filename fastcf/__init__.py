@@ -1,0 +1,11 @@
+"""fastcf: fast collaborative filtering.
+
+Models and data tools build on the compiled kernels in :mod:`fastcf.kernels`, each of which
+runs on a Cython, a Numba or a NumPy reference twin (see ``fastcf.show_versions()``).
+"""
+
+from fastcf import kernels
+from fastcf._version import __version__
+from fastcf.config import get_num_threads, set_num_threads, show_versions
+
+__all__ = ["__version__", "get_num_threads", "kernels", "set_num_threads", "show_versions"]

@@ -1,0 +1,139 @@
+"""Process-wide settings: the thread count, and a report of what fastcf runs on.
+
+One knob sets the threads of every fastcf kernel::
+
+    fastcf.set_num_threads(4)            # from now on
+    with fastcf.set_num_threads(1):      # only inside the block
+        model.fit(data)
+
+Kernels also take ``n_threads=`` per call, which wins over the knob. The default is the
+number of cores this process may use (its CPU affinity, not the machine's core count),
+or ``FASTCF_NUM_THREADS`` when that is set.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import Optional
+
+import numpy as np
+
+__all__ = ["get_num_threads", "set_num_threads", "show_versions", "usable_cores"]
+
+
+def usable_cores() -> int:
+    """Number of cores this process may run on (respects CPU affinity and cgroups' cpusets)."""
+    if hasattr(os, "process_cpu_count"):  # Python >= 3.13
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def check_n_threads(value, name: str, owner: str) -> int:
+    """Validate a thread count given by a user; returns it as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{owner}: '{name}' must be an int >= 1 or None; got {value!r}.")
+    if value < 1:
+        raise ValueError(f"{owner}: '{name}' must be an int >= 1 or None; got {value!r}.")
+    return int(value)
+
+
+def _threads_from_environment() -> Optional[int]:
+    raw = os.environ.get("FASTCF_NUM_THREADS", "").strip()
+    if not raw:
+        return None
+    try:
+        return check_n_threads(int(raw), "FASTCF_NUM_THREADS", "fastcf")
+    except ValueError:
+        raise ValueError(
+            f"fastcf: environment variable FASTCF_NUM_THREADS must be an int >= 1; got {raw!r}."
+        ) from None
+
+
+_num_threads: Optional[int] = _threads_from_environment()
+
+
+def get_num_threads() -> int:
+    """Threads fastcf's kernels use when a call does not pass ``n_threads``."""
+    return _num_threads if _num_threads is not None else usable_cores()
+
+
+class _RestoreThreads:
+    """Returned by set_num_threads; restores the previous setting when used as a context manager."""
+
+    def __init__(self, previous: Optional[int]):
+        self._previous = previous
+
+    def __enter__(self) -> "_RestoreThreads":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        global _num_threads
+        _num_threads = self._previous
+
+    def __repr__(self) -> str:
+        return f"<fastcf threads: {get_num_threads()}>"
+
+
+def set_num_threads(n: Optional[int]) -> _RestoreThreads:
+    """Set the default thread count of every fastcf kernel (None: all usable cores).
+
+    Takes effect at once. Used in a ``with`` statement, the previous setting comes back
+    when the block ends, also when it raises.
+    """
+    global _num_threads
+    previous = _num_threads
+    _num_threads = None if n is None else check_n_threads(n, "n", "set_num_threads")
+    return _RestoreThreads(previous)
+
+
+def show_versions(file=None) -> None:
+    """Print versions, which kernel twins imported, OpenMP, Numba's threading layer and BLAS pools.
+
+    Paste its output into bug reports.
+    """
+    from fastcf._version import __version__
+    from fastcf.kernels import _backend, _threads
+
+    lines = [
+        f"fastcf      {__version__}  ({os.path.dirname(os.path.abspath(__file__))})",
+        f"python      {sys.version.split()[0]}  ({platform.platform()})",
+        f"cores       {usable_cores()} usable; fastcf threads {get_num_threads()}",
+    ]
+    for module in ("numpy", "scipy", "numba", "threadpoolctl"):
+        lines.append(f"{module:<11} {_module_version(module)}")
+    lines.append(f"backend     FASTCF_BACKEND={os.environ.get('FASTCF_BACKEND', '') or '(unset: auto)'}")
+    lines.append("kernels     twin        status")
+    for kernel in _backend.KERNELS:
+        for backend in _backend.BACKENDS:
+            twin, reason = _backend.load_twin(kernel, backend)
+            status = "ok" if twin is not None else f"missing: {reason}"
+            if twin is not None and backend == "cython":
+                status += f" (built with Cython {twin.CYTHON_VERSION}; {_describe_openmp(twin)})"
+            lines.append(f"  {kernel:<10}{backend:<12}{status}")
+    lines.append(f"numba threading layer: {_threads.numba_threading_layer()}")
+    lines.append("BLAS/OpenMP pools (threadpoolctl):")
+    for pool in _threads.thread_pools():
+        lines.append(
+            f"  {pool.get('user_api')}: {pool.get('internal_api')} {pool.get('version')} "
+            f"num_threads={pool.get('num_threads')}  {pool.get('filepath')}"
+        )
+    print("\n".join(lines), file=file or sys.stdout)
+
+
+def _describe_openmp(cython_twin) -> str:
+    version = cython_twin.OPENMP_VERSION
+    if not version:
+        return "OpenMP OFF: built with FASTCF_NO_OPENMP, kernels run serially"
+    return f"OpenMP on, spec {version}, max threads {cython_twin.openmp_max_threads()}"
+
+
+def _module_version(name: str) -> str:
+    try:
+        module = __import__(name)
+    except Exception as exc:  # a broken install reports rather than crashes show_versions
+        return f"not importable ({type(exc).__name__}: {exc})"
+    return getattr(module, "__version__", "unknown")

@@ -1,0 +1,22 @@
+"""fastcf's compiled kernels: a low-level API for projects that use fastcf as a backend.
+
+Plain arrays in, plain arrays out. Every kernel lives in a folder of its own,
+``fastcf/kernels/<kernel>/``, holding three twins with one signature:
+
+- ``reference.py``: plain NumPy/SciPy, the specification;
+- ``_numba.py``: parallel Numba (``prange``);
+- ``_cython.pyx``: parallel Cython (OpenMP, ``nogil``).
+
+The functions exported here validate their inputs once and dispatch to a twin chosen by
+``backend=``, else ``FASTCF_BACKEND``, else the fastest twin that imports.
+
+Kernels
+-------
+select_topk
+    The k best admissible items of every row of a dense score block.
+"""
+
+from fastcf.kernels._backend import BACKENDS, KERNELS, BackendFallbackWarning
+from fastcf.kernels.topk import select_topk
+
+__all__ = ["BACKENDS", "KERNELS", "BackendFallbackWarning", "select_topk"]

@@ -1,0 +1,119 @@
+"""Build the Cython kernel twins (``fastcf/kernels/*/_cython.pyx``) with OpenMP.
+
+Environment switches:
+  FASTCF_NO_OPENMP=1  build without OpenMP (the kernels then run serially); without it,
+                      a compiler that cannot build OpenMP code fails the build.
+  FASTCF_NATIVE=1     add -march=native (faster on this CPU, but the result may not run
+                      on other CPUs: never for wheels).
+"""
+import os
+import sys
+import tempfile
+from glob import glob
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def openmp_flags(compiler_type):
+    """(compile args, link args) that turn OpenMP on for this compiler."""
+    if compiler_type == "msvc":
+        return ["/openmp"], []
+    if sys.platform == "darwin":
+        # Apple clang has no -fopenmp driver flag; it needs libomp (e.g. `brew install libomp`).
+        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+    return ["-fopenmp"], ["-fopenmp"]
+
+
+def optimisation_flags(compiler_type):
+    if compiler_type == "msvc":
+        return ["/O2"]
+    flags = ["-O3"]
+    if _env_flag("FASTCF_NATIVE"):
+        flags.append("-march=native")
+    return flags
+
+
+OPENMP_PROBE = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return omp_get_max_threads() > 0 && n > 0 ? 0 : 1;
+}
+"""
+
+
+class BuildExtWithOpenMP(build_ext):
+    """build_ext that proves OpenMP works before compiling, instead of silently going serial."""
+
+    def _openmp_works(self, compile_args, link_args):
+        with tempfile.TemporaryDirectory() as tmp:
+            source = os.path.join(tmp, "probe_openmp.c")
+            with open(source, "w") as f:
+                f.write(OPENMP_PROBE)
+            try:
+                objects = self.compiler.compile([source], output_dir=tmp, extra_postargs=compile_args)
+                self.compiler.link_executable(
+                    objects, "probe_openmp", output_dir=tmp, extra_postargs=link_args
+                )
+            except Exception as exc:  # CompileError, LinkError
+                self._openmp_error = str(exc)
+                return False
+        return True
+
+    def build_extensions(self):
+        compiler_type = self.compiler.compiler_type
+        compile_args = optimisation_flags(compiler_type)
+        link_args = []
+        use_openmp = not _env_flag("FASTCF_NO_OPENMP")
+        if use_openmp:
+            omp_compile, omp_link = openmp_flags(compiler_type)
+            if not self._openmp_works(omp_compile, omp_link):
+                raise RuntimeError(
+                    "fastcf: this compiler cannot build OpenMP code (tried flags "
+                    f"{omp_compile} / {omp_link}): {self._openmp_error}\n"
+                    "Install OpenMP (gcc: libgomp, which comes with gcc; clang: libomp-dev; "
+                    "macOS: `brew install libomp`) or build without it, serially, with "
+                    "FASTCF_NO_OPENMP=1."
+                )
+            compile_args += omp_compile
+            link_args += omp_link
+        for ext in self.extensions:
+            ext.extra_compile_args = list(ext.extra_compile_args or []) + compile_args
+            ext.extra_link_args = list(ext.extra_link_args or []) + link_args
+        super().build_extensions()
+
+
+def kernel_extensions():
+    from Cython import __version__ as cython_version
+    from Cython.Build import cythonize
+
+    extensions = [
+        Extension(
+            pyx[:-len(".pyx")].replace(os.sep, "."),
+            [pyx],
+            define_macros=[("FASTCF_CYTHON_VERSION", f'"{cython_version}"')],
+        )
+        for pyx in sorted(glob(os.path.join("fastcf", "kernels", "*", "_cython.pyx")))
+    ]
+    return cythonize(
+        extensions,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "initializedcheck": False,
+            "cdivision": True,
+            "binding": True,
+            "embedsignature": True,
+        },
+    )
+
+
+setup(ext_modules=kernel_extensions(), cmdclass={"build_ext": BuildExtWithOpenMP})

@@ -1,0 +1,310 @@
+"""select_topk: the reference against a brute-force oracle, every twin against the reference."""
+
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from fastcf.kernels import select_topk
+
+BACKENDS = ["reference", "numba", "cython"]
+COMPILED = ["numba", "cython"]
+FLOATS = [np.float32, np.float64]
+INDEX = [np.int32, np.int64]
+
+
+def oracle(scores, k, excluded_lists):
+    """Brute force straight from the definition: sort admissible (-score, item) pairs."""
+    n_rows = scores.shape[0]
+    items = np.full((n_rows, k), -1, dtype=np.int64)
+    top = np.full((n_rows, k), -np.inf, dtype=scores.dtype)
+    for r in range(n_rows):
+        admissible = sorted(
+            (-scores[r, j], j) for j in range(scores.shape[1]) if j not in set(excluded_lists[r])
+        )[:k]
+        for pos, (negative_score, j) in enumerate(admissible):
+            items[r, pos] = j
+            top[r, pos] = -negative_score
+    return items, top
+
+
+def as_csr(excluded_lists, dtype=np.int64):
+    indptr = np.zeros(len(excluded_lists) + 1, dtype=dtype)
+    indptr[1:] = np.cumsum([len(row) for row in excluded_lists])
+    flat = [j for row in excluded_lists for j in row]
+    return indptr, np.asarray(flat, dtype=dtype)
+
+
+def run(scores, k, excluded_lists=None, backend="reference", index_dtype=np.int64, **kwargs):
+    if excluded_lists is None:
+        return select_topk(scores, k, backend=backend, **kwargs)
+    indptr, indices = as_csr(excluded_lists, index_dtype)
+    return select_topk(scores, k, exclude_indptr=indptr, exclude_indices=indices, backend=backend, **kwargs)
+
+
+def assert_same(got, expected):
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert got[0].dtype == np.int64
+    assert got[1].dtype == expected[1].dtype
+
+
+def random_exclusions(rng, n_rows, n_items, max_per_row):
+    return [
+        list(rng.integers(0, n_items, rng.integers(0, max_per_row + 1))) if n_items else []
+        for _ in range(n_rows)
+    ]
+
+
+# --- adversarial cases, each checked against the oracle for every twin ----------------------
+
+def adversarial_cases():
+    rng = np.random.default_rng(7)
+    ties = rng.integers(0, 3, (6, 20)).astype(float)
+    cases = {
+        "random": (rng.standard_normal((9, 40)), 5, random_exclusions(rng, 9, 40, 6)),
+        "ties everywhere": (ties, 7, random_exclusions(rng, 6, 20, 4)),
+        "all equal": (np.zeros((3, 12)), 5, [[0, 1], [], [11]]),
+        "one item": (np.array([[2.0], [1.0], [3.0]]), 1, [[], [0], []]),
+        "k larger than items": (rng.random((4, 6)), 10, [[1], [], [0, 5], [2, 2, 2]]),
+        "huge k": (rng.random((2, 3)), 1000, [[], [1]]),
+        "every item excluded": (rng.random((3, 4)), 2, [[0, 1, 2, 3], [3, 2, 1, 0, 0], []]),
+        "duplicate and unsorted exclusions": (rng.random((2, 10)), 4, [[9, 1, 9, 1, 5], [0, 0]]),
+        "infinities": (
+            np.array([[-np.inf, 1.0, np.inf, -np.inf, 0.0], [-np.inf] * 5, [np.inf] * 5]),
+            4,
+            [[2], [0, 4], [1]],
+        ),
+        "-inf admissible beside excluded": (np.array([[-np.inf, 5.0, -np.inf, -np.inf]]), 3, [[1, 2]]),
+        "negative zero ties zero": (np.array([[0.0, -0.0, 0.0, -1.0]]), 3, [[]]),
+        "no items": (np.zeros((3, 0)), 2, [[], [], []]),
+        "no rows": (np.zeros((0, 5)), 3, []),
+        "k equals items": (rng.random((3, 8)), 8, [[], [7], [0]]),
+    }
+    return cases
+
+
+CASES = adversarial_cases()
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_reference_matches_brute_force(case):
+    scores, k, excluded = CASES[case]
+    for dtype in FLOATS:
+        s = scores.astype(dtype)
+        assert_same(run(s, k, excluded, "reference"), oracle(s, k, excluded))
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("index_dtype", INDEX)
+def test_compiled_twins_match_reference_on_adversarial_inputs(case, backend, dtype, index_dtype):
+    scores, k, excluded = CASES[case]
+    s = scores.astype(dtype)
+    expected = run(s, k, excluded, "reference", index_dtype)
+    assert_same(run(s, k, excluded, backend, index_dtype), expected)
+    assert_same(run(s, k, excluded, backend, index_dtype, n_threads=1), expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_padding_when_fewer_admissible_items_than_k(backend):
+    scores = np.array([[3.0, 1.0, 2.0], [1.0, 1.0, 1.0]], dtype=np.float32)
+    items, top = run(scores, 5, [[0], [0, 1, 2]], backend)
+    np.testing.assert_array_equal(items, [[2, 1, -1, -1, -1], [-1] * 5])
+    np.testing.assert_array_equal(top, [[2.0, 1.0] + [-np.inf] * 3, [-np.inf] * 5])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ties_go_to_the_lower_item_index(backend):
+    scores = np.array([[1.0, 5.0, 5.0, 1.0, 5.0, 1.0]])
+    items, _ = run(scores, 5, None, backend)
+    np.testing.assert_array_equal(items, [[1, 2, 4, 0, 3]])
+
+
+# --- random inputs: twins equal the reference, at any thread count -------------------------
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("index_dtype", INDEX)
+@pytest.mark.parametrize("k", [1, 10, 500, 1001, 1500])
+def test_results_do_not_depend_on_thread_count(rng, backend, dtype, index_dtype, k):
+    # Coarse values give many ties, which is where an unstable selection would show.
+    scores = np.round(rng.standard_normal((97, 1001)), 1).astype(dtype)
+    excluded = random_exclusions(rng, 97, 1001, 150)
+    expected = run(scores, k, excluded, "reference", index_dtype)
+    for n_threads in (1, 2, 3):
+        assert_same(run(scores, k, excluded, backend, index_dtype, n_threads=n_threads), expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scores=hnp.arrays(
+        dtype=st.sampled_from(FLOATS),
+        shape=hnp.array_shapes(min_dims=2, max_dims=2, min_side=0, max_side=12),
+        elements=st.floats(-3, 3, allow_nan=False, width=32) | st.sampled_from([np.inf, -np.inf, 0.0]),
+    ),
+    k=st.integers(1, 15),
+    data=st.data(),
+)
+def test_property_every_twin_equals_brute_force(scores, k, data):
+    n_rows, n_items = scores.shape
+    item = st.integers(0, max(n_items - 1, 0))
+    excluded = [
+        data.draw(st.lists(item, max_size=n_items + 2)) if n_items else [] for _ in range(n_rows)
+    ]
+    index_dtype = data.draw(st.sampled_from(INDEX))
+    expected = oracle(scores, k, excluded)
+    for backend in BACKENDS:
+        assert_same(run(scores, k, excluded, backend, index_dtype), expected)
+
+
+# --- input handling -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_are_not_modified_and_read_only_inputs_work(rng, backend):
+    scores = rng.random((5, 30))
+    indptr, indices = as_csr(random_exclusions(rng, 5, 30, 5), np.int32)
+    for array in (scores, indptr, indices):
+        array.flags.writeable = False
+    before = scores.copy(), indptr.copy(), indices.copy()
+    select_topk(scores, 4, exclude_indptr=indptr, exclude_indices=indices, backend=backend)
+    for array, copy in zip((scores, indptr, indices), before):
+        np.testing.assert_array_equal(array, copy)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_non_contiguous_and_integer_inputs_are_accepted(rng, backend):
+    base = rng.integers(0, 50, (8, 40))
+    for scores in (base, base[:, ::2], np.asfortranarray(base), base.astype(np.float16)):
+        expected = run(np.ascontiguousarray(scores, dtype=float), 3, None, "reference")
+        items, top = run(scores, 3, None, backend)
+        np.testing.assert_array_equal(items, expected[0])
+        np.testing.assert_array_equal(top.astype(float), expected[1])
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_mixed_index_dtypes_and_unsigned_indices(rng, backend):
+    scores = rng.random((3, 9))
+    indptr = np.array([0, 2, 2, 3], dtype=np.int32)
+    indices = np.array([8, 1, 4], dtype=np.uint64)
+    items, _ = select_topk(scores, 9, exclude_indptr=indptr, exclude_indices=indices, backend=backend)
+    assert not np.isin(items[0], [8, 1]).any() and 4 not in items[2]
+    assert (items[1] >= 0).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_nan_raises_naming_the_first_row(backend, dtype):
+    scores = np.zeros((6, 5), dtype=dtype)
+    scores[4, 1] = np.nan
+    scores[2, 3] = np.nan
+    with pytest.raises(ValueError, match=r"'scores' holds NaN in 2 row\(s\) \(first: row 2\)"):
+        select_topk(scores, 2, backend=backend)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_nan_in_an_excluded_place_still_raises(backend):
+    # A NaN score means the model is broken; hiding it behind an exclusion would hide that.
+    scores = np.array([[1.0, np.nan, 2.0]])
+    with pytest.raises(ValueError, match=r"first: row 0"):
+        select_topk(scores, 1, exclude_indptr=[0, 1], exclude_indices=[1], backend=backend)
+
+
+@pytest.mark.parametrize(
+    "k, error, message",
+    [
+        (0, ValueError, r"select_topk: 'k' must be an int >= 1; got 0\."),
+        (-3, ValueError, r"'k' must be an int >= 1; got -3\."),
+        (2.0, TypeError, r"'k' must be an int >= 1; got 2\.0\."),
+        (True, TypeError, r"'k' must be an int >= 1; got True\."),
+        ("3", TypeError, r"'k' must be an int >= 1; got '3'\."),
+    ],
+)
+def test_bad_k(k, error, message):
+    with pytest.raises(error, match=message):
+        select_topk(np.ones((2, 3)), k)
+
+
+def test_numpy_integer_k_is_fine():
+    items, _ = select_topk(np.array([[1.0, 2.0]]), np.int64(1))
+    np.testing.assert_array_equal(items, [[1]])
+
+
+@pytest.mark.parametrize(
+    "scores, error, message",
+    [
+        (np.ones(5), ValueError, r"'scores' must be a 2-D array \(rows x items\); got 1-D with shape \(5,\)"),
+        (np.ones((2, 2, 2)), ValueError, r"got 3-D with shape \(2, 2, 2\)"),
+        (np.ones((2, 2), dtype=complex), TypeError, r"'scores' must hold float32 or float64 numbers; got dtype complex128"),
+        (np.array([["a", "b"]]), TypeError, r"got dtype <U1"),
+    ],
+)
+def test_bad_scores(scores, error, message):
+    with pytest.raises(error, match=message):
+        select_topk(scores, 1)
+
+
+@pytest.mark.parametrize(
+    "indptr, indices, message",
+    [
+        ([0, 1], [0], r"'exclude_indptr' must have n_rows \+ 1 = 3 entries; got 2"),
+        ([1, 1, 2], [0, 1], r"'exclude_indptr' must start at 0; got 1"),
+        ([0, 2, 1], [0, 1], r"'exclude_indptr' must be non-decreasing; it falls after row 1 \(2 -> 1\)"),
+        ([0, 1, 3], [0, 1], r"'exclude_indptr'\[-1\] must equal len\('exclude_indices'\) = 2; got 3"),
+        ([0, 1, 2], [0, 4], r"'exclude_indices' must lie in \[0, 4\); got 4 at position 1 \(row 1\)"),
+        ([0, 1, 2], [-1, 0], r"'exclude_indices' must lie in \[0, 4\); got -1 at position 0 \(row 0\)"),
+        ([[0, 1, 2]], [0, 1], r"'exclude_indptr' must be a 1-D integer array; got shape \(1, 3\)"),
+        ([0.0, 1.0, 2.0], [0, 1], r"'exclude_indptr' must be an integer array; got dtype float64"),
+        ([0, 1, 2], np.array([2**63, 0], dtype=np.uint64), r"beyond the int64 range"),
+    ],
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_malformed_exclusion_csr_is_refused_before_any_kernel_runs(indptr, indices, message, backend):
+    with pytest.raises((ValueError, TypeError), match=message):
+        select_topk(np.ones((2, 4)), 1, exclude_indptr=indptr, exclude_indices=indices, backend=backend)
+
+
+def test_exclusions_come_as_a_pair():
+    with pytest.raises(ValueError, match=r"only 'exclude_indptr' was given"):
+        select_topk(np.ones((2, 4)), 1, exclude_indptr=[0, 0, 0])
+    with pytest.raises(ValueError, match=r"only 'exclude_indices' was given"):
+        select_topk(np.ones((2, 4)), 1, exclude_indices=[])
+
+
+@pytest.mark.parametrize("n_threads, error", [(0, ValueError), (-1, ValueError), (1.5, TypeError)])
+def test_bad_n_threads(n_threads, error):
+    with pytest.raises(error, match=r"select_topk: 'n_threads' must be an int >= 1 or None"):
+        select_topk(np.ones((2, 4)), 1, n_threads=n_threads)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_more_threads_than_cores_is_fine(rng, backend):
+    scores = rng.random((50, 60))
+    expected = select_topk(scores, 5, backend="reference")
+    assert_same(select_topk(scores, 5, backend=backend, n_threads=64), expected)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_concurrent_calls_from_python_threads(rng, backend):
+    # Numba's default workqueue layer aborts the process here; fastcf picks a thread-safe one.
+    scores = rng.random((300, 2000)).astype(np.float32)
+    expected = select_topk(scores, 10, backend="reference")
+    failures = []
+
+    def work():
+        try:
+            for _ in range(5):
+                assert_same(select_topk(scores, 10, backend=backend, n_threads=2), expected)
+        except Exception as exc:  # collected and re-raised in the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
