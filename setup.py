@@ -104,6 +104,7 @@ def kernel_extensions():
     ]
     return cythonize(
         extensions,
+        build_dir=os.path.join("build", "cython"),  # keeps generated C out of the package
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,
