@@ -7,5 +7,16 @@ runs on a Cython, a Numba or a NumPy reference twin (see ``fastcf.show_versions(
 from fastcf import kernels
 from fastcf._version import __version__
 from fastcf.config import get_num_threads, set_num_threads, show_versions
+from fastcf.data import Interactions, from_arrays, read_movielens, read_ratings
 
-__all__ = ["__version__", "get_num_threads", "kernels", "set_num_threads", "show_versions"]
+__all__ = [
+    "Interactions",
+    "__version__",
+    "from_arrays",
+    "get_num_threads",
+    "kernels",
+    "read_movielens",
+    "read_ratings",
+    "set_num_threads",
+    "show_versions",
+]

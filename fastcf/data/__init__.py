@@ -1,0 +1,33 @@
+"""Ratings -> clean, indexed CSR: readers, ID maps, cleaning with a report, filters, weighting, splits."""
+
+from fastcf.data.cleaning import CleaningReport
+from fastcf.data.id_map import IdMap
+from fastcf.data.interactions import Interactions
+from fastcf.data.movielens import (
+    detect_movielens,
+    read_movielens,
+    read_movielens_folds,
+    read_movielens_items,
+    read_movielens_users,
+)
+from fastcf.data.readers import from_arrays, read_ratings
+from fastcf.data.splits import align_test, kfold, leave_k_out, random_split, temporal_split, user_fraction_split
+
+__all__ = [
+    "CleaningReport",
+    "IdMap",
+    "Interactions",
+    "align_test",
+    "detect_movielens",
+    "from_arrays",
+    "kfold",
+    "leave_k_out",
+    "random_split",
+    "read_movielens",
+    "read_movielens_folds",
+    "read_movielens_items",
+    "read_movielens_users",
+    "read_ratings",
+    "temporal_split",
+    "user_fraction_split",
+]

@@ -1,0 +1,104 @@
+"""Raw IDs (any hashable type) <-> dense indices 0..n-1, vectorised with a pandas hash index."""
+
+from __future__ import annotations
+
+from typing import Iterable, Tuple
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["IdMap"]
+
+
+class IdMap:
+    """The IDs of one axis (users or items): ``raw_ids[i]`` is the raw ID of dense index i.
+
+    Parameters
+    ----------
+    raw_ids : array-like of shape (n,)
+        Distinct raw IDs, in dense-index order.
+    name : str
+        What the IDs are ("user", "item"); used in error messages.
+    """
+
+    def __init__(self, raw_ids, name: str = "id"):
+        raw = np.asarray(raw_ids)
+        if raw.ndim != 1:
+            raise ValueError(f"IdMap: 'raw_ids' must be 1-D; got shape {raw.shape}.")
+        self.raw_ids = raw
+        self.name = name
+        self._index = pd.Index(raw, copy=False)
+        if not self._index.is_unique:
+            duplicated = self._index[self._index.duplicated()][:5].tolist()
+            raise ValueError(f"IdMap: {name} ids must be distinct; repeated: {duplicated}.")
+
+    @classmethod
+    def factorize(cls, values, name: str = "id") -> Tuple["IdMap", np.ndarray]:
+        """Map the raw IDs in ``values`` to dense codes.
+
+        Dense indices follow the sorted order of the raw IDs when they sort (so the mapping
+        does not depend on row order in the file), else their order of first appearance.
+
+        Returns
+        -------
+        id_map : IdMap
+        codes : ndarray of shape (len(values),), int64
+        """
+        try:
+            codes, uniques = pd.factorize(values, sort=True)
+        except TypeError:  # mixed types that do not compare, e.g. 3 and "a"
+            codes, uniques = pd.factorize(values, sort=False)
+        return cls(np.asarray(uniques), name), codes.astype(np.int64, copy=False)
+
+    def __len__(self) -> int:
+        return self.raw_ids.shape[0]
+
+    def __contains__(self, raw_id) -> bool:
+        return raw_id in self._index
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, IdMap) and len(self) == len(other) and bool(
+            np.array_equal(self.raw_ids, other.raw_ids)
+        )
+
+    def __repr__(self) -> str:
+        preview = ", ".join(map(repr, self.raw_ids[:3].tolist()))
+        more = ", ..." if len(self) > 3 else ""
+        return f"IdMap({len(self)} {self.name} ids: {preview}{more})"
+
+    def to_index(self, raw_ids, missing: str = "raise") -> np.ndarray:
+        """Dense indices of ``raw_ids`` (a scalar gives a 0-d result).
+
+        missing : {"raise", "ignore"}
+            "raise": unknown IDs raise KeyError naming them; "ignore": they map to -1.
+        """
+        scalar = np.ndim(raw_ids) == 0
+        values = np.atleast_1d(np.asarray(raw_ids, dtype=self.raw_ids.dtype if scalar else None))
+        indices = self._index.get_indexer(values).astype(np.int64, copy=False)
+        if missing == "raise" and (indices < 0).any():
+            unknown = values[indices < 0]
+            raise KeyError(
+                f"unknown {self.name} id(s) {unknown[:5].tolist()}"
+                f"{' and more' if unknown.size > 5 else ''}; {len(self)} {self.name}s are known."
+            )
+        if missing not in ("raise", "ignore"):
+            raise ValueError(f"IdMap.to_index: 'missing' must be 'raise' or 'ignore'; got {missing!r}.")
+        return indices[0] if scalar else indices
+
+    def to_raw(self, indices) -> np.ndarray:
+        """Raw IDs of dense ``indices``; an index outside [0, n) raises IndexError naming it."""
+        idx = np.asarray(indices)
+        if idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= len(self)):
+            if idx.dtype.kind not in "iu":
+                raise TypeError(f"{self.name} indices must be integers; got dtype {idx.dtype}.")
+            bad = idx[(idx < 0) | (idx >= len(self))]
+            raise IndexError(f"{self.name} index {bad.flat[0]} is outside [0, {len(self)}).")
+        return self.raw_ids[idx]
+
+    def extend(self, raw_ids: Iterable) -> "IdMap":
+        """A new map with the IDs of ``raw_ids`` not yet known appended (existing indices kept)."""
+        values = pd.unique(np.asarray(raw_ids).ravel())
+        new = values[self._index.get_indexer(values) < 0]
+        if len(new) == 0:
+            return self
+        return IdMap(np.asarray(self._index.append(pd.Index(new))), self.name)
