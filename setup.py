@@ -19,14 +19,32 @@ def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def openmp_flags(compiler_type):
+def openmp_flags(compiler):
     """(compile args, link args) that turn OpenMP on for this compiler."""
-    if compiler_type == "msvc":
+    if compiler.compiler_type == "msvc":
         return ["/openmp"], []
-    if sys.platform == "darwin":
-        # Apple clang has no -fopenmp driver flag; it needs libomp (e.g. `brew install libomp`).
-        return ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+    executable = os.path.basename(str((getattr(compiler, "compiler", None) or [""])[0]))
+    if sys.platform == "darwin" and "gcc" not in executable and "g++" not in executable:
+        # Apple clang: no -fopenmp driver flag, and Homebrew's libomp is not on the default
+        # search paths. LIBOMP_PREFIX overrides; else ask Homebrew where it put libomp.
+        prefix = os.environ.get("LIBOMP_PREFIX") or _homebrew_prefix("libomp")
+        compile_args, link_args = ["-Xpreprocessor", "-fopenmp"], ["-lomp"]
+        if prefix:
+            compile_args.append(f"-I{prefix}/include")
+            link_args += [f"-L{prefix}/lib", f"-Wl,-rpath,{prefix}/lib"]
+        return compile_args, link_args
     return ["-fopenmp"], ["-fopenmp"]
+
+
+def _homebrew_prefix(formula):
+    import subprocess
+
+    try:
+        out = subprocess.run(["brew", "--prefix", formula], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    prefix = out.stdout.strip()
+    return prefix if out.returncode == 0 and os.path.isdir(prefix) else None
 
 
 def optimisation_flags(compiler_type):
@@ -73,14 +91,14 @@ class BuildExtWithOpenMP(build_ext):
         link_args = []
         use_openmp = not _env_flag("FASTCF_NO_OPENMP")
         if use_openmp:
-            omp_compile, omp_link = openmp_flags(compiler_type)
+            omp_compile, omp_link = openmp_flags(self.compiler)
             if not self._openmp_works(omp_compile, omp_link):
                 raise RuntimeError(
                     "fastcf: this compiler cannot build OpenMP code (tried flags "
                     f"{omp_compile} / {omp_link}): {self._openmp_error}\n"
                     "Install OpenMP (gcc: libgomp, which comes with gcc; clang: libomp-dev; "
-                    "macOS: `brew install libomp`) or build without it, serially, with "
-                    "FASTCF_NO_OPENMP=1."
+                    "macOS: `brew install libomp`, or set LIBOMP_PREFIX to where libomp lives) "
+                    "or build without it, serially, with FASTCF_NO_OPENMP=1."
                 )
             compile_args += omp_compile
             link_args += omp_link

@@ -13,9 +13,11 @@ or ``FASTCF_NUM_THREADS`` when that is set.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import platform
 import sys
+import threading
 from typing import Optional
 
 import numpy as np
@@ -54,40 +56,58 @@ def _threads_from_environment() -> Optional[int]:
 
 
 _num_threads: Optional[int] = _threads_from_environment()
+_num_threads_lock = threading.Lock()
+# A `with set_num_threads(n):` block sets this instead of the process-wide value, so that
+# blocks in different threads (or asyncio tasks) neither see nor undo each other's setting.
+_scoped_threads: contextvars.ContextVar = contextvars.ContextVar("fastcf_num_threads", default=None)
 
 
 def get_num_threads() -> int:
     """Threads fastcf's kernels use when a call does not pass ``n_threads``."""
+    scoped = _scoped_threads.get()
+    if scoped is not None:
+        return scoped
     return _num_threads if _num_threads is not None else usable_cores()
 
 
-class _RestoreThreads:
-    """Returned by set_num_threads; restores the previous setting when used as a context manager."""
+class _ThreadSetting:
+    """Returned by set_num_threads. In a ``with`` statement the setting becomes local to the
+    block (and to the calling thread or task) and the process-wide value is put back."""
 
-    def __init__(self, previous: Optional[int]):
+    def __init__(self, n: Optional[int], previous: Optional[int]):
+        self._n = n
         self._previous = previous
+        self._token = None
 
-    def __enter__(self) -> "_RestoreThreads":
+    def __enter__(self) -> "_ThreadSetting":
+        global _num_threads
+        with _num_threads_lock:
+            if _num_threads == self._n:  # unless another thread has changed it since
+                _num_threads = self._previous
+        self._token = _scoped_threads.set(self._n if self._n is not None else usable_cores())
         return self
 
     def __exit__(self, *exc_info) -> None:
-        global _num_threads
-        _num_threads = self._previous
+        _scoped_threads.reset(self._token)
 
     def __repr__(self) -> str:
         return f"<fastcf threads: {get_num_threads()}>"
 
 
-def set_num_threads(n: Optional[int]) -> _RestoreThreads:
-    """Set the default thread count of every fastcf kernel (None: all usable cores).
+def set_num_threads(n: Optional[int]) -> _ThreadSetting:
+    """Set the thread count of every fastcf kernel (None: all usable cores).
 
-    Takes effect at once. Used in a ``with`` statement, the previous setting comes back
-    when the block ends, also when it raises.
+    Called on its own, the setting is process-wide and lasts. Used as ``with
+    set_num_threads(n):``, it holds only inside the block, only for the thread (or asyncio
+    task) that entered it, and ends when the block ends, also when it raises; so concurrent
+    blocks in several threads do not disturb each other.
     """
     global _num_threads
-    previous = _num_threads
-    _num_threads = None if n is None else check_n_threads(n, "n", "set_num_threads")
-    return _RestoreThreads(previous)
+    value = None if n is None else check_n_threads(n, "n", "set_num_threads")
+    with _num_threads_lock:
+        previous = _num_threads
+        _num_threads = value
+    return _ThreadSetting(value, previous)
 
 
 def show_versions(file=None) -> None:

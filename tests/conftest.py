@@ -5,7 +5,30 @@ from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def pytest_configure(config):
+    """Stop at once, saying why, when the tests would import an unbuilt source tree.
+
+    `python -m pytest` puts the checkout first on sys.path; without an in-place build
+    (`pip install -e .`) its fastcf has no compiled twins and most tests would fail for
+    that reason alone.
+    """
+    import fastcf
+    from fastcf.kernels import _backend
+
+    if Path(fastcf.__file__).resolve().parent != REPO / "fastcf":
+        return
+    missing = [k for k in _backend.KERNELS if _backend.load_twin(k, "cython")[0] is None]
+    if missing:
+        pytest.exit(
+            f"fastcf was imported from the source checkout {REPO}, where its Cython twins are not "
+            f"built ({', '.join(missing)}). Run `pytest` (not `python -m pytest`) to test the "
+            f"installed fastcf, or build in place first with `pip install -e .`.",
+            returncode=4,
+        )
 
 
 def pytest_report_header(config):

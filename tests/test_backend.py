@@ -108,7 +108,8 @@ def test_every_cython_twin_is_built_with_openmp():
     for kernel in _backend.KERNELS:
         module, reason = _backend.load_twin(kernel, "cython")
         assert module is not None, f"cython twin of {kernel} missing: {reason}"
-        assert module.OPENMP_VERSION >= 200805, f"cython twin of {kernel} built without OpenMP"
+        # > 0, not a minimum version: MSVC's /openmp reports OpenMP 2.0 (200203) and is fine.
+        assert module.OPENMP_VERSION > 0, f"cython twin of {kernel} built without OpenMP"
         assert module.openmp_max_threads() >= 1
 
 

@@ -1,6 +1,7 @@
 """One thread knob for all of fastcf, scoped settings restored in finally, BLAS kept single-threaded."""
 
 import os
+import threading
 
 import numba
 import numpy as np
@@ -70,28 +71,129 @@ def test_kernel_call_uses_the_knob_when_n_threads_is_none():
 
 def test_numba_thread_count_is_restored_even_when_the_kernel_raises():
     previous = numba.get_num_threads()
-    scores = np.ones((4, 4))
-    scores[1, 1] = np.nan
-    with pytest.raises(ValueError, match="NaN"):
-        select_topk(scores, 2, backend="numba", n_threads=1)
+    with pytest.raises(RuntimeError, match="inside"):
+        with _threads.numba_threads(1):
+            assert numba.get_num_threads() == 1
+            raise RuntimeError("raised inside the parallel scope")
     assert numba.get_num_threads() == previous
+
+
+def test_thread_counts_are_capped_at_cores_and_work_items():
+    cores = config.usable_cores()
+    assert _threads.resolve_n_threads(10_000, "k") == cores
+    assert _threads.resolve_n_threads(None, "k", n_tasks=1) == 1
+    assert _threads.resolve_n_threads(2, "k", n_tasks=0) == 1
+
+
+def test_huge_n_threads_does_not_crash_the_cython_twin():
+    items, _ = select_topk(np.ones((2, 3)), 1, backend="cython", n_threads=100_000)
+    np.testing.assert_array_equal(items, [[0], [0]])
+
+
+def test_scoped_settings_in_concurrent_threads_do_not_leak():
+    before = fastcf.get_num_threads()
+    barrier = threading.Barrier(2)
+    seen = {}
+
+    def work(n):
+        with fastcf.set_num_threads(n):
+            barrier.wait()  # both blocks are open at once
+            seen[n] = fastcf.get_num_threads()
+            barrier.wait()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in (1, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {1: 1, 3: 3}
+    assert fastcf.get_num_threads() == before
+
+
+def _blas_threads():
+    return {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
 
 
 def test_blas_runs_single_threaded_inside_a_kernel_and_is_restored_after():
     import scipy.linalg  # noqa: F401  (loads scipy's own BLAS too)
 
-    def blas_threads():
-        return {p["filepath"]: p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
-
-    before = blas_threads()
+    before = _blas_threads()
     assert before, "no BLAS pool found"
     with _threads.kernel_threads(None, "test"):
-        assert set(blas_threads().values()) == {1}
-    assert blas_threads() == before
+        assert set(_blas_threads().values()) == {1}
+    assert _blas_threads() == before
+
+
+def test_overlapping_kernel_calls_restore_blas_when_the_last_one_leaves():
+    before = _blas_threads()
+    first = _threads.kernel_threads(None, "first")
+    second = _threads.kernel_threads(None, "second")
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first out is not the last: BLAS stays at 1
+    assert set(_blas_threads().values()) == {1}
+    second.__exit__(None, None, None)
+    assert _blas_threads() == before
+
+
+def test_many_threads_calling_kernels_leave_blas_as_it_was():
+    before = _blas_threads()
+    scores = np.random.default_rng(0).random((64, 500))
+
+    def work():
+        for _ in range(50):
+            select_topk(scores, 5, backend="cython")
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert _blas_threads() == before
 
 
 @pytest.mark.skipif("NUMBA_THREADING_LAYER" in os.environ, reason="the user chose Numba's layer")
 def test_numba_uses_a_thread_safe_threading_layer():
     select_topk(np.ones((3, 3)), 1, backend="numba")
+    assert numba.config.THREADING_LAYER == "threadsafe"  # what fastcf asked for
     layer = _threads.numba_threading_layer()
     assert layer.split()[0] in ("tbb", "omp"), layer
+    assert _threads._serialise_numba is None  # a safe layer needs no lock
+
+
+WORKQUEUE_PROBE = """
+import threading, numba, numpy as np
+from numba import njit, prange
+
+@njit(parallel=True)
+def user_kernel(x):
+    total = 0.0
+    for i in prange(x.shape[0]):
+        total += x[i]
+    return total
+
+user_kernel(np.ones(10))  # the user's own code starts the workqueue layer first
+from fastcf.kernels import _threads, select_topk
+scores = np.random.default_rng(0).random((200, 300))
+errors = []
+def work():
+    try:
+        for _ in range(20):
+            select_topk(scores, 5, backend="numba", n_threads=2)
+    except Exception as exc:
+        errors.append(exc)
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(numba.threading_layer(), _threads._serialise_numba is not None, errors)
+"""
+
+
+def test_workqueue_started_by_user_code_is_serialised_not_aborted():
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue", NUMBA_NUM_THREADS="2")
+    done = subprocess.run([sys.executable, "-c", WORKQUEUE_PROBE], capture_output=True, text=True, env=env,
+                          cwd="/", timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["workqueue", "True", "[]"], done.stdout

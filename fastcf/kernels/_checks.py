@@ -15,13 +15,25 @@ INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+_INDEX_MAX = np.iinfo(np.int64).max
+
+
 def check_positive_int(value, name: str, owner: str, minimum: int = 1) -> int:
-    """An int (Python or NumPy, not bool) >= minimum, returned as a Python int."""
+    """An int (Python or NumPy, not bool) in [minimum, 2**63), returned as a Python int."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{owner}: '{name}' must be an int >= {minimum}; got {value!r}.")
     if value < minimum:
         raise ValueError(f"{owner}: '{name}' must be an int >= {minimum}; got {value!r}.")
+    if value > _INDEX_MAX:
+        raise ValueError(f"{owner}: '{name}' must be below 2**63; got {value!r}.")
     return int(value)
+
+
+def _native(arr: np.ndarray) -> np.ndarray:
+    """The array in the machine's byte order (big-endian input, e.g. from a file, is swapped)."""
+    if not arr.dtype.isnative:
+        return arr.astype(arr.dtype.newbyteorder("="))
+    return arr
 
 
 def as_float_matrix(x, name: str, owner: str) -> np.ndarray:
@@ -30,7 +42,7 @@ def as_float_matrix(x, name: str, owner: str) -> np.ndarray:
     Integers and booleans become float64 and float16 becomes float32; anything else
     (complex, object, strings) is refused rather than guessed at.
     """
-    arr = np.asarray(x)
+    arr = _native(np.asarray(x))
     if arr.ndim != 2:
         raise ValueError(
             f"{owner}: '{name}' must be a 2-D array (rows x items); got {arr.ndim}-D with shape {arr.shape}."
@@ -49,7 +61,7 @@ def as_float_matrix(x, name: str, owner: str) -> np.ndarray:
 
 def as_index_array(x, name: str, owner: str) -> np.ndarray:
     """A C-contiguous 1-D int32 or int64 array; other integer dtypes are converted if values fit."""
-    arr = np.asarray(x)
+    arr = _native(np.asarray(x))
     if arr.ndim != 1:
         raise ValueError(f"{owner}: '{name}' must be a 1-D integer array; got shape {arr.shape}.")
     if arr.dtype not in INDEX_DTYPES:

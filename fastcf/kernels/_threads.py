@@ -29,11 +29,20 @@ from fastcf import config
 __all__ = ["kernel_threads", "numba_threads", "numba_threading_layer", "resolve_n_threads"]
 
 
-def resolve_n_threads(n_threads: Optional[int], owner: str) -> int:
-    """The thread count a kernel call uses: ``n_threads`` if given, else fastcf's setting."""
+def resolve_n_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[int] = None) -> int:
+    """The thread count a kernel call uses: ``n_threads`` if given, else fastcf's setting.
+
+    Capped at the usable cores (more threads only contend for them, and each may hold
+    per-thread scratch) and at ``n_tasks``, the number of parallel work items, when given.
+    """
     if n_threads is None:
-        return config.get_num_threads()
-    return config.check_n_threads(n_threads, "n_threads", owner)
+        n = config.get_num_threads()
+    else:
+        n = config.check_n_threads(n_threads, "n_threads", owner)
+    n = min(n, config.usable_cores())
+    if n_tasks is not None:
+        n = min(n, max(int(n_tasks), 1))
+    return n
 
 
 # --- BLAS -----------------------------------------------------------------------------------
@@ -43,20 +52,20 @@ _modules_at_controller = -1
 _controller_lock = threading.Lock()
 
 
-def _blas_controller():
+def _blas_controller_unlocked():
     """A threadpoolctl controller (about 1 ms to build), rebuilt only after new imports.
 
     A BLAS library arrives only with an import (scipy brings a second OpenBLAS beside
     numpy's), so a stable module count means the cached controller still sees every pool.
+    Call with _controller_lock held.
     """
     global _controller, _modules_at_controller
     import threadpoolctl
 
-    with _controller_lock:
-        if _controller is None or len(sys.modules) != _modules_at_controller:
-            _controller = threadpoolctl.ThreadpoolController()
-            _modules_at_controller = len(sys.modules)
-        return _controller
+    if _controller is None or len(sys.modules) != _modules_at_controller:
+        _controller = threadpoolctl.ThreadpoolController()
+        _modules_at_controller = len(sys.modules)
+    return _controller
 
 
 def thread_pools() -> list:
@@ -66,11 +75,38 @@ def thread_pools() -> list:
     return threadpoolctl.threadpool_info()
 
 
+_blas_users = 0  # kernel calls now inside kernel_threads, across all Python threads
+_blas_limiter = None
+
+
 @contextlib.contextmanager
-def kernel_threads(n_threads: Optional[int], owner: str) -> Iterator[int]:
+def _blas_single_threaded() -> Iterator[None]:
+    """BLAS pools at one thread while any kernel call runs in any Python thread.
+
+    Counted: the first call to enter limits the pools and the last to leave restores them,
+    so overlapping calls from several threads cannot leave BLAS stuck at one thread.
+    """
+    global _blas_users, _blas_limiter
+    with _controller_lock:
+        if _blas_users == 0:
+            controller = _blas_controller_unlocked()
+            _blas_limiter = controller.limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _controller_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+@contextlib.contextmanager
+def kernel_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[int] = None) -> Iterator[int]:
     """Scope of one kernel call: yields the thread count; BLAS pools run single-threaded inside."""
-    n = resolve_n_threads(n_threads, owner)
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    n = resolve_n_threads(n_threads, owner, n_tasks)
+    with _blas_single_threaded():
         yield n
 
 
@@ -79,25 +115,45 @@ def kernel_threads(n_threads: Optional[int], owner: str) -> Iterator[int]:
 _SAFE_LAYERS = ("tbb", "omp")
 _serialise_numba: Optional[threading.Lock] = None
 _numba_configured = False
+_configure_lock = threading.Lock()
 
 
 def configure_numba() -> None:
-    """Choose a thread-safe Numba threading layer. Call before the first parallel launch."""
+    """Make fastcf's Numba calls safe from several Python threads. Idempotent.
+
+    Before any parallel launch, fastcf asks for a thread-safe layer (TBB, else OpenMP)
+    unless NUMBA_THREADING_LAYER names one. Whenever the layer in force is, or may be,
+    ``workqueue`` (none of the safe layers loads, the user chose it, or the user's own code
+    launched it before fastcf), fastcf's Numba calls are serialised by a lock instead.
+    """
     global _numba_configured, _serialise_numba
     if _numba_configured:
         return
     import numba
 
-    if not os.environ.get("NUMBA_THREADING_LAYER"):
-        available = [layer for layer in _SAFE_LAYERS if _numba_layer_loads(layer)]
-        if available:
-            numba.config.THREADING_LAYER = "threadsafe"
+    with _configure_lock:  # two threads configuring at once must agree on one lock
+        if _numba_configured:
+            return
+        safe_available = any(_numba_layer_loads(layer) for layer in _SAFE_LAYERS)
+        try:
+            active = numba.threading_layer()  # raises ValueError before the first launch
+        except ValueError:
+            active = None
+        requested = os.environ.get("NUMBA_THREADING_LAYER", "").strip().lower()
+        if active is not None:
+            unsafe = active == "workqueue"
+        elif not requested:
+            choice = "threadsafe" if safe_available else "workqueue"
+            # Numba re-reads its configuration from the environment when it compiles, so
+            # the choice must live there too, or a compile before the first launch undoes it.
+            os.environ["NUMBA_THREADING_LAYER"] = choice
+            numba.config.THREADING_LAYER = choice
+            unsafe = not safe_available
         else:
-            numba.config.THREADING_LAYER = "workqueue"
+            unsafe = requested not in ("tbb", "omp", "safe", "threadsafe") or not safe_available
+        if unsafe:
             _serialise_numba = threading.Lock()
-    elif os.environ["NUMBA_THREADING_LAYER"].strip().lower() == "workqueue":
-        _serialise_numba = threading.Lock()
-    _numba_configured = True
+        _numba_configured = True
 
 
 def _numba_layer_loads(layer: str) -> bool:
@@ -141,4 +197,6 @@ def numba_threading_layer() -> str:
     except ValueError:  # no parallel kernel has run yet
         loads = [layer for layer in _SAFE_LAYERS if _numba_layer_loads(layer)]
         chosen = numba.config.THREADING_LAYER
-        return f"{chosen} (not yet started; thread-safe layers available: {', '.join(loads) or 'none'})"
+        if chosen in ("threadsafe", "safe", "default") and loads:
+            chosen = loads[0] if chosen != "safe" else "tbb"
+        return f"{chosen} (not started yet; thread-safe layers that load: {', '.join(loads) or 'none'})"

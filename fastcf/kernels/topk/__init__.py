@@ -43,7 +43,8 @@ def select_topk(
         has already seen: ``seen.indptr, seen.indices`` of a user x item ``csr_matrix``).
         Order and duplicates within a row do not matter. Give both or neither.
     n_threads : int >= 1, optional
-        Threads for this call; default ``fastcf.get_num_threads()``.
+        Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
+        cores and at n_rows.
     backend : {"auto", "cython", "numba", "reference"}, optional
         Which twin runs; default ``FASTCF_BACKEND`` or "auto". A named backend is required.
 
@@ -78,5 +79,5 @@ def select_topk(
             ("exclude_indptr", "exclude_indices"), owner,
         )
     twin = _backend.twin("topk", backend)
-    with kernel_threads(n_threads, owner) as n:
+    with kernel_threads(n_threads, owner, n_tasks=n_rows) as n:
         return twin.select_topk(scores, k, indptr, indices, n)

@@ -118,10 +118,10 @@ cdef bint _row_topk(
 
 
 def select_topk(
-    const floating[:, ::1] scores,
+    const floating[:, ::1] scores,            # IN  (n_rows, n_items)
     Py_ssize_t k,
-    const index_t[::1] exclude_indptr,
-    const index_t[::1] exclude_indices,
+    const index_t[::1] exclude_indptr,        # IN  (n_rows + 1,)
+    const index_t[::1] exclude_indices,       # IN  (nnz,)
     int n_threads,
 ):
     """The k best admissible items of every row; see ``reference.select_topk``."""

@@ -1,0 +1,78 @@
+"""Weightings of the stored values, each a pure function returning a new Interactions.
+
+Notation: r_ui is the stored value of user u and item i, n_users the number of users,
+df_i the number of users with an entry for item i, len_u the sum of user u's values and
+avg_len the mean of len_u over users with entries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastcf.data.interactions import Interactions, entry_rows
+
+__all__ = ["bm25", "confidence", "log_confidence", "tfidf"]
+
+
+def _check_positive(owner: str, name: str, value, allow_zero: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) and np.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{owner}: '{name}' must be a finite number {bound}; got {value!r}.")
+    return float(value)
+
+
+def _with_values(data: Interactions, values: np.ndarray) -> Interactions:
+    matrix = data.matrix.copy()
+    matrix.data = values.astype(data.matrix.dtype, copy=False)
+    return data.replace(matrix)
+
+
+def confidence(data: Interactions, alpha: float = 40.0) -> Interactions:
+    """c_ui = 1 + alpha * r_ui (Hu, Koren & Volinsky 2008)."""
+    alpha = _check_positive("confidence", "alpha", alpha, allow_zero=True)
+    return _with_values(data, 1.0 + alpha * data.matrix.data.astype(np.float64))
+
+
+def log_confidence(data: Interactions, alpha: float = 1.0, epsilon: float = 1.0) -> Interactions:
+    """c_ui = 1 + alpha * log(1 + r_ui / epsilon) (Hu, Koren & Volinsky 2008, eq. 6)."""
+    alpha = _check_positive("log_confidence", "alpha", alpha, allow_zero=True)
+    epsilon = _check_positive("log_confidence", "epsilon", epsilon)
+    values = data.matrix.data.astype(np.float64)
+    if (values / epsilon <= -1).any():
+        raise ValueError("log_confidence: every value must be > -epsilon; log(1 + r/epsilon) is undefined otherwise.")
+    return _with_values(data, 1.0 + alpha * np.log1p(values / epsilon))
+
+
+def _idf(data: Interactions) -> np.ndarray:
+    """log(n_users / df_i) per item (0 for an item every user has; items without users unused)."""
+    df = np.bincount(data.matrix.indices, minlength=data.n_items).astype(np.float64)
+    return np.log(data.n_users / np.maximum(df, 1.0))
+
+
+def tfidf(data: Interactions) -> Interactions:
+    """w_ui = r_ui * log(n_users / df_i): items everyone has weigh nothing, rare ones most."""
+    return _with_values(data, data.matrix.data.astype(np.float64) * _idf(data)[data.matrix.indices])
+
+
+def bm25(data: Interactions, k1: float = 1.2, b: float = 0.75) -> Interactions:
+    """Okapi BM25 with users as documents and items as terms:
+
+        w_ui = idf_i * r_ui * (k1 + 1) / (r_ui + k1 * (1 - b + b * len_u / avg_len))
+
+    with idf_i = log(n_users / df_i). Heavy users' entries are damped (b) and repeated
+    interactions saturate (k1).
+    """
+    k1 = _check_positive("bm25", "k1", k1, allow_zero=True)
+    if not (isinstance(b, (int, float)) and 0 <= b <= 1):
+        raise ValueError(f"bm25: 'b' must be a number in [0, 1]; got {b!r}.")
+    values = data.matrix.data.astype(np.float64)
+    rows = entry_rows(data.matrix)
+    lengths = np.bincount(rows, weights=values, minlength=data.n_users)
+    present = lengths[np.diff(data.matrix.indptr) > 0]
+    average = present.mean() if present.size and present.mean() != 0 else 1.0
+    norm = (1.0 - b + b * lengths / average)[rows]
+    denominator = values + k1 * norm
+    with np.errstate(invalid="ignore", divide="ignore"):
+        saturation = np.where(denominator != 0, values * (k1 + 1.0) / denominator, 0.0)
+    return _with_values(data, _idf(data)[data.matrix.indices] * saturation)
