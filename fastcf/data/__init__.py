@@ -1,6 +1,7 @@
 """Ratings -> clean, indexed CSR: readers, ID maps, cleaning with a report, filters, weighting, splits."""
 
 from fastcf.data.cleaning import CleaningReport
+from fastcf.data.download import download_movielens
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
 from fastcf.data.movielens import (
@@ -11,6 +12,7 @@ from fastcf.data.movielens import (
     read_movielens_users,
 )
 from fastcf.data.readers import from_arrays, read_ratings
+from fastcf.data.synthetic import synthetic
 from fastcf.data.splits import align_test, kfold, leave_k_out, random_split, temporal_split, user_fraction_split
 
 __all__ = [
@@ -19,6 +21,7 @@ __all__ = [
     "Interactions",
     "align_test",
     "detect_movielens",
+    "download_movielens",
     "from_arrays",
     "kfold",
     "leave_k_out",
@@ -28,6 +31,7 @@ __all__ = [
     "read_movielens_items",
     "read_movielens_users",
     "read_ratings",
+    "synthetic",
     "temporal_split",
     "user_fraction_split",
 ]
