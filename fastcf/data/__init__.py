@@ -2,6 +2,7 @@
 
 from fastcf.data.cleaning import CleaningReport
 from fastcf.data.download import download_movielens
+from fastcf.data.filters import binarize, compact, k_core
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
 from fastcf.data.movielens import (
@@ -13,6 +14,7 @@ from fastcf.data.movielens import (
 )
 from fastcf.data.readers import from_arrays, read_ratings
 from fastcf.data.synthetic import synthetic
+from fastcf.data.weighting import bm25, confidence, log_confidence, tfidf
 from fastcf.data.splits import align_test, kfold, leave_k_out, random_split, temporal_split, user_fraction_split
 
 __all__ = [
@@ -20,11 +22,17 @@ __all__ = [
     "IdMap",
     "Interactions",
     "align_test",
+    "binarize",
+    "bm25",
+    "compact",
+    "confidence",
     "detect_movielens",
     "download_movielens",
     "from_arrays",
+    "k_core",
     "kfold",
     "leave_k_out",
+    "log_confidence",
     "random_split",
     "read_movielens",
     "read_movielens_folds",
@@ -33,5 +41,6 @@ __all__ = [
     "read_ratings",
     "synthetic",
     "temporal_split",
+    "tfidf",
     "user_fraction_split",
 ]

@@ -125,19 +125,39 @@ class CleaningReport:
 class Locations:
     """Where each row came from ("ratings.csv:17", "DataFrame row 16"), formatted when shown.
 
-    Millions of rows would cost seconds and gigabytes as strings; numbers cost 8 bytes each.
+    Millions of rows would cost seconds and gigabytes as strings, so rows are numbers, and
+    consecutive ones (the usual case) are only a start and a count until someone asks.
     """
 
     _FORMATS = {"line": "{source}:{n}", "row": "{source} row {n}", "position": "{source} position {n}"}
 
     def __init__(self, source: str, numbers: np.ndarray, kind: str):
-        self.source, self.numbers, self.kind = source, np.asarray(numbers), kind
+        self.source, self.kind = source, kind
+        self._numbers = np.asarray(numbers)
+        self._start = self._count = None
+
+    @classmethod
+    def consecutive(cls, source: str, start: int, count: int, kind: str) -> "Locations":
+        where = cls(source, np.empty(0, dtype=np.int64), kind)
+        where._start, where._count = int(start), int(count)
+        return where
+
+    @property
+    def numbers(self) -> np.ndarray:
+        if self._start is not None:
+            return np.arange(self._start, self._start + self._count, dtype=np.int64)
+        return self._numbers
 
     def __len__(self) -> int:
-        return self.numbers.shape[0]
+        return self._count if self._start is not None else self._numbers.shape[0]
 
     def __getitem__(self, index):
-        picked = self.numbers[index]
+        if self._start is not None and np.ndim(index) == 0 and not isinstance(index, slice):
+            picked = self._start + range(self._count)[index]
+        elif self._start is not None:
+            picked = self._start + np.arange(self._count, dtype=np.int64)[index]
+        else:
+            picked = self._numbers[index]
         if np.ndim(picked) == 0:
             return self._FORMATS[self.kind].format(source=self.source, n=int(picked))
         return Locations(self.source, picked, self.kind)

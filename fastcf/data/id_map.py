@@ -10,6 +10,21 @@ import pandas as pd
 __all__ = ["IdMap"]
 
 
+def _factorize_small_range(values: np.ndarray):
+    """Sorted factorisation of integers spanning a range not much larger than their count:
+    a lookup table instead of hashing, several times faster on tens of millions of ids."""
+    low, high = int(values.min()), int(values.max())
+    span = high - low + 1
+    if span > 4 * values.size + 1_000_000:
+        return None
+    offsets = values - low if low else values
+    present = np.zeros(span, dtype=bool)
+    present[offsets] = True
+    code_of = np.cumsum(present, dtype=np.int64) - 1
+    uniques = (np.flatnonzero(present) + low).astype(values.dtype)
+    return uniques, code_of[offsets]
+
+
 class IdMap:
     """The IDs of one axis (users or items): ``raw_ids[i]`` is the raw ID of dense index i.
 
@@ -44,6 +59,12 @@ class IdMap:
         id_map : IdMap
         codes : ndarray of shape (len(values),), int64
         """
+        values = np.asarray(values)
+        if values.dtype.kind in "iu" and values.size:
+            dense = _factorize_small_range(values)
+            if dense is not None:
+                uniques, codes = dense
+                return cls(uniques, name), codes
         try:
             codes, uniques = pd.factorize(values, sort=True)
         except TypeError:  # mixed types that do not compare, e.g. 3 and "a"

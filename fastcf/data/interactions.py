@@ -197,6 +197,15 @@ def entry_rows(matrix) -> np.ndarray:
     return np.repeat(np.arange(matrix.shape[0], dtype=np.int64), np.diff(matrix.indptr))
 
 
+def _strictly_increasing_pairs(rows: np.ndarray, cols: np.ndarray) -> bool:
+    """True when (rows, cols) pairs are strictly increasing: sorted, and no pair repeats."""
+    row_step = rows[1:] - rows[:-1]
+    if (row_step < 0).any():
+        return False
+    same_row = row_step == 0
+    return not (same_row & (cols[1:] <= cols[:-1])).any()
+
+
 def build_interactions(
     clean: CleanRatings,
     *,
@@ -210,24 +219,27 @@ def build_interactions(
     items, item_codes = IdMap.factorize(clean.items, "item")
     n_users, n_items = len(users), len(items)
 
-    # One stable sort by (user, item) gives CSR order, and file order within a duplicate group.
-    keys = user_codes * np.int64(n_items) + item_codes
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    ratings = clean.ratings[order]
-    timestamps = None if clean.timestamps is None else clean.timestamps[order]
+    # CSR order is by (user, item); file order within a duplicate group must survive (for
+    # duplicates="last"), so the sort is stable. Files sorted by user and item need none.
+    if user_codes.size < 2 or _strictly_increasing_pairs(user_codes, item_codes):
+        rows, cols, ratings, timestamps = user_codes, item_codes, clean.ratings, clean.timestamps
+    else:
+        keys = user_codes * np.int64(n_items) + item_codes
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        rows, cols = user_codes[order], item_codes[order]
+        ratings = clean.ratings[order]
+        timestamps = None if clean.timestamps is None else clean.timestamps[order]
 
-    def raw_pairs(positions):
-        return users.raw_ids[user_codes[order[positions]]], items.raw_ids[item_codes[order[positions]]]
+        def raw_pairs(positions):
+            return users.raw_ids[rows[positions]], items.raw_ids[cols[positions]]
 
-    keep = merge_duplicates(
-        keys, raw_pairs, ratings, timestamps, clean.where[order], duplicates, clean.report
-    )
-    if keep.shape[0] != keys.shape[0]:
-        keys, ratings = keys[keep], ratings[keep]
-        timestamps = None if timestamps is None else timestamps[keep]
+        keep = merge_duplicates(keys, raw_pairs, ratings, timestamps, clean.where[order], duplicates, clean.report)
+        if keep.shape[0] != keys.shape[0]:
+            rows, cols, ratings = rows[keep], cols[keep], ratings[keep]
+            timestamps = None if timestamps is None else timestamps[keep]
 
-    matrix = csr_from_sorted_keys(keys, ratings.astype(dtype, copy=False), (n_users, n_items))
+    matrix = csr_from_sorted_entries(rows, cols, ratings.astype(dtype, copy=False), (n_users, n_items))
     return Interactions(
         matrix, users, items, timestamps=timestamps, user_info=user_info, item_info=item_info,
         report=clean.report,

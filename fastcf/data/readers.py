@@ -101,7 +101,7 @@ def read_ratings(
         _check_policies(owner, on_bad_row, duplicates, zeros, dtype)
         frame = source
         _require_columns(frame, "DataFrame", user_col, item_col, rating_col, timestamp_col)
-        where = Locations("DataFrame", np.arange(len(frame)), "row")
+        where = Locations.consecutive("DataFrame", 0, len(frame), "row")
         malformed: list = []
         name = "DataFrame"
     else:
@@ -151,7 +151,7 @@ def from_arrays(
     clean = clean_ratings(
         frame, user_col="user", item_col="item", rating_col="rating" if ratings is not None else None,
         timestamp_col="timestamp" if timestamps is not None else None,
-        where=Locations("arrays", np.arange(len(frame)), "position"),
+        where=Locations.consecutive("arrays", 0, len(frame), "position"),
         source="arrays", rating_scale=_check_scale("from_arrays", rating_scale), on_bad_row=on_bad_row,
         zeros=zeros,
     )
@@ -184,7 +184,7 @@ def read_table(
     if suffix in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
         _require_columns(frame, path.name, *usecols)
-        return frame[list(usecols)], Locations(path.name, np.arange(len(frame)), "row"), []
+        return frame[list(usecols)], Locations.consecutive(path.name, 0, len(frame), "row"), []
     if path.stat().st_size == 0:
         raise DataError(f"{path.name}: the file is empty.")
     if sep is None:
@@ -202,6 +202,8 @@ def read_table(
             raise DataError(f"{path.name}: a '::'-separated file has no header; pass names=[...].")
         read_names = [f"{n}" if k % 2 == 0 else f"_gap{k}" for k, n in enumerate(_interleave(names))]
 
+    # All columns are parsed (no usecols): with usecols, pandas' C parser accepts a line with
+    # extra fields silently, and such a line must be reported.
     malformed: list = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -227,25 +229,44 @@ def read_table(
     for warning in caught:
         for line in _skipped_lines(str(warning.message)):
             malformed.append(line)
-    if double_colon:
-        frame = frame[[c for c in frame.columns if not str(c).startswith("_gap")]]
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if len(frame.columns) == 1 and len(usecols) > 1:
-        other = [s for s in (",", "\t", ";", "|", "::") if s != sep and s in str(frame.columns[0])]
-        hint = f" Is the separator {other[0]!r} rather than {sep!r}?" if other else ""
-        raise DataError(
-            f"{path.name}:1: found 1 column ({frame.columns[0]!r}) with separator {sep!r}; "
-            f"expected the columns {list(usecols)}.{hint}"
-        )
-    _require_columns(frame, f"{path.name}:1" if header == 0 else path.name, *usecols)
+    frame.columns = [_clean_name(c) for c in frame.columns]
+    missing = [c for c in usecols if c not in frame.columns]
+    if missing:
+        header_line = _first_line(path, encoding) if header == 0 else None
+        if header_line is not None:
+            fields = header_line.split(sep)
+            if len(fields) == 1 and len(usecols) > 1:
+                other = [s for s in (",", "\t", ";", "|", "::") if s != sep and s in header_line]
+                hint = f" Is the separator {other[0]!r} rather than {sep!r}?" if other else ""
+                raise DataError(
+                    f"{path.name}:1: found 1 column ({header_line!r}) with separator {sep!r}; "
+                    f"expected the columns {list(usecols)}.{hint}"
+                )
+            raise DataError(
+                f"{path.name}:1: no column {missing[0]!r}; the columns are {[_clean_name(f) for f in fields]}."
+            )
+        raise DataError(f"{path.name}: no column {missing[0]!r} among the names given, {list(names or [])}.")
 
     # Row i of the frame came from the i-th line (1-based) that the parser did not skip.
     skipped = np.array(sorted(line for line, _ in malformed), dtype=np.int64)
-    lines = np.arange(first_data_line, first_data_line + len(frame) + skipped.size, dtype=np.int64)
     if skipped.size:
-        lines = lines[~np.isin(lines, skipped)]
-    where = Locations(path.name, lines, "line")
-    return frame[list(usecols)], where, [(f"{path.name}:{line}", text) for line, text in malformed]
+        lines = np.arange(first_data_line, first_data_line + len(frame) + skipped.size, dtype=np.int64)
+        where = Locations(path.name, lines[~np.isin(lines, skipped)], "line")
+    else:
+        where = Locations.consecutive(path.name, first_data_line, len(frame), "line")
+    return frame, where, [(f"{path.name}:{line}", text) for line, text in malformed]
+
+
+def _clean_name(column) -> str:
+    return str(column).lstrip("\ufeff").strip()
+
+
+def _first_line(path: Path, encoding: str) -> Optional[str]:
+    try:
+        with open(path, encoding=encoding, errors="replace", newline=None) as f:
+            return f.readline().rstrip("\n")
+    except OSError:
+        return None
 
 
 def _interleave(names):
