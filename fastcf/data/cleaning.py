@@ -125,45 +125,53 @@ class CleaningReport:
 class Locations:
     """Where each row came from ("ratings.csv:17", "DataFrame row 16"), formatted when shown.
 
-    Millions of rows would cost seconds and gigabytes as strings, so rows are numbers, and
-    consecutive ones (the usual case) are only a start and a count until someone asks.
+    Millions of rows would cost seconds and gigabytes as strings. A Locations holds row
+    offsets from a first number (no array at all for consecutive rows), and, for files,
+    a way to learn which lines the parser skipped, asked only when a location is shown.
     """
 
     _FORMATS = {"line": "{source}:{n}", "row": "{source} row {n}", "position": "{source} position {n}"}
 
-    def __init__(self, source: str, numbers: np.ndarray, kind: str):
-        self.source, self.kind = source, kind
-        self._numbers = np.asarray(numbers)
-        self._start = self._count = None
+    def __init__(self, source: str, kind: str, start: int, count: int, offsets=None, skipped_lines=None):
+        self.source, self.kind, self._start, self._count = source, kind, int(start), int(count)
+        self._offsets = None if offsets is None else np.asarray(offsets, dtype=np.int64)
+        self._skipped_lines = skipped_lines  # callable -> sorted line numbers, or None
+        self._skipped_cache = None
 
     @classmethod
-    def consecutive(cls, source: str, start: int, count: int, kind: str) -> "Locations":
-        where = cls(source, np.empty(0, dtype=np.int64), kind)
-        where._start, where._count = int(start), int(count)
-        return where
-
-    @property
-    def numbers(self) -> np.ndarray:
-        if self._start is not None:
-            return np.arange(self._start, self._start + self._count, dtype=np.int64)
-        return self._numbers
+    def consecutive(cls, source: str, start: int, count: int, kind: str, skipped_lines=None) -> "Locations":
+        """Rows numbered ``start``, ``start + 1``, ...; with ``skipped_lines``, the lines left
+        once those (empty or malformed lines) are taken out."""
+        return cls(source, kind, start, count, None, skipped_lines)
 
     def __len__(self) -> int:
-        return self._count if self._start is not None else self._numbers.shape[0]
+        return self._count if self._offsets is None else self._offsets.shape[0]
 
     def __getitem__(self, index):
-        if self._start is not None and np.ndim(index) == 0 and not isinstance(index, slice):
-            picked = self._start + range(self._count)[index]
-        elif self._start is not None:
-            picked = self._start + np.arange(self._count, dtype=np.int64)[index]
-        else:
-            picked = self._numbers[index]
-        if np.ndim(picked) == 0:
-            return self._FORMATS[self.kind].format(source=self.source, n=int(picked))
-        return Locations(self.source, picked, self.kind)
+        offsets = (np.arange(self._count, dtype=np.int64) if self._offsets is None else self._offsets)[index]
+        if np.ndim(offsets) == 0:
+            number = int(self._numbers(np.array([offsets]))[0])
+            return self._FORMATS[self.kind].format(source=self.source, n=number)
+        subset = Locations(self.source, self.kind, self._start, 0, offsets, self._skipped_lines)
+        subset._skipped_cache = self._skipped_cache
+        return subset
+
+    def _numbers(self, offsets: np.ndarray) -> np.ndarray:
+        numbers = self._start + offsets
+        if self._skipped_lines is not None:
+            if self._skipped_cache is None:
+                self._skipped_cache = np.asarray(self._skipped_lines(), dtype=np.int64)
+            skipped = self._skipped_cache
+            if skipped.size:
+                # The r-th remaining line is r + start + (skipped lines before it).
+                gaps = skipped - self._start - np.arange(skipped.size)
+                numbers = numbers + np.searchsorted(gaps, offsets, side="right")
+        return numbers
 
     def __array__(self, dtype=None, copy=None):
-        return np.array([self[i] for i in range(len(self))], dtype=object)
+        offsets = np.arange(self._count, dtype=np.int64) if self._offsets is None else self._offsets
+        return np.array([self._FORMATS[self.kind].format(source=self.source, n=int(n))
+                         for n in self._numbers(offsets)], dtype=object)
 
 
 @dataclass
@@ -179,6 +187,8 @@ class CleanRatings:
 
 
 def _is_missing(column: pd.Series) -> np.ndarray:
+    if column.dtype.kind in "iub":  # integer columns cannot hold a missing value
+        return np.zeros(len(column), dtype=bool)
     missing = column.isna().to_numpy().copy()
     if column.dtype.kind in "OSUT" or isinstance(column.dtype, pd.StringDtype):
         text = column.astype("string")
@@ -195,7 +205,7 @@ def _parse_ids(column: pd.Series) -> Tuple[np.ndarray, np.ndarray]:
             return column.to_numpy().astype(np.int64), beyond
         return column.to_numpy().astype(object), beyond
     if column.dtype.kind in "iu":
-        return column.to_numpy().astype(np.int64, copy=False), beyond
+        return column.to_numpy(), beyond  # int32 or int64 as parsed: both index fine
     if column.dtype.kind == "f":
         values = column.to_numpy()
         present = ~np.isnan(values)
@@ -222,7 +232,7 @@ def _parse_ids(column: pd.Series) -> Tuple[np.ndarray, np.ndarray]:
 def _parse_timestamps(column: pd.Series) -> Tuple[np.ndarray, np.ndarray]:
     """(Unix seconds as int64, unparsable mask). Dates and datetimes are converted."""
     if column.dtype.kind in "iu":
-        return column.to_numpy().astype(np.int64), np.zeros(len(column), dtype=bool)
+        return column.to_numpy().astype(np.int64, copy=False), np.zeros(len(column), dtype=bool)
     if column.dtype.kind == "M":
         values = column.to_numpy()
         bad = pd.isna(values)
@@ -278,7 +288,9 @@ def clean_ratings(
         raw = frame[rating_col]
         rating_missing = _is_missing(raw)
         numeric = raw if raw.dtype.kind in "fiub" else pd.to_numeric(raw, errors="coerce")
-        ratings = numeric.to_numpy(dtype=np.float64, na_value=np.nan)
+        # float32 stays float32 (the matrix dtype), anything else becomes float64.
+        as_float = np.float32 if numeric.dtype == np.float32 else np.float64
+        ratings = numeric.to_numpy(dtype=as_float, na_value=np.nan)
         rating_bad = np.isnan(ratings) & ~rating_missing
         rating_inf = np.isinf(ratings)
         rating_out = np.zeros(n, dtype=bool)

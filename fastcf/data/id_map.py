@@ -14,14 +14,18 @@ def _factorize_small_range(values: np.ndarray):
     """Sorted factorisation of integers spanning a range not much larger than their count:
     a lookup table instead of hashing, several times faster on tens of millions of ids."""
     low, high = int(values.min()), int(values.max())
-    span = high - low + 1
-    if span > 4 * values.size + 1_000_000:
+    if high - low + 1 > 4 * values.size + 1_000_000:
         return None
-    offsets = values - low if low else values
-    present = np.zeros(span, dtype=bool)
+    # Non-negative ids index the table directly (ids usually start near 0 or 1).
+    base = 0 if low >= 0 and high <= 4 * values.size + 1_000_000 else low
+    offsets = values - base if base else values
+    present = np.zeros(high - base + 1, dtype=bool)
     present[offsets] = True
-    code_of = np.cumsum(present, dtype=np.int64) - 1
-    uniques = (np.flatnonzero(present) + low).astype(values.dtype)
+    n_unique = int(np.count_nonzero(present))
+    code_dtype = np.int32 if n_unique <= np.iinfo(np.int32).max else np.int64
+    code_of = np.cumsum(present, dtype=code_dtype)
+    code_of -= 1
+    uniques = (np.flatnonzero(present) + base).astype(values.dtype)
     return uniques, code_of[offsets]
 
 
@@ -57,7 +61,7 @@ class IdMap:
         Returns
         -------
         id_map : IdMap
-        codes : ndarray of shape (len(values),), int64
+        codes : ndarray of shape (len(values),), int32 (or int64 beyond 2**31 distinct ids)
         """
         values = np.asarray(values)
         if values.dtype.kind in "iu" and values.size:
@@ -94,7 +98,7 @@ class IdMap:
             "raise": unknown IDs raise KeyError naming them; "ignore": they map to -1.
         """
         scalar = np.ndim(raw_ids) == 0
-        values = np.atleast_1d(np.asarray(raw_ids, dtype=self.raw_ids.dtype if scalar else None))
+        values = np.atleast_1d(np.asarray(raw_ids))
         indices = self._index.get_indexer(values).astype(np.int64, copy=False)
         if missing == "raise" and (indices < 0).any():
             unknown = values[indices < 0]

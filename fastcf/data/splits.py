@@ -52,7 +52,7 @@ def align_test(train: Interactions, test: Interactions, *, cold: str = "drop") -
     rows = entry_rows(test.matrix)
     cold_user = ~warm_users[rows]
     cold_item = ~warm_items[test.matrix.indices] & ~cold_user
-    where = Locations("test entry", np.arange(test.nnz), "position")
+    where = Locations.consecutive("test entry", 0, test.nnz, "position")
     for reason, mask in (("user absent from train", cold_user), ("item absent from train", cold_item)):
         if mask.any():
             index = np.flatnonzero(mask)

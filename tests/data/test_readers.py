@@ -126,14 +126,15 @@ def test_line_numbers_stay_right_after_a_skipped_line(tmp_path):
     assert sorted(data.report.rows()["where"]) == ["r.csv:3", "r.csv:4"]
 
 
-def test_short_rows_and_blank_lines_are_reported_not_lost(tmp_path):
-    path = write(tmp_path, "r.csv", "user,item,rating\n1,10,4\n\n2,11\n3,12,2\n")
-    with pytest.raises(DataError, match=r"r.csv:3: 'user' must be a user id; got an empty value"):
+def test_short_rows_are_reported_and_empty_lines_skipped(tmp_path):
+    path = write(tmp_path, "r.csv", "user,item,rating\n1,10,4\n\n2,11\n,12,2\n3,12,1\n")
+    with pytest.raises(DataError, match=r"r.csv:4: 'rating' must be a number; got an empty value"):
         read_ratings(path)
     data = read_ratings(path, on_bad_row="skip")
     assert data.nnz == 2
     assert data.report.dropped == {"missing user id": 1, "missing rating": 1}
-    assert data.report.rows_read == 4
+    assert sorted(data.report.rows()["where"]) == ["r.csv:4", "r.csv:5"]
+    assert data.report.rows_read == 4  # the empty line 3 holds no row
 
 
 def test_ids_beyond_int64(tmp_path):
@@ -179,3 +180,13 @@ def test_interactions_refuse_a_non_canonical_matrix():
         Interactions(matrix, IdMap([1], "user"), IdMap([1, 2], "item"))
     with pytest.raises(ValueError, match=r"has shape \(1, 2\) but there are 1 users and 3 items"):
         Interactions(sp.csr_matrix((1, 2)), IdMap([1], "user"), IdMap([1, 2, 3], "item"))
+
+
+def test_blank_lines_in_a_clean_file_keep_line_numbers_right(tmp_path):
+    # Clean numeric files take the fast parse, which skips blank lines; a message about a
+    # later row must still name its true line.
+    path = write(tmp_path, "r.csv", "user,item,rating\n1,10,4\n\n\r\n1,11,3\n1,10,5\n")
+    with pytest.raises(DataError, match=r"r.csv:2 and r.csv:6: duplicate \(user, item\) pair \(1, 10\)"):
+        read_ratings(path, duplicates="error")
+    data = read_ratings(path)
+    assert data.report.rows().loc[0, "where"] == "r.csv:2"  # the first rating of the pair, replaced
