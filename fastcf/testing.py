@@ -1,7 +1,4 @@
-"""Helpers for testing and benchmarking code that uses fastcf.
-
-The model contract checks join this module as the models arrive.
-"""
+"""Helpers for testing and benchmarking code that uses fastcf, and the contract every model passes."""
 
 from __future__ import annotations
 
@@ -9,7 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["topk_problem"]
+__all__ = ["check_recommender", "topk_problem"]
 
 
 def topk_problem(
@@ -42,3 +39,95 @@ def topk_problem(
         excluded = np.empty((n_rows, 0), dtype=np.int64)
     exclude_indptr = np.arange(n_rows + 1, dtype=np.int32) * n_excluded
     return scores, exclude_indptr, excluded.astype(np.int32).ravel()
+
+
+# --- the contract every model must pass --------------------------------------------------
+
+def check_recommender(make_model, data=None, *, k: int = 5) -> None:
+    """Run the checks every fastcf model must pass; raises AssertionError naming the failure.
+
+    ``make_model()`` returns a new, unfitted model; ``data`` is the Interactions to fit on
+    (default: a small synthetic dataset). Checked: errors before fit; fit returns the model
+    and leaves the data untouched; recommend for one user and for a batch agree, exclude
+    training items, are sorted, and do not depend on the block size or the thread count;
+    candidate and excluded items are honoured; unknown IDs and bad k are refused with errors
+    naming them; similar_items excludes the query; fold-in (where the model has it) returns
+    items outside the history; one seed gives one model.
+    """
+    import scipy.sparse as sp
+
+    from fastcf.data.synthetic import synthetic
+    from fastcf.exceptions import NotFittedError
+
+    if data is None:
+        data = synthetic(n_users=120, n_items=90, n_ratings=2_500, seed=11)
+    name = type(make_model()).__name__
+
+    model = make_model()
+    for call in (lambda: model.recommend(data.users.raw_ids[0], k), lambda: model.similar_items(data.items.raw_ids[0], k)):
+        try:
+            call()
+        except NotFittedError:
+            pass
+        else:
+            raise AssertionError(f"{name}: a call before fit must raise NotFittedError")
+
+    before = (data.matrix.data.copy(), data.matrix.indices.copy(), data.matrix.indptr.copy())
+    fitted = model.fit(data)
+    assert fitted is model, f"{name}.fit must return the model itself"
+    for array, copy in zip((data.matrix.data, data.matrix.indices, data.matrix.indptr), before):
+        assert np.array_equal(array, copy), f"{name}.fit modified its input"
+
+    users = data.users.raw_ids[: min(25, data.n_users)]
+    ids, scores = model.recommend(users, k)
+    assert ids.shape == scores.shape == (users.size, k), f"{name}.recommend: shape {ids.shape}"
+    assert np.all(np.diff(scores, axis=1) <= 0), f"{name}.recommend: scores not sorted best first"
+    for row, user in enumerate(users):
+        one_ids, one_scores = model.recommend(user, k)
+        assert np.array_equal(one_ids, ids[row]), f"{name}: recommend for one user differs from the batch"
+        seen = set(data.items.raw_ids[data.matrix[data.users.to_index(user)].indices].tolist())
+        assert not seen & set(one_ids.tolist()), f"{name}.recommend returned a training item of user {user!r}"
+    small_blocks = model.recommend(users, k, block_bytes=1)
+    one_thread = model.recommend(users, k, n_threads=1)
+    for other, what in ((small_blocks, "block size"), (one_thread, "thread count")):
+        assert np.array_equal(other[0], ids) and np.allclose(other[1], scores), f"{name}: results depend on {what}"
+
+    candidates = data.items.raw_ids[::3]
+    restricted, _ = model.recommend(users, k, items=candidates, exclude_seen=False)
+    assert set(restricted.ravel().tolist()) <= set(candidates.tolist()), f"{name}: items= not honoured"
+    banned = ids[:, 0]
+    avoided, _ = model.recommend(users, k, exclude_items=banned)
+    assert not set(avoided.ravel().tolist()) & set(banned.tolist()), f"{name}: exclude_items not honoured"
+    everything, _ = model.recommend(users[0], data.n_items + 50, exclude_seen=False)
+    assert everything.shape == (data.n_items,), f"{name}: k above the item count must shrink to it"
+
+    _expect_error(lambda: model.recommend("no such user" if data.users.raw_ids.dtype.kind != "U" else -1, k),
+                  KeyError, "unknown user", name)
+    _expect_error(lambda: model.recommend(users[0], 0), ValueError, "'k' must be an int >= 1", name)
+
+    if hasattr(model, "similar_items"):
+        item = data.items.raw_ids[0]
+        similar, similarity = model.similar_items(item, k)
+        assert item not in set(similar.tolist()), f"{name}.similar_items returned the query item"
+        assert np.all(np.diff(similarity) <= 1e-6), f"{name}.similar_items not sorted"
+
+    if hasattr(model, "recommend_for_history"):
+        history = list(data.items.raw_ids[:4])
+        new_ids, _ = model.recommend_for_history(history, k)
+        assert not set(new_ids.tolist()) & set(history), f"{name}: fold-in recommended a history item"
+
+    bare = make_model().fit(sp.csr_matrix(data.matrix))
+    bare_ids, _ = bare.recommend(np.arange(3), k)
+    assert bare_ids.dtype.kind in "iu" and bare_ids.shape == (3, k), f"{name}: fit on a bare matrix"
+
+    again = make_model().fit(data)
+    assert np.array_equal(again.recommend(users, k)[0], ids), f"{name}: one seed must give one model"
+
+
+def _expect_error(call, error, fragment, name):
+    try:
+        call()
+    except error as exc:
+        assert fragment in str(exc), f"{name}: {error.__name__} should say {fragment!r}; said {exc}"
+    else:
+        raise AssertionError(f"{name}: expected {error.__name__} ({fragment})")

@@ -14,9 +14,15 @@ Kernels
 -------
 select_topk
     The k best admissible items of every row of a dense score block.
+als_half_step
+    One implicit-feedback ALS half-step: every row's factors with the other side's fixed
+    (exact Cholesky solve or warm-started conjugate gradient).
+als_loss
+    The implicit-feedback ALS objective over all user-item pairs, without the dense matrix.
 """
 
 from fastcf.kernels._backend import BACKENDS, KERNELS, BackendFallbackWarning
+from fastcf.kernels.als import als_half_step, als_loss
 from fastcf.kernels.topk import select_topk
 
-__all__ = ["BACKENDS", "KERNELS", "BackendFallbackWarning", "select_topk"]
+__all__ = ["BACKENDS", "KERNELS", "BackendFallbackWarning", "als_half_step", "als_loss", "select_topk"]

@@ -1,0 +1,266 @@
+"""Implicit-feedback ALS half-steps and loss: the public entry points and their checks.
+
+Twins: ``reference.py`` (the specification, with the math), ``_numba.py``, ``_cython.pyx``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from fastcf.kernels import _backend, _checks
+from fastcf.kernels._threads import kernel_threads
+
+__all__ = ["als_half_step", "als_loss"]
+
+
+def als_half_step(
+    indptr: ArrayLike,
+    indices: ArrayLike,
+    confidence: ArrayLike,
+    other_factors: ArrayLike,
+    factors: np.ndarray,
+    *,
+    regularization: float,
+    cg_steps: int = 0,
+    n_threads: Optional[int] = None,
+    backend: Optional[str] = None,
+) -> np.ndarray:
+    """One ALS half-step: new factors for every row of a CSR with the other side's factors fixed.
+
+    Row u's factors x_u solve (Hu, Koren & Volinsky 2008)
+
+        (YᵀY + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ + λI) x_u = Σ_{i∈u} c_ui y_i,
+
+    where the sums run over row u's stored entries (a duplicated index counts twice), c_ui is
+    their confidence, Y is ``other_factors`` and λ is ``regularization``. Unstored pairs have
+    confidence 1 and preference 0. Give the user x item CSR to update the users and its
+    transpose (item x user, e.g. ``csr.T.tocsr()``) to update the items. A row with no entries
+    gets x_u = 0. Each row is solved on its own, so the result does not depend on
+    ``n_threads``.
+
+    Parameters
+    ----------
+    indptr, indices : int arrays of shape (n_rows + 1,) and (nnz,)
+        The CSR structure; row u's entries are ``indices[indptr[u]:indptr[u + 1]]``, each in
+        [0, n_other). Unsorted and duplicate indices are allowed.
+    confidence : array of shape (nnz,)
+        c_ui of each stored entry, finite (e.g. 1 + alpha * rating); cast to the factors'
+        dtype. Values below 1 subtract from YᵀY and can make a system indefinite.
+    other_factors : array of shape (n_other, f), float32 or float64
+        Y, read only; same dtype as ``factors`` (a non-contiguous array is copied).
+    factors : ndarray of shape (n_rows, f), float32 or float64, C-contiguous and writable
+        X, updated in place. With ``cg_steps > 0`` its rows are the warm start and must be
+        finite; with ``cg_steps == 0`` its values are not read.
+    regularization : float >= 0
+        λ, keyword only.
+    cg_steps : int >= 0
+        0 (default): exact solve by Cholesky factorisation, O(n_u f² + f³) per row.
+        k > 0: k conjugate-gradient steps warm-started from the current factors (Takács et
+        al. 2011), O(k (n_u f + f²)) per row; stops early once the residual's squared norm
+        is below 1e-20.
+    n_threads : int >= 1, optional
+        Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
+        cores and at the number of rows.
+    backend : {"auto", "cython", "numba", "reference"}, optional
+        Which twin runs; default ``FASTCF_BACKEND`` or "auto". A named backend is required.
+
+    Returns
+    -------
+    factors : ndarray of shape (n_rows, f)
+        The array passed as ``factors``, updated.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments, each error naming the argument: dtypes that differ or are not float,
+        shapes that do not fit, a malformed CSR, non-finite values, ``factors`` not
+        C-contiguous or not writable.
+    ValueError
+        After all rows are done, if some rows' systems are not positive definite (possible
+        with a small ``regularization`` and confidences below 1): names how many rows
+        failed and the first one; those rows keep their previous values.
+    """
+    owner = "als_half_step"
+    factors = _writable_factors(factors, "factors", owner)
+    other_factors = _factors_like(other_factors, "other_factors", factors, "factors", owner)
+    if np.may_share_memory(factors, other_factors):
+        raise ValueError(
+            f"{owner}: 'factors' and 'other_factors' must not share memory: 'factors' is written "
+            f"while 'other_factors' is read. Pass a copy of one of them."
+        )
+    regularization = _check_regularization(regularization, owner)
+    cg_steps = _checks.check_positive_int(cg_steps, "cg_steps", owner, minimum=0)
+    indptr, indices, confidence = _csr(
+        indptr, indices, confidence, factors.shape[0], other_factors.shape[0], factors.dtype, owner
+    )
+    _check_finite(other_factors, "other_factors", owner)
+    if cg_steps:
+        _check_finite(factors, "factors", owner, " (the conjugate-gradient warm start)")
+    twin = _backend.twin("als", backend)
+    with kernel_threads(n_threads, owner, n_tasks=factors.shape[0]) as n:
+        twin.als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, n)
+    return factors
+
+
+def als_loss(
+    indptr: ArrayLike,
+    indices: ArrayLike,
+    confidence: ArrayLike,
+    user_factors: ArrayLike,
+    item_factors: ArrayLike,
+    *,
+    regularization: float,
+    n_threads: Optional[int] = None,
+    backend: Optional[str] = None,
+) -> float:
+    """The implicit-ALS objective over all user–item pairs, without the dense matrix.
+
+        Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ (‖X‖²_F + ‖Y‖²_F)
+
+    with p_ui = 1 and c_ui = ``confidence`` for stored entries, p_ui = 0 and c_ui = 1 for all
+    other pairs. Accumulated in float64; the per-row sums are added in a fixed order, so the
+    result does not depend on ``n_threads``. Exact ALS half-steps never increase it.
+
+    Parameters
+    ----------
+    indptr, indices, confidence : arrays of shape (n_users + 1,), (nnz,), (nnz,)
+        The user x item CSR (rows match ``user_factors``), as for ``als_half_step``.
+    user_factors : array of shape (n_users, f), float32 or float64
+        X.
+    item_factors : array of shape (n_items, f), same dtype
+        Y.
+    regularization : float >= 0
+        λ, keyword only.
+    n_threads : int >= 1, optional
+        Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
+        cores and at the number of rows.
+    backend : {"auto", "cython", "numba", "reference"}, optional
+        Which twin runs; default ``FASTCF_BACKEND`` or "auto". A named backend is required.
+
+    Returns
+    -------
+    loss : float
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments, each error naming the argument.
+    """
+    owner = "als_loss"
+    user_factors = _factors_like(user_factors, "user_factors", None, None, owner)
+    item_factors = _factors_like(item_factors, "item_factors", user_factors, "user_factors", owner)
+    regularization = _check_regularization(regularization, owner)
+    indptr, indices, confidence = _csr(
+        indptr, indices, confidence, user_factors.shape[0], item_factors.shape[0],
+        user_factors.dtype, owner,
+    )
+    _check_finite(user_factors, "user_factors", owner)
+    _check_finite(item_factors, "item_factors", owner)
+    twin = _backend.twin("als", backend)
+    with kernel_threads(n_threads, owner, n_tasks=user_factors.shape[0]) as n:
+        return float(twin.als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, n))
+
+
+# --- checks -----------------------------------------------------------------------------
+
+def _check_factor_matrix(arr: np.ndarray, name: str, owner: str) -> None:
+    """2-D, float32 or float64 in the machine's byte order, at least one column."""
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{owner}: '{name}' must be a 2-D array (rows x factors); got {arr.ndim}-D with shape {arr.shape}."
+        )
+    if arr.dtype.newbyteorder("=") not in _checks.FLOAT_DTYPES:
+        raise TypeError(f"{owner}: '{name}' must hold float32 or float64 numbers; got dtype {arr.dtype}.")
+    if not arr.dtype.isnative:
+        raise ValueError(
+            f"{owner}: '{name}' must be in the machine's byte order; got dtype {arr.dtype.str}. "
+            f"Convert it with {name}.astype({name}.dtype.newbyteorder('='))."
+        )
+    if arr.shape[1] == 0:
+        raise ValueError(f"{owner}: '{name}' must have at least one column (factor); got shape {arr.shape}.")
+
+
+def _writable_factors(factors, name: str, owner: str) -> np.ndarray:
+    """The array updated in place: never copied, so everything about it must already be right."""
+    if not isinstance(factors, np.ndarray):
+        raise TypeError(
+            f"{owner}: '{name}' must be a NumPy array (it is updated in place); got {type(factors).__name__}."
+        )
+    _check_factor_matrix(factors, name, owner)
+    if not factors.flags.c_contiguous:
+        raise ValueError(
+            f"{owner}: '{name}' must be C-contiguous, since it is updated in place; got a "
+            f"non-contiguous array of shape {factors.shape}. Pass np.ascontiguousarray({name}) "
+            f"and keep the array returned."
+        )
+    if not factors.flags.writeable:
+        raise ValueError(f"{owner}: '{name}' must be writable, since it is updated in place; it is read-only.")
+    return factors
+
+
+def _factors_like(arr, name: str, like: Optional[np.ndarray], like_name: Optional[str], owner: str) -> np.ndarray:
+    """A read-only C-contiguous float matrix matching ``like``'s dtype and width.
+
+    Copied only if it is not contiguous or not in the machine's byte order.
+    """
+    arr = np.asarray(arr)
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    _check_factor_matrix(arr, name, owner)
+    if like is not None:
+        if arr.dtype != like.dtype:
+            raise TypeError(
+                f"{owner}: '{name}' and '{like_name}' must have the same dtype; got {arr.dtype} and "
+                f"{like.dtype}. Convert one of them (e.g. {name}.astype(np.{like.dtype}))."
+            )
+        if arr.shape[1] != like.shape[1]:
+            raise ValueError(
+                f"{owner}: '{name}' and '{like_name}' must have the same number of columns (factors); "
+                f"got shapes {arr.shape} and {like.shape}."
+            )
+    return np.ascontiguousarray(arr)
+
+
+def _check_regularization(value, owner: str) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{owner}: 'regularization' must be a finite number >= 0; got {value!r}.")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{owner}: 'regularization' must be a finite number >= 0; got {value!r}.")
+    return float(value)
+
+
+def _csr(indptr, indices, confidence, n_rows: int, n_cols: int, dtype, owner: str):
+    """The checked CSR: (indptr, indices) in one index dtype, confidence in ``dtype``."""
+    indptr, indices = _checks.as_csr_structure(indptr, indices, n_rows, n_cols, ("indptr", "indices"), owner)
+    confidence = np.asarray(confidence)
+    if confidence.ndim != 1 or confidence.shape[0] != indices.shape[0]:
+        raise ValueError(
+            f"{owner}: 'confidence' must be a 1-D array with one value per stored entry "
+            f"(len('indices') = {indices.shape[0]}); got shape {confidence.shape}."
+        )
+    if confidence.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: 'confidence' must hold real numbers; got dtype {confidence.dtype}.")
+    _check_finite(confidence, "confidence", owner)
+    with np.errstate(over="ignore"):  # checked just below, with a clearer message
+        cast = np.ascontiguousarray(confidence, dtype=dtype)
+    if cast is not confidence and not np.isfinite(cast).all():
+        position = int(np.flatnonzero(~np.isfinite(cast))[0])
+        raise ValueError(
+            f"{owner}: 'confidence' holds {confidence[position]} at position {position}, beyond the "
+            f"range of {dtype}, the factors' dtype."
+        )
+    return indptr, indices, cast
+
+
+def _check_finite(arr: np.ndarray, name: str, owner: str, what: str = "") -> None:
+    """Refuse inf and NaN, naming the first one and where it is."""
+    if np.isfinite(arr).all():
+        return
+    position = np.unravel_index(int(np.flatnonzero(~np.isfinite(arr.ravel()))[0]), arr.shape)
+    where = f"row {position[0]}, column {position[1]}" if arr.ndim == 2 else f"position {position[0]}"
+    raise ValueError(
+        f"{owner}: '{name}'{what} must be finite; got {arr[position]} at {where}."
+    )

@@ -1,0 +1,151 @@
+"""Implicit-feedback ALS, the specification: plain NumPy that the Numba and Cython twins must match.
+
+Hu, Koren & Volinsky, "Collaborative Filtering for Implicit Feedback Datasets", ICDM 2008;
+conjugate gradient as in Takács, Pilászy & Tikk, "Applications of the conjugate gradient
+method for implicit feedback collaborative filtering", RecSys 2011.
+
+The rows of a CSR (indptr, indices, confidence) are the side being solved: users, or items
+when given the transposed matrix. A stored entry (u, i) has confidence c_ui = ``confidence[p]``
+and preference p_ui = 1; every pair that is not stored has c_ui = 1 and p_ui = 0. With the other
+side's factors Y fixed, row u's factors x_u solve the normal equations
+
+    A_u x_u = b_u,   A_u = YᵀY + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ + λI,   b_u = Σ_{i∈u} c_ui y_i,
+
+summing over the row's stored entries: a duplicated index counts as two entries. A row with no
+entries gets x_u = 0, the solution of A_u x_u = 0 (also when A_u is singular).
+
+The objective these steps minimise, over all user–item pairs, is
+
+    Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ (‖X‖²_F + ‖Y‖²_F),
+
+computed without the dense matrix: Σ over all pairs of (x_uᵀ y_i)² = trace((XᵀX)(YᵀY)), and
+each stored entry replaces its (x_uᵀ y_i)² by c_ui (1 − x_uᵀ y_i)².
+"""
+
+import numpy as np
+
+from fastcf.kernels.als._status import NOT_FINITE, NOT_POSITIVE_DEFINITE, raise_failed_rows
+
+__all__ = ["als_half_step", "als_loss"]
+
+#: CG stops once r·r falls below this (also keeps rs_new / rs away from 0 / 0).
+CG_TOLERANCE = 1e-20
+
+
+def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, n_threads):
+    """Solve every row's normal equations with the other side fixed; updates ``factors`` in place.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (n_rows + 1,), int32 or int64
+    indices : ndarray of shape (nnz,), same dtype as indptr, values in [0, n_other)
+    confidence : ndarray of shape (nnz,), dtype of the factors
+    other_factors : ndarray of shape (n_other, f), float32 or float64, C-contiguous (Y, read)
+    factors : ndarray of shape (n_rows, f), same dtype, C-contiguous (X, written)
+        With ``cg_steps > 0`` its rows are the warm start.
+    regularization : float >= 0 (λ)
+    cg_steps : int >= 0
+        0: exact solve (Cholesky as the positive-definiteness test, then ``np.linalg.solve``).
+        k > 0: k conjugate-gradient steps from the current row of ``factors``.
+    n_threads : int
+        Unused here (the reference is serial); present so that all twins share one signature.
+
+    Returns
+    -------
+    factors : the array passed in, updated.
+
+    Raises
+    ------
+    ValueError
+        After all rows are done, if some could not be solved (see ``_status.raise_failed_rows``);
+        those rows keep their previous values.
+    """
+    dtype = factors.dtype
+    n_rows, f = factors.shape
+    # Y is fixed during this half-step, so YᵀY (+ λI) is computed once.
+    gram = other_factors.T @ other_factors + dtype.type(regularization) * np.eye(f, dtype=dtype)
+    status = np.zeros(n_rows, dtype=np.uint8)
+    for u in range(n_rows):
+        start, end = indptr[u], indptr[u + 1]
+        if start == end:
+            factors[u] = 0
+            continue
+        y_u = other_factors[indices[start:end]]  # (n_u, f)
+        c_u = confidence[start:end]  # (n_u,)
+        if cg_steps == 0:
+            x, status[u] = _solve_exactly(gram, y_u, c_u)
+        else:
+            x, status[u] = _conjugate_gradient(gram, y_u, c_u, factors[u].copy(), cg_steps)
+        if status[u] == 0 and not np.isfinite(x).all():
+            status[u] = NOT_FINITE
+        if status[u] == 0:
+            factors[u] = x
+    raise_failed_rows("als_half_step", status, regularization, cg_steps)
+    return factors
+
+
+def _solve_exactly(gram, y_u, c_u):
+    """x solving A_u x = b_u, A_u built as the formula reads; (x, status)."""
+    a = gram + y_u.T @ ((c_u - 1)[:, None] * y_u)
+    b = y_u.T @ c_u
+    try:
+        np.linalg.cholesky(a)  # the twins solve by Cholesky, so they fail exactly where it does
+    except np.linalg.LinAlgError:
+        return None, NOT_POSITIVE_DEFINITE
+    return np.linalg.solve(a, b), 0
+
+
+def _conjugate_gradient(gram, y_u, c_u, x, cg_steps):
+    """``cg_steps`` CG steps on A_u x = b_u from x, never forming A_u; (x, status).
+
+    A_u p = (YᵀY + λI) p + Y_uᵀ ((c_u − 1) ⊙ (Y_u p)) costs O(f² + n_u f). The twins follow
+    this order of updates exactly.
+    """
+    w_u = c_u - 1
+    # r = b − A x = Y_uᵀ (c_u − (c_u − 1) ⊙ (Y_u x)) − (YᵀY + λI) x
+    r = y_u.T @ (c_u - w_u * (y_u @ x)) - gram @ x
+    p = r.copy()
+    rs = r @ r
+    for _ in range(cg_steps):
+        if rs < CG_TOLERANCE:
+            break
+        ap = gram @ p + y_u.T @ (w_u * (y_u @ p))
+        pap = p @ ap
+        if not pap > 0:  # also catches NaN: A is not positive definite along p
+            return x, NOT_POSITIVE_DEFINITE
+        alpha = rs / pap
+        x += alpha * p
+        r -= alpha * ap
+        rs_new = r @ r
+        p = r + (rs_new / rs) * p
+        rs = rs_new
+    return x, 0
+
+
+def als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads):
+    """Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ(‖X‖²_F + ‖Y‖²_F) over all pairs, in float64.
+
+    Parameters
+    ----------
+    indptr, indices, confidence : the user x item CSR (rows = users, as ``user_factors``)
+    user_factors : ndarray of shape (n_users, f), float32 or float64 (X)
+    item_factors : ndarray of shape (n_items, f), same dtype (Y)
+    regularization : float >= 0 (λ)
+    n_threads : int
+        Unused here; present so that all twins share one signature.
+
+    Returns
+    -------
+    loss : float
+    """
+    x = user_factors.astype(np.float64)
+    y = item_factors.astype(np.float64)
+    c = confidence.astype(np.float64)
+    gram = y.T @ y
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(indptr))
+    scores = np.einsum("pf,pf->p", x[rows], y[indices])  # x_uᵀ y_i of every stored entry
+    # Every pair as if unstored, then each stored entry swaps (x_uᵀy_i)² for c (1 − x_uᵀy_i)².
+    loss = np.einsum("uf,fg,ug->", x, gram, x)
+    loss += np.sum(c * (1 - scores) ** 2 - scores**2)
+    loss += regularization * (np.sum(x * x) + np.trace(gram))
+    return float(loss)

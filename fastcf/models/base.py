@@ -1,0 +1,335 @@
+"""The serving API every fastcf model shares: recommend, similar items/users, fold-in, explain.
+
+A model fits on :class:`~fastcf.data.Interactions` (raw IDs in and out) or on a users x items
+scipy CSR matrix (dense indices in and out). Subclasses provide the math:
+
+- ``_fit(matrix)`` from a validated CSR;
+- ``_score(user_indices, item_indices)``: scores of a block of users for candidate items;
+- optionally ``_user_factors_for(history)`` (fold-in), ``_item_vectors()`` (similarity)
+  and ``explain``.
+
+Recommendation scores users in blocks of at most ``block_bytes`` of scores at a time, so
+memory stays bounded (a block of users x items, never all users x items), and selects the
+top k of each block with the :func:`fastcf.kernels.select_topk` kernel.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Tuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastcf.data.id_map import IdMap
+from fastcf.data.interactions import Interactions
+from fastcf.exceptions import NotFittedError
+from fastcf.kernels import select_topk
+from fastcf.kernels._checks import check_positive_int
+
+__all__ = ["FactorModel", "Recommender"]
+
+DEFAULT_BLOCK_BYTES = 64 << 20
+
+
+class Recommender:
+    """Base class: fitted state, ID handling and the recommend / similar / fold-in API."""
+
+    #: Fitted attributes whose presence marks a fitted model (subclasses extend).
+    _fitted_attributes: Tuple[str, ...] = ("seen_",)
+
+    # --- parameters (scikit-learn conventions) --------------------------------------------
+
+    def get_params(self) -> dict:
+        """The constructor's parameters and their values."""
+        import inspect
+
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    # --- fitting --------------------------------------------------------------------------
+
+    def fit(self, data, **kwargs) -> "Recommender":
+        """Fit on ``data``: Interactions, or a users x items scipy sparse matrix."""
+        matrix, users, items = self._training_data(data)
+        self._fit(matrix, **kwargs)
+        self.users_, self.items_, self.seen_ = users, items, matrix
+        return self
+
+    def _fit(self, matrix: sp.csr_matrix, **kwargs) -> None:
+        raise NotImplementedError
+
+    def _training_data(self, data):
+        """(canonical CSR, user IdMap or None, item IdMap or None), validated once here."""
+        name = type(self).__name__
+        if isinstance(data, Interactions):
+            matrix, users, items = data.matrix, data.users, data.items
+        elif sp.issparse(data):
+            matrix, users, items = sp.csr_matrix(data), None, None
+            if not matrix.has_canonical_format:
+                matrix = matrix.copy()
+                matrix.sum_duplicates()
+        else:
+            raise TypeError(
+                f"{name}.fit: 'data' must be fastcf Interactions or a users x items scipy sparse matrix; "
+                f"got {type(data).__name__}."
+            )
+        if matrix.shape[0] == 0 or matrix.shape[1] == 0:
+            raise ValueError(f"{name}.fit: 'data' has shape {matrix.shape}; it needs users and items.")
+        if not np.isfinite(matrix.data).all():
+            bad = int(np.flatnonzero(~np.isfinite(matrix.data))[0])
+            row = int(np.searchsorted(matrix.indptr, bad, side="right") - 1)
+            raise ValueError(f"{name}.fit: 'data' holds a non-finite value {matrix.data[bad]} (user index {row}).")
+        return matrix, users, items
+
+    def _check_fitted(self, action: str) -> None:
+        if not all(hasattr(self, attribute) for attribute in self._fitted_attributes):
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit before {action}.")
+
+    @property
+    def n_users(self) -> int:
+        self._check_fitted("n_users")
+        return self.seen_.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        self._check_fitted("n_items")
+        return self.seen_.shape[1]
+
+    # --- IDs ------------------------------------------------------------------------------
+
+    def _indices(self, ids, id_map: Optional[IdMap], count: int, what: str, owner: str) -> np.ndarray:
+        """Dense indices for raw IDs (or for indices, when fitted on a bare matrix), checked."""
+        if id_map is not None:
+            try:
+                return np.atleast_1d(id_map.to_index(ids))
+            except KeyError as exc:
+                raise KeyError(f"{type(self).__name__}.{owner}: {exc.args[0]}") from None
+        indices = np.atleast_1d(np.asarray(ids))
+        if indices.dtype.kind not in "iu":
+            raise TypeError(
+                f"{type(self).__name__}.{owner}: {what}s must be integer indices (the model was fitted on a "
+                f"matrix, without ID maps); got dtype {indices.dtype}."
+            )
+        if indices.size and (indices.min() < 0 or indices.max() >= count):
+            bad = indices[(indices < 0) | (indices >= count)][0]
+            raise IndexError(f"{type(self).__name__}.{owner}: {what} index {bad} is outside [0, {count}).")
+        return indices.astype(np.int64)
+
+    def _item_ids(self, indices: np.ndarray):
+        """Raw item IDs for dense indices (pads of -1 become -1 for integer IDs, else None)."""
+        if self.items_ is None:
+            return indices
+        raw = self.items_.raw_ids
+        if raw.dtype.kind in "iu":
+            out = np.full(indices.shape, -1, dtype=np.int64 if raw.dtype.kind == "u" else raw.dtype)
+        else:
+            out = np.full(indices.shape, None, dtype=object)
+        valid = indices >= 0
+        out[valid] = raw[indices[valid]]
+        return out
+
+    def _user_ids(self, indices: np.ndarray):
+        if self.users_ is None:
+            return indices
+        raw = self.users_.raw_ids
+        out = np.full(indices.shape, -1 if raw.dtype.kind in "iu" else None,
+                      dtype=raw.dtype if raw.dtype.kind in "iu" else object)
+        valid = indices >= 0
+        out[valid] = raw[indices[valid]]
+        return out
+
+    # --- recommendation -------------------------------------------------------------------
+
+    def recommend(
+        self,
+        users,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        items=None,
+        exclude_items=None,
+        block_bytes: int = DEFAULT_BLOCK_BYTES,
+        n_threads: Optional[int] = None,
+    ):
+        """The top-k items for one user or a batch of users, best first.
+
+        Parameters
+        ----------
+        users : raw user ID, or array of them (dense indices if fitted on a bare matrix)
+        k : int >= 1
+            Items per user; at most the number of candidate items.
+        exclude_seen : bool
+            Leave out the items each user had in training.
+        items : array of item IDs, optional
+            Recommend only among these candidates.
+        exclude_items : array of item IDs, optional
+            Never recommend these.
+        block_bytes : int
+            Upper bound on the memory of one block of scores (users x candidates).
+
+        Returns
+        -------
+        ids : ndarray of shape (k,) for one user, (n_users, k) for a batch
+            Raw item IDs, best first; where a user has fewer admissible items than k the row
+            is padded with -1 (integer IDs) or None, with score -inf.
+        scores : ndarray of the same shape, float
+        """
+        self._check_fitted("recommend")
+        owner = "recommend"
+        single = np.ndim(users) == 0
+        user_index = self._indices(users, self.users_, self.n_users, "user", owner)
+        candidates = self._candidates(items, exclude_items, owner)
+        k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(candidates.size, 1))
+
+        def scores_of(block):
+            return self._score(user_index[block], candidates)
+
+        seen = self.seen_ if exclude_seen else None
+        top, top_scores = self._top_k_blocks(
+            scores_of, user_index, candidates, self.n_items, seen, k, block_bytes, n_threads
+        )
+        ids = self._item_ids(top)
+        return (ids[0], top_scores[0]) if single else (ids, top_scores)
+
+    def _candidates(self, items, exclude_items, owner: str) -> np.ndarray:
+        """Sorted dense indices of the items that may be recommended."""
+        if items is None:
+            candidates = np.arange(self.n_items, dtype=np.int64)
+        else:
+            candidates = np.unique(self._indices(items, self.items_, self.n_items, "item", owner))
+        if exclude_items is not None:
+            excluded = self._indices(exclude_items, self.items_, self.n_items, "item", owner)
+            candidates = candidates[~np.isin(candidates, excluded)]
+        return candidates
+
+    def _top_k_blocks(self, scores_of, row_index, candidates, n_columns, seen, k, block_bytes, n_threads):
+        """Score rows block by block and keep each row's top k among the candidates.
+
+        ``candidates`` are sorted column indices out of ``n_columns``; ``seen`` (a CSR with
+        ``n_columns`` columns, its rows indexed by ``row_index``) lists per-row exclusions.
+        """
+        n_rows = row_index.shape[0]
+        top = np.full((n_rows, k), -1, dtype=np.int64)
+        top_scores = np.full((n_rows, k), -np.inf, dtype=np.float64)
+        if candidates.size == 0 or n_rows == 0:
+            return top, top_scores.astype(np.float32)
+        position = None
+        if candidates.size != n_columns:
+            position = np.full(n_columns, -1, dtype=np.int64)
+            position[candidates] = np.arange(candidates.size)
+        block = max(1, int(block_bytes // (8 * candidates.size)))
+        dtype = None
+        for start in range(0, n_rows, block):
+            rows = slice(start, min(start + block, n_rows))
+            scores = scores_of(rows)
+            dtype = scores.dtype
+            kwargs = {}
+            if seen is not None:
+                kwargs = dict(zip(("exclude_indptr", "exclude_indices"), _exclusions(seen, row_index[rows], position)))
+            block_top, block_scores = select_topk(scores, k, n_threads=n_threads, backend=self._backend(), **kwargs)
+            valid = block_top >= 0
+            top[rows] = np.where(valid, candidates[np.maximum(block_top, 0)], -1)
+            top_scores[rows] = block_scores
+        return top, top_scores.astype(dtype)
+
+    def _backend(self) -> Optional[str]:
+        return getattr(self, "backend", None)
+
+    def _score(self, user_indices: np.ndarray, item_indices: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, users, items) -> np.ndarray:
+        """Scores of (user, item) pairs, element-wise: arrays of the same length."""
+        self._check_fitted("predict")
+        u = self._indices(users, self.users_, self.n_users, "user", "predict")
+        i = self._indices(items, self.items_, self.n_items, "item", "predict")
+        if u.shape != i.shape:
+            raise ValueError(f"{type(self).__name__}.predict: 'users' and 'items' must have one length; "
+                             f"got {u.shape[0]} and {i.shape[0]}.")
+        return self._score_pairs(u, i)
+
+    def _score_pairs(self, user_indices, item_indices) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _exclusions(seen: sp.csr_matrix, rows: np.ndarray, position: Optional[np.ndarray]):
+    """(indptr, indices) of the seen items of ``rows``, as positions among the candidates."""
+    if rows.size and rows[-1] - rows[0] == rows.size - 1 and (np.diff(rows) == 1).all():
+        lo, hi = seen.indptr[rows[0]], seen.indptr[rows[-1] + 1]
+        indptr = seen.indptr[rows[0]: rows[-1] + 2] - lo
+        indices = seen.indices[lo:hi]
+    else:
+        part = seen[rows]
+        indptr, indices = part.indptr, part.indices
+    if position is None:
+        return indptr, indices
+    mapped = position[indices]
+    kept = mapped >= 0
+    entry_row = np.repeat(np.arange(rows.size), np.diff(indptr))
+    counts = np.bincount(entry_row[kept], minlength=rows.size)
+    new_indptr = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=new_indptr[1:])
+    return new_indptr, mapped[kept]
+
+
+class FactorModel(Recommender):
+    """A model whose scores are dot products of user and item factors (ALS, MF, BPR, ...).
+
+    Fitted attributes: ``user_factors_`` (n_users, f) and ``item_factors_`` (n_items, f).
+    """
+
+    _fitted_attributes = ("seen_", "user_factors_", "item_factors_")
+
+    def _score(self, user_indices, item_indices):
+        users = self.user_factors_[user_indices]
+        if item_indices.size == self.n_items:
+            return users @ self.item_factors_.T
+        return users @ self.item_factors_[item_indices].T
+
+    def _score_pairs(self, user_indices, item_indices):
+        return np.einsum("ij,ij->i", self.user_factors_[user_indices], self.item_factors_[item_indices])
+
+    # --- similarity -----------------------------------------------------------------------
+
+    def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
+        """The k items most similar to each given item (cosine of item factors), itself excluded.
+
+        Returns (ids, similarities), shaped like ``recommend``'s.
+        """
+        self._check_fitted("similar_items")
+        index = self._indices(items, self.items_, self.n_items, "item", "similar_items")
+        top, scores = self._similar(self.item_factors_, index, k, n_threads, "similar_items")
+        ids = self._item_ids(top)
+        return (ids[0], scores[0]) if np.ndim(items) == 0 else (ids, scores)
+
+    def similar_users(self, users, k: int = 10, *, n_threads: Optional[int] = None):
+        """The k users most similar to each given user (cosine of user factors), itself excluded."""
+        self._check_fitted("similar_users")
+        index = self._indices(users, self.users_, self.n_users, "user", "similar_users")
+        top, scores = self._similar(self.user_factors_, index, k, n_threads, "similar_users")
+        ids = self._user_ids(top)
+        return (ids[0], scores[0]) if np.ndim(users) == 0 else (ids, scores)
+
+    def _similar(self, vectors, index, k, n_threads, owner):
+        k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(vectors.shape[0] - 1, 1))
+        norms = np.linalg.norm(vectors, axis=1)
+        unit = vectors / np.where(norms > 0, norms, 1)[:, None]
+        candidates = np.arange(vectors.shape[0], dtype=np.int64)
+        # Each query excludes itself: a CSR with one entry per row.
+        self_exclusion = sp.csr_matrix(
+            (np.ones(index.size), index, np.arange(index.size + 1)), shape=(index.size, vectors.shape[0])
+        )
+
+        def scores_of(block):
+            return unit[index[block]] @ unit.T
+
+        # Rows of self_exclusion are numbered 0..n-1, so the "row index" is a plain range.
+        return self._top_k_blocks(
+            scores_of, np.arange(index.size, dtype=np.int64), candidates, vectors.shape[0], self_exclusion, k,
+            DEFAULT_BLOCK_BYTES, n_threads,
+        )

@@ -1,0 +1,569 @@
+"""als_half_step and als_loss: the reference against dense oracles, every twin against the reference."""
+
+import contextlib
+import threading
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from fastcf.kernels import als_half_step, als_loss
+from fastcf.kernels.als import _cython
+
+BACKENDS = ["reference", "numba", "cython"]
+# "cython-blas" is the Cython twin with its float32 SIMD kernels switched off (BLAS/LAPACK
+# path); "cython-chunks" shrinks its blocks to 16 rows, so that short rows already take the
+# block-full and re-gather branches that real data reach only with rows of thousands.
+COMPILED = ["numba", "cython", "cython-blas", "cython-chunks"]
+FLOATS = [np.float32, np.float64]
+INDEX = [np.int32, np.int64]
+LAMBDA = 0.05
+
+
+@contextlib.contextmanager
+def twin_variant(name):
+    """The backend argument for ``name``, with the Cython twin's switches set for the block."""
+    if name not in ("cython-blas", "cython-chunks"):
+        yield name
+        return
+    saved = _cython._use_simd(), _cython.CHUNK_BYTES, _cython.CG_BLOCK_BYTES
+    try:
+        if name == "cython-blas":
+            _cython._use_simd(False)
+        else:
+            _cython.CHUNK_BYTES = _cython.CG_BLOCK_BYTES = 1
+        yield "cython"
+    finally:
+        _cython._use_simd(saved[0])
+        _cython.CHUNK_BYTES, _cython.CG_BLOCK_BYTES = saved[1:]
+
+
+def make_problem(rng, n_rows, n_other, f, mean_per_row, dtype=np.float64, index_dtype=np.int64,
+                 duplicates=False, low_confidence=False, spread=0.1):
+    """A random CSR (unsorted indices), Y with unequal column scales, and a warm start X.
+
+    Column scales from 1 down to ``spread`` make the systems moderately ill-conditioned (see
+    ``conditions``), so that float32 rounding shows. ``low_confidence`` adds confidences in
+    [0.5, 1], which subtract from YᵀY; ``duplicates`` repeats some entries within their row.
+    """
+    counts = rng.poisson(mean_per_row, n_rows)
+    counts[:: max(1, n_rows // 7)] = 0  # some empty rows
+    rows = []
+    for count in counts:
+        items = rng.choice(n_other, min(count, n_other), replace=False)
+        if duplicates and items.size:
+            items = np.concatenate([items, rng.choice(items, max(1, items.size // 3))])
+            rng.shuffle(items)
+        rows.append(items)
+    indptr = np.zeros(n_rows + 1, dtype=index_dtype)
+    indptr[1:] = np.cumsum([r.size for r in rows])
+    indices = np.concatenate(rows + [np.zeros(0, dtype=np.int64)]).astype(index_dtype)
+    confidence = 1 + 4 * rng.random(indices.size)
+    confidence[rng.random(indices.size) < 0.1] = 1.0  # c = 1 adds nothing to A, only to b
+    if low_confidence:
+        low = rng.random(indices.size) < 0.2
+        confidence[low] = 0.5 + 0.5 * rng.random(low.sum())
+    scales = np.geomspace(1.0, spread, f)
+    other = (rng.standard_normal((n_other, f)) * scales).astype(dtype)
+    warm = (rng.standard_normal((n_rows, f)) * 0.1).astype(dtype)
+    return indptr, indices, confidence.astype(dtype), other, warm
+
+
+def half_step(problem, backend, cg_steps=0, regularization=LAMBDA, **kwargs):
+    indptr, indices, confidence, other, warm = problem
+    factors = warm.copy()
+    with twin_variant(backend) as name:
+        result = als_half_step(
+            indptr, indices, confidence, other, factors,
+            regularization=regularization, cg_steps=cg_steps, backend=name, **kwargs,
+        )
+    assert result is factors
+    return factors
+
+
+def loss(problem, user_factors, backend, regularization=LAMBDA, **kwargs):
+    indptr, indices, confidence, other, _ = problem
+    with twin_variant(backend) as name:
+        return als_loss(indptr, indices, confidence, user_factors, other,
+                        regularization=regularization, backend=name, **kwargs)
+
+
+def systems(problem, regularization=LAMBDA):
+    """Each row's (A_u, b_u) in float64, straight from the formula."""
+    indptr, indices, confidence, other, _ = problem
+    y = other.astype(np.float64)
+    for u in range(indptr.size - 1):
+        items, c = indices[indptr[u]:indptr[u + 1]], confidence[indptr[u]:indptr[u + 1]].astype(np.float64)
+        a = y.T @ y + regularization * np.eye(y.shape[1])
+        for i, ci in zip(items, c):  # entry by entry, so a duplicate counts twice
+            a += (ci - 1) * np.outer(y[i], y[i])
+        yield a, y[items].T @ c
+
+
+def conditions(problem):
+    return np.array([np.linalg.cond(a) for a, _ in systems(problem)])
+
+
+def assert_close_rows(got, expected, rtol):
+    """Each row within rtol of the expected row's norm (a solve's error is relative to ‖x‖)."""
+    scale = np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-30)
+    np.testing.assert_array_less(np.abs(got - expected) / scale, rtol)
+
+
+# Float32 tolerance for exact solves: a backward-stable solve in float32 (eps 6e-8) of a system
+# with condition number κ has relative error up to about κ · eps · (a small multiple of f); the
+# test problems keep κ below 1e3 (asserted), so 2e-4 leaves room for f up to 40 without
+# letting a wrong formula (errors of order 1) through.
+F32_RTOL = 2e-4
+F64_RTOL = 1e-6
+
+
+@pytest.fixture(scope="module")
+def problems():
+    rng = np.random.default_rng(11)
+    cases = {
+        "typical": make_problem(rng, 97, 1001, 16, 25),
+        "duplicates and low confidence": make_problem(rng, 40, 60, 8, 12, duplicates=True, low_confidence=True),
+        "more factors than items": make_problem(rng, 30, 5, 12, 3),
+        "one factor": make_problem(rng, 25, 40, 1, 4),
+        "odd width": make_problem(rng, 31, 200, 21, 30),
+        "long rows": make_problem(rng, 6, 3000, 24, 1500, low_confidence=True),
+    }
+    for name, problem in cases.items():
+        assert conditions(problem).max() < 1e3, name
+    return cases
+
+
+CASES = ["typical", "duplicates and low confidence", "more factors than items", "one factor",
+         "odd width", "long rows"]
+
+
+def as_dtypes(problem, dtype, index_dtype):
+    indptr, indices, confidence, other, warm = problem
+    return (indptr.astype(index_dtype), indices.astype(index_dtype), confidence.astype(dtype),
+            other.astype(dtype), warm.astype(dtype))
+
+
+# --- the reference against dense oracles ---------------------------------------------------
+
+@pytest.mark.parametrize("case", CASES)
+def test_reference_solves_each_rows_normal_equations(problems, case):
+    problem = problems[case]
+    got = half_step(problem, "reference")
+    for u, (a, b) in enumerate(systems(problem)):
+        expected = np.zeros_like(b) if problem[0][u] == problem[0][u + 1] else np.linalg.solve(a, b)
+        np.testing.assert_allclose(got[u], expected, rtol=1e-9, atol=1e-12)
+
+
+def test_reference_matches_the_dense_formulation_of_the_paper(rng):
+    # x_u = (Yᵀ C_u Y + λI)⁻¹ Yᵀ C_u p_u with dense C_u (1 where unstored) and p_u.
+    problem = make_problem(rng, 20, 30, 5, 6)
+    indptr, indices, confidence, other, _ = problem
+    got = half_step(problem, "reference")
+    for u in range(20):
+        c_dense = np.ones(30)
+        p_dense = np.zeros(30)
+        c_dense[indices[indptr[u]:indptr[u + 1]]] = confidence[indptr[u]:indptr[u + 1]]
+        p_dense[indices[indptr[u]:indptr[u + 1]]] = 1
+        a = other.T @ (c_dense[:, None] * other) + LAMBDA * np.eye(5)
+        np.testing.assert_allclose(got[u], np.linalg.solve(a, other.T @ (c_dense * p_dense)), rtol=1e-10)
+
+
+def dense_loss(problem, x, regularization=LAMBDA):
+    """Σ_u Σ_i c_ui (p_ui − x_uᵀy_i)² + λ(‖X‖² + ‖Y‖²), entry by entry for the stored pairs."""
+    indptr, indices, confidence, y, _ = problem
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    scores = x @ y.T
+    total = np.sum(scores**2)  # every pair with c = 1, p = 0
+    for u in range(x.shape[0]):
+        for i, c in zip(indices[indptr[u]:indptr[u + 1]], confidence[indptr[u]:indptr[u + 1]]):
+            total += c * (1 - scores[u, i]) ** 2 - scores[u, i] ** 2
+    return total + regularization * (np.sum(x**2) + np.sum(y**2))
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+def test_loss_matches_the_dense_computation(problems, case, backend):
+    problem = problems[case]
+    x = problem[4]
+    assert loss(problem, x, backend) == pytest.approx(dense_loss(problem, x), rel=1e-10)
+
+
+def test_hand_computed_one_factor_case():
+    # Y = (2, 1, 3)ᵀ, λ = 0.5, so YᵀY + λ = 14.5.
+    # Row 0: items 0 (c = 3) and 2 (c = 2): A = 14.5 + 2·4 + 1·9 = 31.5, b = 3·2 + 2·3 = 12.
+    # Row 1: no entries: x = 0.  Row 2: item 1 (c = 5): A = 14.5 + 4·1 = 18.5, b = 5.
+    # Row 3: item 1 twice (c = 2, 3): A = 14.5 + 1 + 2 = 17.5, b = 5.
+    indptr = np.array([0, 2, 2, 3, 5])
+    indices = np.array([0, 2, 1, 1, 1])
+    confidence = np.array([3.0, 2.0, 5.0, 2.0, 3.0])
+    y = np.array([[2.0], [1.0], [3.0]])
+    expected = np.array([[12 / 31.5], [0.0], [5 / 18.5], [5 / 17.5]])
+    for backend in BACKENDS + ["cython-blas"]:
+        for dtype in FLOATS:
+            x = np.full((4, 1), 7.0, dtype=dtype)
+            with twin_variant(backend) as name:
+                als_half_step(indptr, indices, confidence, y.astype(dtype), x, regularization=0.5, backend=name)
+            np.testing.assert_allclose(x, expected, rtol=1e-6 if dtype == np.float32 else 1e-14)
+    # The loss of X = (1, 0, 0, 0)ᵀ: pairs of row 0 score 2, 1, 3. Stored (0, 0): 3·(1 − 2)² = 3,
+    # stored (0, 2): 2·(1 − 3)² = 8, unstored (0, 1): 1² = 1; the other rows score 0, so their
+    # stored entries cost c · 1 = 5 + 2 + 3; λ(‖X‖² + ‖Y‖²) = 0.5 · (1 + 14).
+    x = np.array([[1.0], [0.0], [0.0], [0.0]])
+    for backend in BACKENDS:
+        got = als_loss(indptr, indices, confidence, x, y, regularization=0.5, backend=backend)
+        assert got == pytest.approx(3 + 8 + 1 + 10 + 7.5, rel=1e-14)
+
+
+# --- every twin against the reference ------------------------------------------------------
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("index_dtype", INDEX)
+def test_cholesky_twins_match_the_reference(problems, case, backend, dtype, index_dtype):
+    problem = as_dtypes(problems[case], dtype, index_dtype)
+    expected = half_step(problems[case], "reference")  # float64: the float32 twins' target too
+    got = half_step(problem, backend)
+    assert got.dtype == dtype
+    assert_close_rows(got, expected, F32_RTOL if dtype == np.float32 else F64_RTOL)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cg_steps", [1, 3])
+def test_cg_twins_match_the_reference_cg(problems, case, backend, dtype, cg_steps):
+    problem = as_dtypes(problems[case], dtype, np.int32)
+    expected = half_step(problems[case], "reference", cg_steps=cg_steps)
+    got = half_step(problem, backend, cg_steps=cg_steps)
+    # The same steps in the same order: float64 agrees to rounding. Float32 follows the
+    # float64 iterates within its solve tolerance, as for Cholesky.
+    assert_close_rows(got, expected, F32_RTOL if dtype == np.float32 else 1e-9)
+
+
+@pytest.mark.parametrize("f", [1, 7, 16])
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+def test_cg_with_f_steps_converges_to_the_cholesky_solution(rng, f, backend):
+    # In exact arithmetic CG solves an f x f positive definite system in f steps. In floating
+    # point that holds only while the search directions stay conjugate, i.e. for well-
+    # conditioned systems (with κ in the hundreds, f steps leave errors near 1e-3), so this
+    # problem has κ < 10.
+    problem = make_problem(rng, 40, 300, f, 20, spread=1.0)
+    assert conditions(problem).max() < 10
+    exact = half_step(problem, "reference")
+    assert_close_rows(half_step(problem, backend, cg_steps=f), exact, 1e-8)
+    if f > 2:  # and fewer steps are not there yet, so the test above means something
+        assert not np.allclose(half_step(problem, backend, cg_steps=1), exact, rtol=1e-3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_loss_never_increases_over_alternating_cholesky_half_steps(rng, backend, dtype):
+    indptr, indices, confidence, items, users = make_problem(rng, 60, 80, 6, 10, dtype=dtype)
+    users = (rng.random(users.shape) * 0.01).astype(dtype)
+    items = (rng.random(items.shape) * 0.01).astype(dtype)
+    by_item = _transpose(indptr, indices, confidence, items.shape[0])
+    losses = []
+    with twin_variant(backend) as name:
+        for _ in range(6):
+            als_half_step(indptr, indices, confidence, items, users, regularization=LAMBDA, backend=name)
+            losses.append(als_loss(indptr, indices, confidence, users, items, regularization=LAMBDA, backend=name))
+            als_half_step(*by_item, users, items, regularization=LAMBDA, backend=name)
+            losses.append(als_loss(indptr, indices, confidence, users, items, regularization=LAMBDA, backend=name))
+    # Each exact half-step minimises the loss over one side; float32 factors may wobble by
+    # rounding once converged.
+    slack = 1e-5 if dtype == np.float32 else 1e-12
+    assert all(b <= a * (1 + slack) for a, b in zip(losses, losses[1:])), losses
+    assert losses[-1] < 0.9 * losses[0]
+
+
+def _transpose(indptr, indices, confidence, n_cols):
+    """The item x user CSR of a user x item CSR (duplicates kept)."""
+    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    order = np.argsort(indices, kind="stable")
+    t_indptr = np.zeros(n_cols + 1, dtype=indptr.dtype)
+    t_indptr[1:] = np.cumsum(np.bincount(indices, minlength=n_cols))
+    return t_indptr, rows[order].astype(indices.dtype), confidence[order]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n_rows=st.integers(0, 6), n_other=st.integers(1, 8), f=st.integers(1, 6),
+       cg_steps=st.integers(0, 3), index_dtype=st.sampled_from(INDEX))
+def test_property_every_twin_equals_the_reference(data, n_rows, n_other, f, cg_steps, index_dtype):
+    # Entries of Y in [-2, 2], confidences in [1, 20] and λ = 0.5 keep every A_u ⪰ 0.5 I.
+    rows = [data.draw(st.lists(st.integers(0, n_other - 1), max_size=12)) for _ in range(n_rows)]
+    indptr = np.zeros(n_rows + 1, dtype=index_dtype)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indices = np.array([i for r in rows for i in r], dtype=index_dtype)
+    confidence = data.draw(hnp.arrays(np.float64, indices.size, elements=st.floats(1, 20)))
+    other = data.draw(hnp.arrays(np.float64, (n_other, f), elements=st.floats(-2, 2)))
+    warm = data.draw(hnp.arrays(np.float64, (n_rows, f), elements=st.floats(-1, 1)))
+    problem = (indptr, indices, confidence, other, warm)
+    expected = half_step(problem, "reference", cg_steps=cg_steps, regularization=0.5)
+    expected_loss = loss(problem, expected, "reference", regularization=0.5)
+    for backend in COMPILED:
+        got = half_step(problem, backend, cg_steps=cg_steps, regularization=0.5)
+        np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10)
+        assert loss(problem, expected, backend, regularization=0.5) == pytest.approx(expected_loss, rel=1e-10, abs=1e-10)
+
+
+# --- adversarial inputs -------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS + COMPILED[1:])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cg_steps", [0, 2])
+def test_empty_and_single_interaction_rows(backend, dtype, cg_steps):
+    y = np.array([[1.0, 0.5], [0.0, 2.0], [1.0, 1.0]], dtype=dtype)
+    indptr = np.array([0, 0, 1, 1, 2], dtype=np.int32)
+    indices = np.array([2, 0], dtype=np.int32)
+    confidence = np.array([4.0, 1.0], dtype=dtype)
+    x = np.full((4, 2), 0.3, dtype=dtype)
+    with twin_variant(backend) as name:
+        als_half_step(indptr, indices, confidence, y, x, regularization=0.1, cg_steps=cg_steps, backend=name)
+    np.testing.assert_array_equal(x[[0, 2]], 0)  # empty rows: x = 0 whatever the solver
+    assert np.isfinite(x).all() and np.abs(x[[1, 3]]).min() > 0
+    gram = y.astype(np.float64).T @ y + 0.1 * np.eye(2)
+    if cg_steps == 2:  # two CG steps solve a 2 x 2 system
+        np.testing.assert_allclose(x[1], np.linalg.solve(gram + 3 * np.outer(y[2], y[2]), 4 * y[2]), rtol=1e-4)
+        np.testing.assert_allclose(x[3], np.linalg.solve(gram, y[0]), rtol=1e-4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_no_rows_and_no_items(backend, dtype):
+    with twin_variant(backend) as name:
+        x = np.zeros((0, 3), dtype=dtype)
+        als_half_step([0], [], [], np.ones((4, 3), dtype=dtype), x, regularization=0.1, backend=name)
+        x = np.ones((3, 3), dtype=dtype)
+        for cg_steps in (0, 3):
+            als_half_step([0, 0, 0, 0], [], [], np.zeros((0, 3), dtype=dtype), x,
+                          regularization=0.1, cg_steps=cg_steps, backend=name)
+            np.testing.assert_array_equal(x, 0)
+        assert als_loss([0, 0, 0, 0], [], [], x, np.zeros((0, 3), dtype=dtype), regularization=1.0, backend=name) == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+def test_cg_stops_on_a_zero_residual_without_dividing_by_zero(backend):
+    # Y = 0: A = λI and b = 0, so a zero warm start has r = 0 exactly.
+    x = np.zeros((3, 4))
+    with twin_variant(backend) as name, np.errstate(all="raise"):
+        als_half_step([0, 2, 2, 3], [0, 1, 1], [2.0, 3.0, 4.0], np.zeros((2, 4)), x,
+                      regularization=0.1, cg_steps=5, backend=name)
+    np.testing.assert_array_equal(x, 0)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cg_steps", [0, 3])
+def test_results_do_not_depend_on_thread_count(rng, backend, dtype, cg_steps):
+    # Each row is solved on its own by the same code, so equality is exact.
+    problem = make_problem(rng, 97, 1001, 16, 40, dtype=dtype, index_dtype=np.int32)
+    results = [half_step(problem, backend, cg_steps=cg_steps, n_threads=n) for n in (1, 2, 3)]
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    losses = [loss(problem, results[0], backend, n_threads=n) for n in (1, 2, 3)]
+    assert losses[0] == losses[1] == losses[2]
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_more_threads_than_rows_and_cores(rng, backend):
+    problem = make_problem(rng, 5, 50, 4, 8)
+    expected = half_step(problem, "reference")
+    assert_close_rows(half_step(problem, backend, n_threads=64), expected, F64_RTOL)
+
+
+@pytest.mark.parametrize("backend", ["numba", "cython"])
+def test_concurrent_calls_from_python_threads(rng, backend):
+    problem = make_problem(rng, 200, 300, 16, 30, dtype=np.float32)
+    expected = half_step(problem, backend, n_threads=2)
+    failures = []
+
+    def work():
+        try:
+            for _ in range(5):
+                np.testing.assert_array_equal(half_step(problem, backend, n_threads=2), expected)
+        except Exception as exc:  # collected and re-raised in the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+
+
+# --- systems that are not positive definite -----------------------------------------------
+
+def indefinite_problem(dtype):
+    """Y = I (2 x 2), λ = 0: a row with c < 1 on item 0 has A[0, 0] = c, so c = 0 is singular
+    and c < 0 indefinite. Rows 3 and 6 fail; row 5 (c = 0.5) is fine."""
+    indptr = np.array([0, 1, 2, 2, 3, 4, 5, 6], dtype=np.int64)
+    indices = np.array([1, 0, 0, 1, 0, 0], dtype=np.int64)
+    confidence = np.array([2.0, 3.0, -1.0, 4.0, 0.5, -2.0], dtype=dtype)
+    return indptr, indices, confidence, np.eye(2, dtype=dtype)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cg_steps", [0, 2])
+def test_a_system_that_is_not_positive_definite_raises_naming_the_row(backend, dtype, cg_steps):
+    indptr, indices, confidence, y = indefinite_problem(dtype)
+    x = np.zeros((7, 2), dtype=dtype)
+    x[3] = x[6] = 9.0 if cg_steps == 0 else 0.0  # CG starts at 0 so that p meets A's negative side
+    solver = "the Cholesky solve" if cg_steps == 0 else r"conjugate gradient \(2 steps\)"
+    with twin_variant(backend) as name, pytest.raises(
+        ValueError,
+        match=rf"als_half_step: {solver} failed on 2 of 7 row\(s\) \(first: row 3\): .*not positive "
+              rf"definite\. Raise 'regularization' \(now 0\.0\)",
+    ):
+        als_half_step(indptr, indices, confidence, y, x, regularization=0.0, cg_steps=cg_steps, backend=name)
+    # The other rows were solved; the failed rows kept their values.
+    np.testing.assert_allclose(x[[0, 1, 4, 5]], [[0, 1], [1, 0], [0, 1], [1, 0]], rtol=1e-6)
+    np.testing.assert_array_equal(x[[3, 6]], 9.0 if cg_steps == 0 else 0.0)
+    # Regularization large enough makes every system positive definite.
+    with twin_variant(backend) as name:
+        als_half_step(indptr, indices, confidence, y, x, regularization=3.0, cg_steps=cg_steps, backend=name)
+    assert np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+def test_an_empty_row_needs_no_factorisation_even_with_a_singular_gram(backend):
+    # f = 3 > 2 items and λ = 0: YᵀY is singular. The empty row 0 still gets x = 0; row 1's
+    # A = diag(2, 1, 0) is singular and fails.
+    x = np.ones((2, 3))
+    with twin_variant(backend) as name, pytest.raises(ValueError, match=r"failed on 1 of 2 row\(s\) \(first: row 1\)"):
+        als_half_step([0, 0, 1], [0], [2.0], np.array([[1.0, 0, 0], [0, 1.0, 0]]), x,
+                      regularization=0.0, backend=name)
+    np.testing.assert_array_equal(x, [[0, 0, 0], [1, 1, 1]])
+
+
+# --- input handling -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inputs_are_not_modified_and_read_only_inputs_work(rng, backend):
+    indptr, indices, confidence, other, warm = make_problem(rng, 10, 20, 3, 5, index_dtype=np.int32)
+    inputs = (indptr, indices, confidence, other)
+    before = [a.copy() for a in inputs]
+    for array in inputs:
+        array.flags.writeable = False
+    x = warm.copy()
+    als_half_step(indptr, indices, confidence, other, x, regularization=0.1, cg_steps=2, backend=backend)
+    als_loss(indptr, indices, confidence, x, other, regularization=0.1, backend=backend)
+    for array, copy in zip(inputs, before):
+        np.testing.assert_array_equal(array, copy)
+
+
+@pytest.mark.parametrize("backend", ["numba", "cython"])
+def test_mixed_index_dtypes_non_contiguous_or_big_endian_other_factors_and_integer_confidence(rng, backend):
+    indptr, indices, confidence, other, warm = make_problem(rng, 10, 20, 4, 5)
+    expected = half_step((indptr, indices, np.round(confidence), other, warm), "reference")
+    wide = np.zeros((20, 8))
+    wide[:, ::2] = other
+    for other_factors in (wide[:, ::2], other.astype(">f8")):
+        x = warm.copy()
+        als_half_step(indptr.astype(np.int32), indices.astype(np.uint16), np.round(confidence).astype(int),
+                      other_factors, x, regularization=LAMBDA, backend=backend)
+        assert_close_rows(x, expected, F64_RTOL)
+
+
+def good_arguments():
+    return dict(
+        indptr=np.array([0, 1, 3]), indices=np.array([0, 1, 2]), confidence=np.array([2.0, 3.0, 1.5]),
+        other_factors=np.ones((3, 2)), factors=np.zeros((2, 2)), regularization=0.1,
+    )
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(factors=[[0.0, 0.0], [0.0, 0.0]]), TypeError,
+         r"als_half_step: 'factors' must be a NumPy array \(it is updated in place\); got list"),
+        (dict(factors=np.zeros(2)), ValueError, r"'factors' must be a 2-D array \(rows x factors\); got 1-D"),
+        (dict(factors=np.zeros((2, 2), dtype=int)), TypeError, r"'factors' must hold float32 or float64 numbers; got dtype int64"),
+        (dict(factors=np.zeros((2, 2), dtype=np.float16)), TypeError, r"'factors' must hold float32 or float64.*float16"),
+        (dict(factors=np.zeros((2, 4))[:, ::2]), ValueError, r"'factors' must be C-contiguous"),
+        (dict(factors=np.zeros((2, 2), dtype=">f8")), ValueError, r"'factors' must be in the machine's byte order; got dtype >f8"),
+        (dict(factors=np.asfortranarray(np.zeros((2, 3)))), ValueError, r"'factors' must be C-contiguous"),
+        (dict(factors=np.zeros((2, 0)), other_factors=np.ones((3, 0))), ValueError, r"'factors' must have at least one column"),
+        (dict(other_factors=np.ones((3, 2), dtype=np.float32)), TypeError,
+         r"'other_factors' and 'factors' must have the same dtype; got float32 and float64"),
+        (dict(other_factors=np.ones((3, 3))), ValueError,
+         r"'other_factors' and 'factors' must have the same number of columns \(factors\); got shapes \(3, 3\) and \(2, 2\)"),
+        (dict(other_factors=np.ones(3)), ValueError, r"'other_factors' must be a 2-D array"),
+        (dict(other_factors=np.array([[1.0, np.inf], [1, 1], [1, 1]])), ValueError,
+         r"'other_factors' must be finite; got inf at row 0, column 1"),
+        (dict(indptr=np.array([0, 3])), ValueError, r"'indptr' must have n_rows \+ 1 = 3 entries; got 2"),
+        (dict(indptr=np.array([0, 2, 1])), ValueError, r"'indptr' must be non-decreasing"),
+        (dict(indices=np.array([0, 1, 3])), ValueError, r"'indices' must lie in \[0, 3\); got 3 at position 2 \(row 1\)"),
+        (dict(indices=np.array([0.0, 1.0, 2.0])), TypeError, r"'indices' must be an integer array; got dtype float64"),
+        (dict(confidence=np.array([2.0, 3.0])), ValueError,
+         r"'confidence' must be a 1-D array with one value per stored entry \(len\('indices'\) = 3\); got shape \(2,\)"),
+        (dict(confidence=np.array([2.0, np.nan, 1.0])), ValueError, r"'confidence' must be finite; got nan at position 1"),
+        (dict(confidence=np.array([2.0, 1e300, 1.0]), other_factors=np.ones((3, 2), dtype=np.float32),
+              factors=np.zeros((2, 2), dtype=np.float32)), ValueError,
+         r"'confidence' holds 1e\+300 at position 1, beyond the range of float32, the factors' dtype"),
+        (dict(confidence=np.array(["a", "b", "c"])), TypeError, r"'confidence' must hold real numbers; got dtype <U1"),
+        (dict(regularization=-0.1), ValueError, r"'regularization' must be a finite number >= 0; got -0\.1"),
+        (dict(regularization=np.nan), ValueError, r"'regularization' must be a finite number >= 0; got nan"),
+        (dict(regularization=True), TypeError, r"'regularization' must be a finite number >= 0; got True"),
+        (dict(regularization="0.1"), TypeError, r"'regularization' must be a finite number >= 0; got '0\.1'"),
+        (dict(cg_steps=-1), ValueError, r"'cg_steps' must be an int >= 0; got -1"),
+        (dict(cg_steps=2.0), TypeError, r"'cg_steps' must be an int >= 0; got 2\.0"),
+        (dict(cg_steps=3, factors=np.array([[0.0, np.nan], [0, 0]])), ValueError,
+         r"'factors' \(the conjugate-gradient warm start\) must be finite; got nan at row 0, column 1"),
+        (dict(n_threads=0), ValueError, r"als_half_step: 'n_threads' must be an int >= 1 or None; got 0"),
+        (dict(backend="fortran"), ValueError, r"'backend' must be one of"),
+    ],
+)
+def test_bad_arguments_to_als_half_step_name_the_argument(change, error, message):
+    arguments = {**good_arguments(), **change}
+    with pytest.raises(error, match=message):
+        als_half_step(**arguments)
+
+
+def test_read_only_factors_and_shared_memory_are_refused():
+    arguments = good_arguments()
+    arguments["factors"].flags.writeable = False
+    with pytest.raises(ValueError, match=r"'factors' must be writable"):
+        als_half_step(**arguments)
+    square = np.ones((3, 2))
+    with pytest.raises(ValueError, match=r"'factors' and 'other_factors' must not share memory"):
+        als_half_step([0, 1, 2, 3], [0, 1, 2], [2.0, 2.0, 2.0], square, square, regularization=0.1)
+
+
+def test_factors_are_not_read_by_the_cholesky_solver():
+    arguments = good_arguments()
+    arguments["factors"][:] = np.nan
+    assert np.isfinite(als_half_step(**arguments)).all()
+
+
+def test_regularization_is_keyword_only_and_required():
+    arguments = good_arguments()
+    del arguments["regularization"]
+    with pytest.raises(TypeError, match="regularization"):
+        als_half_step(**arguments)
+    with pytest.raises(TypeError):
+        als_half_step(*good_arguments().values())
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(user_factors=np.ones((2, 2), dtype=np.float32)), TypeError,
+         r"als_loss: 'item_factors' and 'user_factors' must have the same dtype; got float64 and float32"),
+        (dict(item_factors=np.ones((3, 5))), ValueError, r"'item_factors' and 'user_factors' must have the same number of columns"),
+        (dict(user_factors=np.ones((3, 2))), ValueError, r"'indptr' must have n_rows \+ 1 = 4 entries; got 3"),
+        (dict(user_factors=np.array([[np.nan, 0], [0, 0]])), ValueError, r"'user_factors' must be finite; got nan at row 0"),
+        (dict(item_factors=np.full((3, 2), -np.inf)), ValueError, r"'item_factors' must be finite; got -inf at row 0"),
+        (dict(regularization=-1), ValueError, r"als_loss: 'regularization' must be a finite number >= 0; got -1"),
+        (dict(confidence=np.array([1.0, 2.0, np.inf])), ValueError, r"'confidence' must be finite; got inf at position 2"),
+    ],
+)
+def test_bad_arguments_to_als_loss_name_the_argument(change, error, message):
+    arguments = dict(indptr=np.array([0, 1, 3]), indices=np.array([0, 1, 2]), confidence=np.array([2.0, 3.0, 1.5]),
+                     user_factors=np.ones((2, 2)), item_factors=np.ones((3, 2)), regularization=0.1)
+    with pytest.raises(error, match=message):
+        als_loss(**{**arguments, **change})
