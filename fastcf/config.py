@@ -132,7 +132,10 @@ def show_versions(file=None) -> None:
             twin, reason = _backend.load_twin(kernel, backend)
             status = "ok" if twin is not None else f"missing: {reason}"
             if twin is not None and backend == "cython":
-                status += f" (built with Cython {twin.CYTHON_VERSION}; {_describe_openmp(twin)})"
+                status += f" (built with Cython {twin.CYTHON_VERSION}; {_describe_openmp(twin)}"
+                if hasattr(twin, "SIMD_AVAILABLE"):
+                    status += f"; AVX2/FMA micro-kernels {'in use' if twin.SIMD_AVAILABLE else 'not available'}"
+                status += ")"
             lines.append(f"  {kernel:<10}{backend:<12}{status}")
     lines.append(f"numba threading layer: {_threads.numba_threading_layer()}")
     lines.append("BLAS/OpenMP pools (threadpoolctl):")
