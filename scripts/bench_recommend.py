@@ -9,8 +9,10 @@ table gives the median seconds and users per second, and the peak memory of fast
 
 import argparse
 import time
+import tracemalloc
 
 import numpy as np
+import threadpoolctl
 
 import fastcf
 from fastcf.data import synthetic
@@ -39,7 +41,13 @@ def main():
         peer.user_factors = model.user_factors_.astype(np.float32)
         peer.item_factors = model.item_factors_.astype(np.float32)
         seen = data.matrix.astype(np.float32)
-        runners["implicit"] = lambda: peer.recommend(user_index, seen, N=args.k, filter_already_liked_items=True)[0]
+
+        def implicit_recommend():
+            # implicit asks for single-threaded BLAS (it warns otherwise); give it its best setting.
+            with threadpoolctl.threadpool_limits(1, "blas"):
+                return peer.recommend(user_index, seen, N=args.k, filter_already_liked_items=True)[0]
+
+        runners["implicit"] = implicit_recommend
     except ImportError:
         print("implicit is not installed: timing fastcf alone")
 
@@ -57,6 +65,13 @@ def main():
     print(f"recommend top-{args.k}, all {data.n_users:,} users x {data.n_items:,} items ({args.preset} shape), "
           f"{args.factors} factors, {args.threads} threads, median of {args.repeats} alternating runs "
           f"(fastcf {fastcf.__version__})")
+    tracemalloc.start()
+    model.recommend(users, args.k, n_threads=args.threads)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    print(f"fastcf peak memory allocated during recommend-all (tracemalloc): {peak / 2**20:.0f} MiB "
+          f"(the output alone: {data.n_users * args.k * 12 / 2**20:.0f} MiB; a dense users x items float32 "
+          f"score matrix would be {data.n_users * data.n_items * 4 / 2**20:,.0f} MiB)")
     medians = {name: float(np.median(times)) for name, times in results.items()}
     for name, median in medians.items():
         print(f"{name:<9} {median:8.3f} s  {data.n_users / median:>12,.0f} users/s")

@@ -14,6 +14,9 @@ Kernels
 -------
 select_topk
     The k best admissible items of every row of a dense score block.
+select_topk_dot
+    The same for the scores queries @ items.T, computed block by block inside the kernel
+    (recommend-all for factor models).
 als_half_step
     One implicit-feedback ALS half-step: every row's factors with the other side's fixed
     (exact Cholesky solve or warm-started conjugate gradient).
@@ -23,6 +26,6 @@ als_loss
 
 from fastcf.kernels._backend import BACKENDS, KERNELS, BackendFallbackWarning
 from fastcf.kernels.als import als_half_step, als_loss
-from fastcf.kernels.topk import select_topk
+from fastcf.kernels.topk import select_topk, select_topk_dot
 
-__all__ = ["BACKENDS", "KERNELS", "BackendFallbackWarning", "als_half_step", "als_loss", "select_topk"]
+__all__ = ["BACKENDS", "KERNELS", "BackendFallbackWarning", "als_half_step", "als_loss", "select_topk", "select_topk_dot"]

@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
 from fastcf.exceptions import NotFittedError
-from fastcf.kernels import select_topk
+from fastcf.kernels import select_topk, select_topk_dot
 from fastcf.kernels._checks import check_positive_int
 
 __all__ = ["FactorModel", "Recommender"]
@@ -186,13 +186,8 @@ class Recommender:
         candidates = self._candidates(items, exclude_items, owner)
         k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(candidates.size, 1))
 
-        def scores_of(block):
-            return self._score(user_index[block], candidates)
-
         seen = self.seen_ if exclude_seen else None
-        top, top_scores = self._top_k_blocks(
-            scores_of, user_index, candidates, self.n_items, seen, k, block_bytes, n_threads
-        )
+        top, top_scores = self._top_k_items(user_index, candidates, seen, k, block_bytes, n_threads)
         ids = self._item_ids(top)
         return (ids[0], top_scores[0]) if single else (ids, top_scores)
 
@@ -206,6 +201,14 @@ class Recommender:
             excluded = self._indices(exclude_items, self.items_, self.n_items, "item", owner)
             candidates = candidates[~np.isin(candidates, excluded)]
         return candidates
+
+    def _top_k_items(self, user_index, candidates, seen, k, block_bytes, n_threads):
+        """Each user's top k candidates (dense indices, -1 pads) and scores; see recommend."""
+
+        def scores_of(block):
+            return self._score(user_index[block], candidates)
+
+        return self._top_k_blocks(scores_of, user_index, candidates, self.n_items, seen, k, block_bytes, n_threads)
 
     def _top_k_blocks(self, scores_of, row_index, candidates, n_columns, seen, k, block_bytes, n_threads):
         """Score rows block by block and keep each row's top k among the candidates.
@@ -294,6 +297,24 @@ class FactorModel(Recommender):
     def _score_pairs(self, user_indices, item_indices):
         return np.einsum("ij,ij->i", self.user_factors_[user_indices], self.item_factors_[item_indices])
 
+    def _top_k_items(self, user_index, candidates, seen, k, block_bytes, n_threads):
+        # Scores are dot products: the fused kernel multiplies and selects a small block of
+        # users at a time per thread, so ``block_bytes`` has nothing left to bound.
+        items = self.item_factors_ if candidates.size == self.n_items else self.item_factors_[candidates]
+        return self._top_k_dot(self.user_factors_[user_index], items, candidates, seen, user_index, k, n_threads)
+
+    def _top_k_dot(self, queries, items, candidates, seen, seen_rows, k, n_threads):
+        """Top k of queries @ items.T (items = the candidates' vectors), as dense candidate indices."""
+        n_columns = seen.shape[1] if seen is not None else candidates.size
+        position = None if candidates.size == n_columns else np.full(n_columns, -1, dtype=np.int64)
+        if position is not None:
+            position[candidates] = np.arange(candidates.size)
+        kwargs = {}
+        if seen is not None:
+            kwargs = dict(zip(("exclude_indptr", "exclude_indices"), _exclusions(seen, seen_rows, position)))
+        top, scores = select_topk_dot(queries, items, k, n_threads=n_threads, backend=self._backend(), **kwargs)
+        return np.where(top >= 0, candidates[np.maximum(top, 0)], -1), scores
+
     # --- similarity -----------------------------------------------------------------------
 
     def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
@@ -318,18 +339,10 @@ class FactorModel(Recommender):
     def _similar(self, vectors, index, k, n_threads, owner):
         k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(vectors.shape[0] - 1, 1))
         norms = np.linalg.norm(vectors, axis=1)
-        unit = vectors / np.where(norms > 0, norms, 1)[:, None]
+        unit = (vectors / np.where(norms > 0, norms, 1)[:, None]).astype(vectors.dtype)
         candidates = np.arange(vectors.shape[0], dtype=np.int64)
         # Each query excludes itself: a CSR with one entry per row.
         self_exclusion = sp.csr_matrix(
             (np.ones(index.size), index, np.arange(index.size + 1)), shape=(index.size, vectors.shape[0])
         )
-
-        def scores_of(block):
-            return unit[index[block]] @ unit.T
-
-        # Rows of self_exclusion are numbered 0..n-1, so the "row index" is a plain range.
-        return self._top_k_blocks(
-            scores_of, np.arange(index.size, dtype=np.int64), candidates, vectors.shape[0], self_exclusion, k,
-            DEFAULT_BLOCK_BYTES, n_threads,
-        )
+        return self._top_k_dot(unit[index], unit, candidates, self_exclusion, np.arange(index.size), k, n_threads)

@@ -234,14 +234,8 @@ class ImplicitALS(FactorModel):
         candidates = self._candidates(items, exclude_items, "recommend_for_history")
         k = min(check_positive_int(k, "k", f"{type(self).__name__}.recommend_for_history"), max(candidates.size, 1))
         item_factors = self.item_factors_[candidates]
-
-        def scores_of(block):
-            return factors[block] @ item_factors.T
-
-        top, scores = self._top_k_blocks(
-            scores_of, np.arange(rows.shape[0]), candidates, self.n_items, rows if exclude_seen else None, k,
-            64 << 20, n_threads,
-        )
+        top, scores = self._top_k_dot(factors, item_factors, candidates, rows if exclude_seen else None,
+                                      np.arange(rows.shape[0]), k, n_threads)
         ids = self._item_ids(top)
         return (ids[0], scores[0]) if single else (ids, scores)
 

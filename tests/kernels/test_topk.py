@@ -314,3 +314,56 @@ def test_concurrent_calls_from_python_threads(rng, backend):
     for thread in threads:
         thread.join()
     assert not failures, failures
+
+
+# --- select_topk_dot: the fused product and selection -------------------------------------
+
+from fastcf.kernels import select_topk_dot  # noqa: E402
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("index_dtype", INDEX)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (33, 50, 4), (97, 1001, 8), (70, 3, 5), (5, 0, 3), (0, 10, 3), (4, 6, 0)])
+@pytest.mark.parametrize("k", [1, 7, 60])
+def test_dot_equals_selecting_from_the_product(backend, dtype, index_dtype, shape, k):
+    # Small integer factors make every product exact in floating point (and full of ties), so
+    # twins that sum in another order must still agree exactly with the reference.
+    n_rows, n_items, f = shape
+    rng = np.random.default_rng(n_rows * 1000 + n_items + f)
+    queries = rng.integers(-3, 4, (n_rows, f)).astype(dtype)
+    items = rng.integers(-3, 4, (n_items, f)).astype(dtype)
+    excluded = random_exclusions(rng, n_rows, n_items, 5)
+    indptr, indices = as_csr(excluded, index_dtype)
+    expected = select_topk(queries @ items.T, k, exclude_indptr=indptr, exclude_indices=indices, backend="reference")
+    for n_threads in (1, 2):
+        got = select_topk_dot(queries, items, k, exclude_indptr=indptr, exclude_indices=indices,
+                              backend=backend, n_threads=n_threads)
+        assert_same(got, expected)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_dot_with_real_valued_factors_matches_to_rounding(rng, backend):
+    queries = rng.standard_normal((200, 32)).astype(np.float32)
+    items = rng.standard_normal((300, 32)).astype(np.float32)
+    expected = select_topk(queries @ items.T, 10, backend="reference")
+    items_got, scores_got = select_topk_dot(queries, items, 10, backend=backend)
+    np.testing.assert_allclose(scores_got, expected[1], rtol=1e-5, atol=1e-5)
+    assert np.mean(items_got == expected[0]) > 0.99  # only near-ties may swap
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dot_nan_factor_names_the_row(backend):
+    queries = np.ones((40, 3))
+    queries[35, 1] = np.nan
+    with pytest.raises(ValueError, match=r"select_topk_dot: .*first: row 35.*non-finite"):
+        select_topk_dot(queries, np.ones((4, 3)), 2, backend=backend)
+
+
+def test_dot_bad_arguments_are_named():
+    with pytest.raises(TypeError, match=r"'queries' and 'items' must have one dtype; got float32 and float64"):
+        select_topk_dot(np.ones((2, 3), np.float32), np.ones((4, 3)), 1)
+    with pytest.raises(ValueError, match=r"same number of columns \(factors\); got shapes \(2, 3\) and \(4, 2\)"):
+        select_topk_dot(np.ones((2, 3)), np.ones((4, 2)), 1)
+    with pytest.raises(ValueError, match=r"'exclude_indices' must lie in \[0, 4\)"):
+        select_topk_dot(np.ones((2, 3)), np.ones((4, 3)), 1, exclude_indptr=[0, 1, 1], exclude_indices=[4])

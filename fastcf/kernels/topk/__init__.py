@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 from fastcf.kernels import _backend, _checks
 from fastcf.kernels._threads import kernel_threads
 
-__all__ = ["select_topk"]
+__all__ = ["select_topk", "select_topk_dot"]
 
 
 def select_topk(
@@ -65,6 +65,70 @@ def select_topk(
     scores = _checks.as_float_matrix(scores, "scores", owner)
     k = _checks.check_positive_int(k, "k", owner)
     n_rows, n_items = scores.shape
+    indptr, indices = _exclusions(exclude_indptr, exclude_indices, n_rows, n_items, owner)
+    twin = _backend.twin("topk", backend)
+    with kernel_threads(n_threads, owner, n_tasks=n_rows) as n:
+        return twin.select_topk(scores, k, indptr, indices, n)
+
+
+def select_topk_dot(
+    queries: ArrayLike,
+    items: ArrayLike,
+    k: int,
+    *,
+    exclude_indptr: Optional[ArrayLike] = None,
+    exclude_indices: Optional[ArrayLike] = None,
+    n_threads: Optional[int] = None,
+    backend: Optional[str] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """The k items with the largest dot product with each query, best first, fused.
+
+    Equal to ``select_topk(queries @ items.T, k, ...)``, but the scores exist only a block of
+    rows at a time per thread (each thread multiplies its own block with single-threaded BLAS
+    and selects from it while it is in cache), so memory does not grow with the number of
+    queries and no thread pool waits on another. This is recommend-all for factor models.
+
+    Parameters
+    ----------
+    queries : array of shape (n_rows, f), float32 or float64
+        User factors (or any query vectors).
+    items : array of shape (n_items, f), same dtype
+        Item factors.
+    k, exclude_indptr, exclude_indices, n_threads, backend
+        As for :func:`select_topk`; exclusions index the rows of ``items``.
+
+    Returns
+    -------
+    indices : ndarray of shape (n_rows, k), int64 (-1 pads)
+    top_scores : ndarray of shape (n_rows, k), dtype of ``queries`` (-inf pads)
+
+    Raises
+    ------
+    ValueError
+        k < 1, shapes or dtypes that do not fit (naming both), a malformed exclusion CSR, or
+        NaN among the scores (non-finite factors), naming the first such row.
+    """
+    owner = "select_topk_dot"
+    queries = _checks.as_float_matrix(queries, "queries", owner)
+    items = _checks.as_float_matrix(items, "items", owner)
+    if queries.dtype != items.dtype:
+        raise TypeError(
+            f"{owner}: 'queries' and 'items' must have one dtype; got {queries.dtype} and {items.dtype}."
+        )
+    if queries.shape[1] != items.shape[1]:
+        raise ValueError(
+            f"{owner}: 'queries' and 'items' must have the same number of columns (factors); got "
+            f"shapes {queries.shape} and {items.shape}."
+        )
+    k = _checks.check_positive_int(k, "k", owner)
+    n_rows = queries.shape[0]
+    indptr, indices = _exclusions(exclude_indptr, exclude_indices, n_rows, items.shape[0], owner)
+    twin = _backend.twin("topk", backend)
+    with kernel_threads(n_threads, owner, n_tasks=n_rows) as n:
+        return twin.select_topk_dot(queries, items, k, indptr, indices, n)
+
+
+def _exclusions(exclude_indptr, exclude_indices, n_rows, n_items, owner):
     if (exclude_indptr is None) != (exclude_indices is None):
         given = "exclude_indptr" if exclude_indices is None else "exclude_indices"
         raise ValueError(
@@ -72,12 +136,7 @@ def select_topk(
             f"come together; only '{given}' was given."
         )
     if exclude_indptr is None:
-        indptr, indices = _checks.empty_csr_structure(n_rows)
-    else:
-        indptr, indices = _checks.as_csr_structure(
-            exclude_indptr, exclude_indices, n_rows, n_items,
-            ("exclude_indptr", "exclude_indices"), owner,
-        )
-    twin = _backend.twin("topk", backend)
-    with kernel_threads(n_threads, owner, n_tasks=n_rows) as n:
-        return twin.select_topk(scores, k, indptr, indices, n)
+        return _checks.empty_csr_structure(n_rows)
+    return _checks.as_csr_structure(
+        exclude_indptr, exclude_indices, n_rows, n_items, ("exclude_indptr", "exclude_indices"), owner,
+    )

@@ -11,7 +11,7 @@ import numpy as np
 from fastcf.kernels._checks import raise_nan_rows
 from fastcf.kernels._threads import numba_threads
 
-__all__ = ["select_topk"]
+__all__ = ["select_topk", "select_topk_dot"]
 
 
 @numba.njit(inline="always")
@@ -117,4 +117,47 @@ def select_topk(scores, k, exclude_indptr, exclude_indices, n_threads):
         excluded = np.zeros((numba.get_num_threads(), n_items), dtype=np.bool_)
         _select_topk(scores, exclude_indptr, exclude_indices, excluded, top_scores, top_items, nan_rows)
     raise_nan_rows("select_topk", "scores", nan_rows)
+    return top_items, top_scores
+
+
+_SCRATCH_BYTES = 32 << 20  # scores per thread per product (see the Cython twin)
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _select_topk_dot(queries, items_t, block, exclude_indptr, exclude_indices, excluded, top_scores, top_items,
+                     nan_rows):
+    n_rows = queries.shape[0]
+    n_blocks = (n_rows + block - 1) // block
+    for b in numba.prange(n_blocks):
+        first = b * block
+        last = min(first + block, n_rows)
+        scores = np.dot(queries[first:last], items_t)  # one BLAS call per block of rows
+        mask = excluded[numba.get_thread_id()]
+        for r in range(first, last):
+            nan_rows[r] = _row_topk(
+                scores[r - first],
+                exclude_indices[exclude_indptr[r]:exclude_indptr[r + 1]],
+                mask,
+                top_scores[r],
+                top_items[r],
+            )
+
+
+def select_topk_dot(queries, items, k, exclude_indptr, exclude_indices, n_threads):
+    """The k best admissible items of every query by dot product; see ``reference.select_topk_dot``."""
+    n_rows = queries.shape[0]
+    n_items = items.shape[0]
+    top_items = np.empty((n_rows, k), dtype=np.int64)
+    top_scores = np.empty((n_rows, k), dtype=queries.dtype)
+    nan_rows = np.zeros(n_rows, dtype=np.bool_)
+    if n_rows and (n_items == 0 or queries.shape[1] == 0):
+        # np.dot needs a non-empty inner dimension; the scores are then all zero.
+        return select_topk(np.zeros((n_rows, n_items), dtype=queries.dtype), k, exclude_indptr,
+                           exclude_indices, n_threads)
+    with numba_threads(n_threads):
+        excluded = np.zeros((numba.get_num_threads(), n_items), dtype=np.bool_)
+        block = max(8, min(512, _SCRATCH_BYTES // max(1, n_items * queries.itemsize)))
+        _select_topk_dot(queries, np.ascontiguousarray(items.T), block, exclude_indptr, exclude_indices, excluded,
+                         top_scores, top_items, nan_rows)
+    raise_nan_rows("select_topk_dot", "scores", nan_rows, "The query or item vectors hold non-finite values.")
     return top_items, top_scores

@@ -14,7 +14,7 @@ import numpy as np
 
 from fastcf.kernels._checks import raise_nan_rows
 
-__all__ = ["select_topk"]
+__all__ = ["select_topk", "select_topk_dot"]
 
 
 def select_topk(scores, k, exclude_indptr, exclude_indices, n_threads):
@@ -63,3 +63,28 @@ def select_topk(scores, k, exclude_indptr, exclude_indices, n_threads):
     top_indices[rows[keep], rank[keep]] = items[keep]
     top_scores[rows[keep], rank[keep]] = values[keep]
     return top_indices, top_scores
+
+
+def select_topk_dot(queries, items, k, exclude_indptr, exclude_indices, n_threads):
+    """``select_topk`` of the scores ``queries @ items.T``, without the caller holding them.
+
+    The fast twins compute the scores a block of rows at a time on per-thread scratch, so
+    memory stays at n_threads blocks whatever the number of queries.
+
+    Parameters
+    ----------
+    queries : ndarray of shape (n_rows, f), float32 or float64, C-contiguous
+    items : ndarray of shape (n_items, f), same dtype, C-contiguous
+    k, exclude_indptr, exclude_indices, n_threads : as for ``select_topk``
+
+    Returns
+    -------
+    indices : ndarray of shape (n_rows, k), int64 (-1 pads)
+    top_scores : ndarray of shape (n_rows, k), dtype of queries (-inf pads)
+    """
+    scores = queries @ items.T
+    try:
+        return select_topk(scores, k, exclude_indptr, exclude_indices, n_threads)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("select_topk:", "select_topk_dot:", 1)
+                         + " The query or item vectors hold non-finite values.") from None
