@@ -64,6 +64,8 @@ def implicit_dataset(n_users, n_items, nnz, seed=0):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=["ml100k", "ml1m", "ml10m", "ml20m"],
+                        help="use fastcf.data.synthetic(preset) (confidence 1 + 2 * rating) instead of --users/--items/--nnz")
     parser.add_argument("--users", type=int, default=6_040)
     parser.add_argument("--items", type=int, default=3_706)
     parser.add_argument("--nnz", type=int, default=1_000_209)
@@ -79,7 +81,14 @@ def main():
     args = parser.parse_args()
 
     start = time.perf_counter()
-    user_items = implicit_dataset(args.users, args.items, args.nnz, args.seed)
+    if args.preset:
+        from fastcf.data import synthetic
+
+        user_items = synthetic(args.preset, seed=args.seed).matrix.astype(np.float32)
+        user_items.data = 1 + 2 * user_items.data
+        args.users, args.items = user_items.shape
+    else:
+        user_items = implicit_dataset(args.users, args.items, args.nnz, args.seed)
     item_users = user_items.T.tocsr()
     counts_u, counts_i = np.diff(user_items.indptr), np.diff(item_users.indptr)
     print(
@@ -120,6 +129,9 @@ def main():
     peer = implicit_runner(user_items, args)
     if peer is not None:
         runs.update(peer)
+    lenskit_runs = lenskit_runner(user_items, args)
+    if lenskit_runs is not None:
+        runs.update(lenskit_runs)
 
     for run in runs.values():  # warm-up: Numba compiles, pages are touched
         run()
@@ -151,6 +163,13 @@ def main():
         versus = medians.get(("implicit", solver))
         ratio = f"{versus / median:>11.2f}x" if versus and runner != "implicit" else ""
         print(f"{runner:<18} {solver:<9} {median:>9.3f} {min(seconds[(runner, solver)]):>8.3f} {ratio:>12}")
+    lenskit_median = medians.get(("lenskit", "cholesky"))
+    if lenskit_median:
+        for (runner, solver), median in medians.items():
+            if runner.startswith("fastcf") and solver == "cholesky":
+                print(f"{runner} cholesky vs LensKit ImplicitMFScorer: {lenskit_median / median:.2f}x")
+    else:
+        print("lenskit is not importable: no LensKit figures (it needs torch; see the README's benchmark notes).")
     if peer is None:
         print("implicit is not importable: no peer figures (pip install implicit==0.7.3 to add them).")
     else:
@@ -184,6 +203,33 @@ def implicit_runner(user_items, args):
         return iteration[0] if iteration else None
 
     return {("implicit", "cholesky"): lambda: fit(False), ("implicit", "cg"): lambda: fit(True)}
+
+
+def lenskit_runner(user_items, args):
+    """{("lenskit", "cholesky"): one training epoch of ImplicitMFScorer}, or None without lenskit.
+
+    LensKit decomposes 1 + weight * r; with r = (c - 1) / 2 and weight 2 it solves the same
+    problem as fastcf with confidence c (its only solver is Cholesky). The epoch runs on a
+    trainer made once, outside the timing, as fastcf's transposed matrix is.
+    """
+    try:
+        import pandas as pd
+        from lenskit.als import ImplicitMFScorer
+        from lenskit.data import from_interactions_df
+        from lenskit.training import TrainingOptions
+    except ImportError:
+        return None
+    coo = user_items.tocoo()
+    frame = pd.DataFrame({"user_id": coo.row, "item_id": coo.col, "rating": (coo.data - 1) / 2})
+    dataset = from_interactions_df(frame)
+    scorer = ImplicitMFScorer(embedding_size=args.factors, epochs=1, weight=2.0, use_ratings=True,
+                              regularization=REGULARIZATION)
+    trainer = scorer.create_trainer(dataset, TrainingOptions())
+
+    def epoch():
+        trainer.train_epoch()  # returns its metrics, not a time: the wall time is used
+
+    return {("lenskit", "cholesky"): epoch}
 
 
 if __name__ == "__main__":
