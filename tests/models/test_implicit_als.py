@@ -159,3 +159,21 @@ def test_similar_users_and_items_exclude_the_query(data):
     for row, user in enumerate(data.users.raw_ids[:3]):
         assert user not in users[row]
     assert np.all(sims <= 1 + 1e-5)
+
+
+def test_non_finite_factors_name_the_iteration(data, monkeypatch):
+    import fastcf.models.implicit_als as module
+
+    real = module.als_half_step
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 4:  # the user half-step of iteration 2
+            args[4][0, 0] = np.nan
+        return out
+
+    monkeypatch.setattr(module, "als_half_step", poisoned)
+    with pytest.raises(FloatingPointError, match=r"user factors became non-finite in iteration 2; raise 'regularization'"):
+        ImplicitALS(factors=4, iterations=3, random_state=0).fit(data)
