@@ -8,12 +8,16 @@ from fastcf import kernels
 from fastcf._version import __version__
 from fastcf.config import get_num_threads, set_num_threads, show_versions
 from fastcf.data import Interactions, from_arrays, read_movielens, read_ratings
+from fastcf.evaluation import cross_validate, evaluate, grid_search
 
 __all__ = [
     "Interactions",
     "__version__",
+    "cross_validate",
+    "evaluate",
     "from_arrays",
     "get_num_threads",
+    "grid_search",
     "kernels",
     "read_movielens",
     "read_ratings",

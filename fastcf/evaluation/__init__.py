@@ -1,29 +1,63 @@
-"""Evaluation: ranking metrics at k over all users, computed the same way for every model."""
+"""Evaluation: metrics you can trust, computed in one pass for every user; cross-validation.
+
+- :func:`evaluate`: ranking metrics at k (precision, recall, F1, MAP, NDCG binary and
+  graded, MRR, hit rate, full AUC and implicit-compatible variants), beyond-accuracy metrics
+  (coverage, novelty, diversity) and rating metrics (RMSE, MAE) of a fitted model, overall
+  and per user.
+- :func:`ranking_metrics`: the same ranking metrics from given top-k lists.
+- :func:`cross_validate`, :func:`grid_search`: on the data layer's splits.
+- :func:`metrics_at_k`, :class:`EvaluationCallback`, :func:`plot_metric_at_k`,
+  :func:`plot_history`: curves over k and over training iterations (plots need the
+  ``plot`` extra, matplotlib).
+
+Every formula and convention is in :mod:`fastcf.evaluation.metrics`; the per-user kernel
+and its executable specification are in ``fastcf/kernels/metrics/``.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from fastcf.evaluation._evaluate import evaluate
+from fastcf.evaluation.curves import EvaluationCallback, compare_at_k, metrics_at_k
+from fastcf.evaluation.metrics import (
+    ALL_METRICS,
+    DEFAULT_METRICS,
+    LIST_METRICS,
+    RANKING_METRICS,
+    RATING_METRICS,
+    catalog_coverage,
+    intra_list_diversity,
+    mae,
+    novelty,
+    ranking_metrics,
+    rating_metrics,
+    rmse,
+)
+from fastcf.evaluation.model_selection import cross_validate, grid_search
+from fastcf.evaluation.plots import plot_history, plot_metric_at_k
+from fastcf.evaluation.results import CrossValidation, Evaluation, GridSearch
 
-from fastcf.data.interactions import Interactions
-from fastcf.evaluation.metrics import ranking_metrics
-
-__all__ = ["evaluate", "ranking_metrics"]
-
-
-def evaluate(model, train: Interactions, test: Interactions, k: int = 10) -> dict:
-    """Ranking metrics at k of a fitted model: recommend k items to every user with test
-    items, excluding their training items, and score the lists against the test entries.
-
-    ``train`` and ``test`` share ID maps (as every fastcf split returns them); the model
-    must have been fitted on ``train``.
-    """
-    if train.users != test.users or train.items != test.items:
-        raise ValueError("evaluate: 'train' and 'test' must share ID maps (use a fastcf split).")
-    users = np.flatnonzero(np.diff(test.matrix.indptr) > 0)
-    recommended = np.full((test.n_users, k), -1, dtype=np.int64)
-    if users.size:
-        ids, _ = model.recommend(test.users.to_raw(users) if model.users_ is not None else users, k)
-        indices = test.items.to_index(np.asarray(ids).ravel(), missing="ignore").reshape(ids.shape) \
-            if model.items_ is not None else np.asarray(ids)
-        recommended[users, : indices.shape[1]] = indices
-    return ranking_metrics(recommended, test.matrix)
+__all__ = [
+    "ALL_METRICS",
+    "CrossValidation",
+    "DEFAULT_METRICS",
+    "Evaluation",
+    "EvaluationCallback",
+    "GridSearch",
+    "LIST_METRICS",
+    "RANKING_METRICS",
+    "RATING_METRICS",
+    "catalog_coverage",
+    "compare_at_k",
+    "cross_validate",
+    "evaluate",
+    "grid_search",
+    "intra_list_diversity",
+    "mae",
+    "metrics_at_k",
+    "novelty",
+    "plot_history",
+    "plot_metric_at_k",
+    "ranking_metrics",
+    "rating_metrics",
+    "rmse",
+]

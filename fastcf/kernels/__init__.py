@@ -22,10 +22,38 @@ als_half_step
     (exact Cholesky solve or warm-started conjugate gradient).
 als_loss
     The implicit-feedback ALS objective over all user-item pairs, without the dense matrix.
+sgd_epoch
+    One epoch of SGD for biased matrix factorisation on a fixed block schedule (DSGD/FPSGD):
+    one seed gives one answer for any thread count.
+sgd_schedule
+    The block schedule (user and item ranges, shuffled order) that sgd_epoch runs.
+svdpp_epoch
+    One epoch of SGD for SVD++ on the same schedule, the implicit-feedback sums held fixed.
+factor_ranking_metrics
+    Ranking metrics at k of a factor model for every user in one pass (score, exclude the
+    training items, select the top k, measure), without the users x items matrix.
+score_ranking_metrics, list_ranking_metrics
+    The same metrics from a block of scores, or from given top-k lists.
 """
 
 from fastcf.kernels._backend import BACKENDS, KERNELS, BackendFallbackWarning
 from fastcf.kernels.als import als_half_step, als_loss
+from fastcf.kernels.metrics import factor_ranking_metrics, list_ranking_metrics, score_ranking_metrics
+from fastcf.kernels.sgd import sgd_epoch, sgd_schedule, svdpp_epoch
 from fastcf.kernels.topk import select_topk, select_topk_dot
 
-__all__ = ["BACKENDS", "KERNELS", "BackendFallbackWarning", "als_half_step", "als_loss", "select_topk", "select_topk_dot"]
+__all__ = [
+    "BACKENDS",
+    "BackendFallbackWarning",
+    "KERNELS",
+    "als_half_step",
+    "als_loss",
+    "factor_ranking_metrics",
+    "list_ranking_metrics",
+    "score_ranking_metrics",
+    "select_topk",
+    "select_topk_dot",
+    "sgd_epoch",
+    "sgd_schedule",
+    "svdpp_epoch",
+]
