@@ -134,7 +134,7 @@ def show_versions(file=None) -> None:
             if twin is not None and backend == "cython":
                 status += f" (built with Cython {twin.CYTHON_VERSION}; {_describe_openmp(twin)}"
                 if hasattr(twin, "SIMD_AVAILABLE"):
-                    status += f"; AVX2/FMA micro-kernels {'in use' if twin.SIMD_AVAILABLE else 'not available'}"
+                    status += f"; SIMD micro-kernels {'in use' if twin.SIMD_AVAILABLE else 'not available'}"
                 status += ")"
             lines.append(f"  {kernel:<10}{backend:<12}{status}")
     lines.append(f"numba threading layer: {_threads.numba_threading_layer()}")
