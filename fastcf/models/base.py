@@ -120,6 +120,35 @@ class Recommender:
             raise IndexError(f"{type(self).__name__}.{owner}: {what} index {bad} is outside [0, {count}).")
         return indices.astype(np.int64)
 
+    def _history_rows(self, history, owner: str):
+        """(CSR of histories over the fitted items, whether one history was given).
+
+        ``history``: a dict {item ID: value}, a sequence of item IDs (value 1), or a scipy
+        sparse matrix with one history per row over the fitted items (dense indices).
+        """
+        name = f"{type(self).__name__}.{owner}"
+        if sp.issparse(history):
+            rows = sp.csr_matrix(history, dtype=np.float64)
+            if rows.shape[1] != self.n_items:
+                raise ValueError(f"{name}: 'history' must have {self.n_items} columns (items); got {rows.shape[1]}.")
+            rows.sum_duplicates()
+            single = False
+        else:
+            if isinstance(history, dict):
+                ids, values = list(history.keys()), np.asarray(list(history.values()), dtype=np.float64)
+            else:
+                ids = list(history) if np.ndim(history) else [history]
+                values = np.ones(len(ids))
+            index = (self._indices(np.asarray(ids), self.items_, self.n_items, "item", owner)
+                     if ids else np.zeros(0, dtype=np.int64))
+            rows = sp.csr_matrix((values, (np.zeros(index.size, dtype=np.int64), index)), shape=(1, self.n_items))
+            rows.sum_duplicates()
+            single = True
+        if not np.isfinite(rows.data).all():
+            raise ValueError(f"{name}: 'history' holds non-finite values.")
+        return rows, single
+
+
     def _item_ids(self, indices: np.ndarray):
         """Raw item IDs for dense indices (pads of -1 become -1 for integer IDs, else None)."""
         if self.items_ is None:

@@ -148,30 +148,6 @@ class RatingPredictor:
 
     # --- fold-in --------------------------------------------------------------------------
 
-    def _history_rows(self, history, owner: str):
-        """(CSR of ratings over the fitted items, whether one history was given)."""
-        name = f"{type(self).__name__}.{owner}"
-        if sp.issparse(history):
-            rows = sp.csr_matrix(history, dtype=np.float64)
-            if rows.shape[1] != self.n_items:
-                raise ValueError(f"{name}: 'history' must have {self.n_items} columns (items); got {rows.shape[1]}.")
-            rows.sum_duplicates()
-            single = False
-        else:
-            if isinstance(history, dict):
-                ids, values = list(history.keys()), np.asarray(list(history.values()), dtype=np.float64)
-            else:
-                ids = list(history) if np.ndim(history) else [history]
-                values = np.ones(len(ids))
-            index = (self._indices(np.asarray(ids), self.items_, self.n_items, "item", owner)
-                     if ids else np.zeros(0, dtype=np.int64))
-            rows = sp.csr_matrix((values, (np.zeros(index.size, dtype=np.int64), index)), shape=(1, self.n_items))
-            rows.sum_duplicates()
-            single = True
-        if not np.isfinite(rows.data).all():
-            raise ValueError(f"{name}: 'history' holds non-finite values.")
-        return rows, single
-
     def fold_in(self, history):
         """Bias (and factors) of users not seen in training, from their ratings; items fixed.
 

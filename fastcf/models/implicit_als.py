@@ -201,30 +201,6 @@ class ImplicitALS(FactorModel):
         self._half_step(confidence, self.item_factors_, factors, cg_steps=0)
         return factors
 
-    def _history_rows(self, history, owner: str):
-        """(CSR of histories over the fitted items, whether one history was given)."""
-        name = f"{type(self).__name__}.{owner}"
-        if sp.issparse(history):
-            rows = sp.csr_matrix(history, dtype=np.float64)
-            if rows.shape[1] != self.n_items:
-                raise ValueError(f"{name}: 'history' must have {self.n_items} columns (items); got {rows.shape[1]}.")
-            rows.sum_duplicates()
-            single = False
-        else:
-            if isinstance(history, dict):
-                ids, values = list(history.keys()), np.asarray(list(history.values()), dtype=np.float64)
-            else:
-                ids = list(history) if np.ndim(history) else [history]
-                values = np.ones(len(ids))
-            index = (self._indices(np.asarray(ids), self.items_, self.n_items, "item", owner)
-                     if ids else np.zeros(0, dtype=np.int64))
-            rows = sp.csr_matrix((values, (np.zeros(index.size, dtype=np.int64), index)), shape=(1, self.n_items))
-            rows.sum_duplicates()
-            single = True
-        if not np.isfinite(rows.data).all():
-            raise ValueError(f"{name}: 'history' holds non-finite values.")
-        return rows, single
-
     def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,
                               exclude_items=None, n_threads: Optional[int] = None):
         """Recommend for users not seen in training, from their histories (see user_factors_for)."""

@@ -15,31 +15,12 @@ code whichever thread takes it, so results do not depend on the thread count.
 import numba
 import numpy as np
 
+from fastcf.kernels._numba_helpers import dot8 as _dot
 from fastcf.kernels._threads import numba_threads
 from fastcf.kernels.als._status import NOT_FINITE, NOT_POSITIVE_DEFINITE, raise_failed_rows
 from fastcf.kernels.als.reference import CG_TOLERANCE
 
 __all__ = ["als_half_step", "als_loss"]
-
-
-@numba.njit(inline="always")
-def _dot(a, b, zero):
-    """a · b with eight partial sums (a fixed order, whatever the alignment)."""
-    n = a.shape[0]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-    for j in range(0, n - n % 8, 8):
-        s0 += a[j] * b[j]
-        s1 += a[j + 1] * b[j + 1]
-        s2 += a[j + 2] * b[j + 2]
-        s3 += a[j + 3] * b[j + 3]
-        s4 += a[j + 4] * b[j + 4]
-        s5 += a[j + 5] * b[j + 5]
-        s6 += a[j + 6] * b[j + 6]
-        s7 += a[j + 7] * b[j + 7]
-    s = ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
-    for j in range(n - n % 8, n):
-        s += a[j] * b[j]
-    return s
 
 
 @numba.njit(inline="always")

@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from fastcf.kernels._threads import numba_threads
+from fastcf.kernels.topk._numba import _sift_down, _sift_up, _swap, _worse  # noqa: F401
 from fastcf.kernels.metrics._columns import (
     AUC, AUC_IMPLICIT, COLUMNS, F1, HIT_RATE, HITS, MAP, MRR, NDCG, NDCG_GRADED, PRECISION,
     PRECISION_IMPLICIT, RECALL, discount_tables, item_tile, pack_items, raise_nan_users,
@@ -23,41 +24,7 @@ __all__ = ["factor_ranking_metrics", "list_ranking_metrics", "score_ranking_metr
 N_COLUMNS = len(COLUMNS)
 
 
-# --- heap of (score, item): the root is the worst kept entry --------------------------------
-
-@numba.njit(inline="always")
-def _worse(scores, items, a, b):
-    return scores[a] < scores[b] or (scores[a] == scores[b] and items[a] > items[b])
-
-
-@numba.njit(inline="always")
-def _swap(scores, items, a, b):
-    scores[a], scores[b] = scores[b], scores[a]
-    items[a], items[b] = items[b], items[a]
-
-
-@numba.njit
-def _sift_up(scores, items, pos):
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if not _worse(scores, items, pos, parent):
-            break
-        _swap(scores, items, pos, parent)
-        pos = parent
-
-
-@numba.njit
-def _sift_down(scores, items, pos, size):
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and _worse(scores, items, child + 1, child):
-            child += 1
-        if not _worse(scores, items, child, pos):
-            break
-        _swap(scores, items, pos, child)
-        pos = child
+# The heap of (score, item) whose root is the worst kept entry is top-k's, shared.
 
 
 @numba.njit
