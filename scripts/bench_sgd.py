@@ -16,9 +16,12 @@ What is timed, per epoch:
 
 - fastcf SVDpp: as for BiasedMF (an epoch includes the sparse products for the implicit sums
   and the y step); Surprise SVDpp only with ``--surprise-svdpp`` (minutes per epoch).
+- fastcf ExplicitALS: seconds per iteration (two exact half-steps, items then users, each one
+  (factors + 1)-dimensional Cholesky solve per row, plus the training RMSE), timed as for
+  BiasedMF. No peer: no explicit-rating ALS-WR is on PyPI without Spark.
 
 Usage: python scripts/bench_sgd.py [--threads 2] [--repeats 3] [--epochs 5] [--no-surprise] [--no-libmf]
-                                   [--no-svdpp] [--surprise-svdpp]
+                                   [--no-svdpp] [--no-als] [--surprise-svdpp]
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import numpy as np
 
 from fastcf.data import synthetic
 from fastcf.data.interactions import entry_rows
-from fastcf.models import BiasedMF, SVDpp
+from fastcf.models import BiasedMF, ExplicitALS, SVDpp
 
 
 def fastcf_epoch(data, factors, threads, epochs, backend, model=BiasedMF):
@@ -41,8 +44,8 @@ def fastcf_epoch(data, factors, threads, epochs, backend, model=BiasedMF):
     def callback(epoch, model, rmse):
         stamps.append(time.perf_counter())
 
-    model(factors=factors, epochs=epochs, n_threads=threads, random_state=0, backend=backend,
-          callback=callback).fit(data)
+    length = {"iterations": epochs} if model is ExplicitALS else {"epochs": epochs}
+    model(factors=factors, n_threads=threads, random_state=0, backend=backend, callback=callback, **length).fit(data)
     setup = stamps[0] - started - (stamps[1] - stamps[0])  # first epoch's start minus fit start, about
     return statistics.median(np.diff(stamps)), setup
 
@@ -92,6 +95,7 @@ def main():
     parser.add_argument("--no-surprise", action="store_true")
     parser.add_argument("--no-libmf", action="store_true")
     parser.add_argument("--no-svdpp", action="store_true", help="skip fastcf SVDpp")
+    parser.add_argument("--no-als", action="store_true", help="skip fastcf ExplicitALS")
     parser.add_argument("--surprise-svdpp", action="store_true",
                         help="also time Surprise SVDpp (minutes per epoch on this data)")
     args = parser.parse_args()
@@ -124,6 +128,8 @@ def main():
 
     if not args.no_svdpp:
         peers["fastcf SVDpp"] = None
+    if not args.no_als:
+        peers["fastcf ExplicitALS (per iteration)"] = None
     if args.surprise_svdpp and trainset is not None:
         peers["Surprise SVDpp (1 thread)"] = None
     times = {name: [] for name in peers}
@@ -131,6 +137,8 @@ def main():
     fastcf_epoch(data, args.factors, args.threads, 2, args.backend)  # compile / warm up
     if "fastcf SVDpp" in times:
         fastcf_epoch(data, args.factors, args.threads, 2, args.backend, SVDpp)
+    if "fastcf ExplicitALS (per iteration)" in times:
+        fastcf_epoch(data, args.factors, args.threads, 2, args.backend, ExplicitALS)
     for _ in range(args.repeats):  # peers alternate, so that slow spells hit all of them
         epoch, setup = fastcf_epoch(data, args.factors, args.threads, args.epochs, args.backend)
         times["fastcf BiasedMF"].append(epoch)
@@ -141,13 +149,16 @@ def main():
             times["LIBMF (PyPI libmf)"].append(libmf_epoch(triples, args.factors, args.threads, args.epochs))
         if "fastcf SVDpp" in times:
             times["fastcf SVDpp"].append(fastcf_epoch(data, args.factors, args.threads, args.epochs, args.backend, SVDpp)[0])
+        if "fastcf ExplicitALS (per iteration)" in times:
+            times["fastcf ExplicitALS (per iteration)"].append(
+                fastcf_epoch(data, args.factors, args.threads, args.epochs, args.backend, ExplicitALS)[0])
         if "Surprise SVDpp (1 thread)" in times:
             times["Surprise SVDpp (1 thread)"].append(surprise_svdpp_epoch(trainset, args.factors))
 
     for name, values in times.items():
         ours = statistics.median(times["fastcf SVDpp" if "SVDpp" in name else "fastcf BiasedMF"])
         ratio = "" if name.startswith("fastcf") else f"   fastcf is {statistics.median(values) / ours:.1f}x faster"
-        print(f"{name:26s} seconds per epoch: {spread(values)}{ratio}")
+        print(f"{name:26s} seconds per {'iteration' if 'ALS' in name else 'epoch'}: {spread(values)}{ratio}")
     print(f"fastcf one-off setup per fit (schedule, init): median {statistics.median(setups):.3f} s")
 
 

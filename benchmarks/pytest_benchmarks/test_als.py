@@ -1,4 +1,4 @@
-"""One implicit-ALS half-step and recommend-all, reference / numba / cython in one group each.
+"""One implicit-ALS half-step, one explicit-ALS half-step and recommend-all, reference / numba / cython in one group each.
 
     pytest benchmarks/pytest_benchmarks/test_als.py --benchmark-only
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastcf.data import synthetic
-from fastcf.kernels import als_half_step, select_topk_dot
+from fastcf.kernels import als_explicit_half_step, als_half_step, select_topk_dot
 
 THREADS, FACTORS = 2, 64
 
@@ -55,3 +55,21 @@ def test_recommend_all_fused(benchmark, problem, backend):
     run()
     top, _ = benchmark.pedantic(run, rounds=5, warmup_rounds=1)
     assert top.shape == (users.shape[0], 10)
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba", "cython"])
+def test_als_explicit_user_half_step(benchmark, problem, backend):
+    confidence, users, items = problem  # confidence 1 + 2 r: the ratings back are (c − 1) / 2
+    ratings = (confidence.data - 1) / 2
+    item_bias = np.zeros(items.shape[0], dtype=np.float32)
+    benchmark.group = f"als_explicit_half_step users, ml100k shape, {FACTORS} factors, {THREADS} threads"
+    factors, bias = users.copy(), np.zeros(users.shape[0], dtype=np.float32)
+
+    def run():
+        return als_explicit_half_step(confidence.indptr, confidence.indices, ratings, items, item_bias, factors, bias,
+                                      global_mean=float(ratings.mean()), reg_factors=0.1, reg_bias=0.1,
+                                      n_threads=THREADS, backend=backend)
+
+    run()
+    out, _ = benchmark.pedantic(run, rounds=5, warmup_rounds=1)
+    assert np.isfinite(out).all()

@@ -20,6 +20,9 @@ select_topk_dot
 als_half_step
     One implicit-feedback ALS half-step: every row's factors with the other side's fixed
     (exact Cholesky solve or warm-started conjugate gradient).
+als_explicit_half_step
+    One explicit-rating ALS half-step (biased, weighted-λ, Zhou et al. 2008): every row's bias
+    and factors by an exact ridge solve with the other side's fixed.
 als_loss
     The implicit-feedback ALS objective over all user-item pairs, without the dense matrix.
 sgd_epoch
@@ -37,7 +40,7 @@ score_ranking_metrics, list_ranking_metrics
 """
 
 from fastcf.kernels._backend import BACKENDS, KERNELS, BackendFallbackWarning
-from fastcf.kernels.als import als_half_step, als_loss
+from fastcf.kernels.als import als_explicit_half_step, als_half_step, als_loss
 from fastcf.kernels.metrics import factor_ranking_metrics, list_ranking_metrics, score_ranking_metrics
 from fastcf.kernels.sgd import sgd_epoch, sgd_schedule, svdpp_epoch
 from fastcf.kernels.topk import select_topk, select_topk_dot
@@ -46,6 +49,7 @@ __all__ = [
     "BACKENDS",
     "BackendFallbackWarning",
     "KERNELS",
+    "als_explicit_half_step",
     "als_half_step",
     "als_loss",
     "factor_ranking_metrics",

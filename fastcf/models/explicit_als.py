@@ -1,12 +1,7 @@
 """Biased ALS for explicit ratings with weighted-λ regularisation (Zhou, Wilkinson, Schreiber & Pan 2008).
 
-No kernel of its own yet: each half-step is one exact ridge solve per row, done here with
-batched NumPy matmul and solve over rows of similar length (see "Open" below). Its math is the explicit twin of
-``fastcf/kernels/als/`` (which solves the implicit-feedback systems over all pairs and so
-cannot be reused as it is).
-
-Open: move the per-row solve into ``fastcf/kernels/als/`` as an explicit half-step with the
-three twins, parallel over rows.
+Kernel: ``fastcf/kernels/als/`` (``als_explicit_half_step``: one exact ridge solve per row,
+parallel over rows), the explicit sibling of the implicit-feedback half-step there.
 """
 
 from __future__ import annotations
@@ -24,49 +19,6 @@ from fastcf.models.baseline import check_number
 from fastcf.models.explicit_mf import BiasedMF
 
 __all__ = ["ExplicitALS"]
-
-
-def ridge_rows(rows: sp.csr_matrix, other_factors: np.ndarray, offsets: np.ndarray, reg_bias: float,
-               reg_factors: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Each row's (b, x) minimising Σ_j (t_j − b − x · y_j)² + n (reg_bias b² + reg_factors |x|²).
-
-    t_j = ``rows.data`` − ``offsets`` (one offset per stored entry), y_j = ``other_factors``
-    of the row's column j, n = the row's number of entries (weighted-λ). Rows without
-    entries get b = 0, x = 0.
-
-    Returns
-    -------
-    bias : ndarray of shape (n_rows,), float64
-    factors : ndarray of shape (n_rows, f), float64
-    """
-    f = other_factors.shape[1]
-    other = np.hstack([np.ones((other_factors.shape[0], 1)), other_factors.astype(np.float64)])
-    penalty = np.r_[reg_bias, np.full(f, reg_factors)]
-    target = rows.data.astype(np.float64) - offsets
-    counts = np.diff(rows.indptr)
-    solution = np.zeros((rows.shape[0], f + 1))
-    # Rows sorted by length and solved in batches of similar lengths, each batch padded to its
-    # longest row with zero rows (which add nothing to a Gram matrix): one batched matmul and
-    # one batched solve per batch instead of a Python-level solve per row.
-    order = np.argsort(counts, kind="stable")
-    order = order[counts[order] > 0]
-    start = 0
-    while start < order.size:
-        longest = counts[order[min(start + 255, order.size - 1)]]
-        stop = min(order.size, start + max(1, min(256, (1 << 22) // max(longest * (f + 1), 1))))
-        batch = order[start:stop]
-        width = counts[batch[-1]]
-        offsets_in_row = np.arange(width)
-        valid = offsets_in_row[None, :] < counts[batch][:, None]
-        positions = np.where(valid, rows.indptr[batch][:, None] + offsets_in_row[None, :], 0)
-        design = other[rows.indices[positions]] * valid[:, :, None]
-        transposed = np.ascontiguousarray(design.transpose(0, 2, 1))  # contiguous: matmul then uses BLAS
-        gram = np.matmul(transposed, design)
-        gram += (counts[batch][:, None] * penalty[None, :] + 1e-12)[:, :, None] * np.eye(f + 1)[None]
-        rhs = np.matmul(transposed, (target[positions] * valid)[:, :, None])
-        solution[batch] = np.linalg.solve(gram, rhs)[:, :, 0]
-        start = stop
-    return solution[:, 0], solution[:, 1:]
 
 
 class ExplicitALS(BiasedMF):
@@ -98,8 +50,12 @@ class ExplicitALS(BiasedMF):
         The item factors start as normal(0, init_std) draws (the users are solved first).
     rating_scale : (low, high) or None
     dtype : float32 or float64
-        Of the stored factors; the solves run in float64.
+        Of the factors, and of the solves (float32 runs the kernel's SIMD path where the CPU
+        has AVX2; fold-in always solves in float64).
     random_state : int or None
+    n_threads : int >= 1 or None
+        Threads for the kernel (None: ``fastcf.get_num_threads()``); does not change the result.
+    backend : {"auto", "cython", "numba", "reference"} or None
     callback : callable(iteration, model, rmse) or None
         Called after every iteration with the training RMSE; return False to stop.
     show_progress : bool
@@ -123,6 +79,8 @@ class ExplicitALS(BiasedMF):
         rating_scale: Optional[Tuple[float, float]] = None,
         dtype=np.float32,
         random_state: Optional[int] = None,
+        n_threads: Optional[int] = None,
+        backend: Optional[str] = None,
         callback: Optional[Callable] = None,
         show_progress: bool = False,
     ):
@@ -134,6 +92,8 @@ class ExplicitALS(BiasedMF):
         self.rating_scale = rating_scale
         self.dtype = dtype
         self.random_state = random_state
+        self.n_threads = n_threads
+        self.backend = backend
         self.callback = callback
         self.show_progress = show_progress
 
@@ -155,35 +115,26 @@ class ExplicitALS(BiasedMF):
         dtype = np.dtype(self.dtype)
         n_users, n_items = matrix.shape
         rng = np.random.default_rng(self.random_state)
-        item_factors = rng.normal(0.0, self.init_std, (n_items, self.factors))
+        item_factors = rng.normal(0.0, self.init_std, (n_items, self.factors)).astype(dtype)
         item_factors[~self.known_items_] = 0
-        item_bias = np.zeros(n_items)
-        user_bias, user_factors = np.zeros(n_users), np.zeros((n_users, self.factors))
+        item_bias = np.zeros(n_items, dtype)
+        user_bias, user_factors = np.zeros(n_users, dtype), np.zeros((n_users, self.factors), dtype)
         by_item = matrix.T.tocsr()
         user_rows = entry_rows(matrix)
-        mu = self.global_mean_
         self.loss_history_ = []
         started = time.perf_counter()
         for iteration in range(1, self.iterations + 1):
             if iteration > 1:  # the first half-step would see zero user factors: start from the users
-                item_bias, item_factors = ridge_rows(by_item, user_factors, mu + user_bias[by_item.indices],
-                                                     self.reg_bias, self.reg_factors)
-            user_bias, user_factors = ridge_rows(matrix, item_factors, mu + item_bias[matrix.indices],
-                                                 self.reg_bias, self.reg_factors)
-            predicted = (mu + user_bias[user_rows] + item_bias[matrix.indices]
-                         + np.einsum("ij,ij->i", user_factors[user_rows], item_factors[matrix.indices]))
+                item_bias, item_factors = self._ridge_rows(by_item, user_factors, user_bias, dtype)
+            user_bias, user_factors = self._ridge_rows(matrix, item_factors, item_bias, dtype)
+            predicted = (self.global_mean_ + user_bias[user_rows].astype(np.float64) + item_bias[matrix.indices]
+                         + np.einsum("ij,ij->i", user_factors[user_rows].astype(np.float64),
+                                     item_factors[matrix.indices].astype(np.float64)))
             rmse = float(np.sqrt(np.mean((matrix.data - predicted) ** 2)))
             self.loss_history_.append(rmse)
             if self.show_progress:
                 print(f"{type(self).__name__}: iteration {iteration}/{self.iterations}, training RMSE {rmse:.4f} "
                       f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
-            self._set_fitted(user_factors.astype(dtype), item_factors.astype(dtype), user_bias.astype(dtype),
-                             item_bias.astype(dtype))
+            self._set_fitted(user_factors, item_factors, user_bias, item_bias)
             if self.callback is not None and self.callback(iteration, self, rmse) is False:
                 break
-
-    def _fold_in_rows(self, rows: sp.csr_matrix):
-        bias, factors = ridge_rows(rows, self.item_factors_, self.global_mean_ + self.item_bias_[rows.indices],
-                                   self.reg_bias, self.reg_factors)
-        return bias, factors.astype(self.item_factors_.dtype)
-

@@ -1,4 +1,5 @@
-"""als_half_step and als_loss: the reference against dense oracles, every twin against the reference."""
+"""als_half_step, als_loss and als_explicit_half_step: the reference against dense oracles, every twin
+against the reference."""
 
 import contextlib
 import threading
@@ -9,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from fastcf.kernels import als_half_step, als_loss
+from fastcf.kernels import als_explicit_half_step, als_half_step, als_loss
 from fastcf.kernels.als import _cython
 
 BACKENDS = ["reference", "numba", "cython"]
@@ -567,3 +568,308 @@ def test_bad_arguments_to_als_loss_name_the_argument(change, error, message):
                      user_factors=np.ones((2, 2)), item_factors=np.ones((3, 2)), regularization=0.1)
     with pytest.raises(error, match=message):
         als_loss(**{**arguments, **change})
+
+
+# === explicit ratings: als_explicit_half_step =================================================
+
+MU, REG_F, REG_B = 3.5, 0.05, 0.02
+
+
+def make_explicit(rng, *args, dtype=np.float64, index_dtype=np.int64, **kwargs):
+    """make_problem's CSR and Y, with ratings in 1..5 and item biases c: (indptr, indices, r, Y, c)."""
+    indptr, indices, _, other, _ = make_problem(rng, *args, dtype=dtype, index_dtype=index_dtype, **kwargs)
+    ratings = rng.integers(1, 6, indices.size).astype(dtype)
+    other_bias = (0.3 * rng.standard_normal(other.shape[0])).astype(dtype)
+    return indptr, indices, ratings, other, other_bias
+
+
+def explicit_step(problem, backend, reg_factors=REG_F, reg_bias=REG_B, global_mean=MU, fill=7.0, **kwargs):
+    """(factors, bias) after one half-step from arrays filled with ``fill`` (never read)."""
+    indptr, indices, ratings, other, other_bias = problem
+    factors = np.full((indptr.size - 1, other.shape[1]), fill, dtype=other.dtype)
+    bias = np.full(indptr.size - 1, fill, dtype=other.dtype)
+    with twin_variant(backend) as name:
+        result = als_explicit_half_step(
+            indptr, indices, ratings, other, other_bias, factors, bias, global_mean=global_mean,
+            reg_factors=reg_factors, reg_bias=reg_bias, backend=name, **kwargs,
+        )
+    assert result[0] is factors and result[1] is bias
+    return factors, bias
+
+
+def explicit_oracle(problem, reg_factors=REG_F, reg_bias=REG_B, global_mean=MU):
+    """Each row's (x_u, b_u) as a least-squares problem, in float64: the penalty as extra rows.
+
+    min ‖D z − t‖² + n_u (λ_b b² + λ_f ‖x‖²) = min ‖[D; √(n_u Λ)] z − [t; 0]‖², D's rows (y_j, 1).
+    """
+    indptr, indices, ratings, other, other_bias = (np.asarray(a, dtype=np.float64) if a.dtype.kind == "f" else a
+                                                   for a in problem)
+    f = other.shape[1]
+    x, b = np.zeros((indptr.size - 1, f)), np.zeros(indptr.size - 1)
+    for u in range(indptr.size - 1):
+        items = indices[indptr[u]:indptr[u + 1]]
+        if items.size == 0:
+            continue
+        design = np.hstack([other[items], np.ones((items.size, 1))])
+        penalty = np.diag(np.sqrt(items.size * np.append(np.full(f, reg_factors), reg_bias)))
+        target = ratings[indptr[u]:indptr[u + 1]] - global_mean - other_bias[items]
+        z = np.linalg.lstsq(np.vstack([design, penalty]), np.append(target, np.zeros(f + 1)), rcond=None)[0]
+        x[u], b[u] = z[:f], z[f]
+    return x, b
+
+
+def explicit_conditions(problem, reg_factors=REG_F, reg_bias=REG_B):
+    indptr, indices, _, other, _ = problem
+    y = other.astype(np.float64)
+    out = [1.0]
+    for u in range(indptr.size - 1):
+        items = indices[indptr[u]:indptr[u + 1]]
+        if items.size:
+            design = np.hstack([y[items], np.ones((items.size, 1))])
+            a = design.T @ design + items.size * np.diag(np.append(np.full(y.shape[1], reg_factors), reg_bias))
+            out.append(np.linalg.cond(a))
+    return np.array(out)
+
+
+def assert_close_explicit(got, expected, rtol):
+    """Rows of (x_u, b_u) within rtol of the expected row's norm."""
+    assert_close_rows(np.column_stack([got[0], got[1]]).astype(np.float64),
+                      np.column_stack([expected[0], expected[1]]), rtol)
+
+
+@pytest.fixture(scope="module")
+def explicit_problems():
+    rng = np.random.default_rng(12)
+    cases = {
+        "typical": make_explicit(rng, 97, 1001, 16, 25),
+        "duplicates": make_explicit(rng, 40, 60, 8, 12, duplicates=True),
+        "more factors than items": make_explicit(rng, 30, 5, 12, 3),
+        "one factor": make_explicit(rng, 25, 40, 1, 4),
+        "odd width": make_explicit(rng, 31, 200, 21, 30),
+        "a full tile (f + 1 = 16)": make_explicit(rng, 20, 100, 15, 20),
+        "long rows": make_explicit(rng, 6, 3000, 24, 1500),
+    }
+    for name, problem in cases.items():
+        assert explicit_conditions(problem).max() < 1e3, name
+    return cases
+
+
+EXPLICIT_CASES = ["typical", "duplicates", "more factors than items", "one factor", "odd width",
+                  "a full tile (f + 1 = 16)", "long rows"]
+
+
+def explicit_as(problem, dtype, index_dtype):
+    indptr, indices, ratings, other, other_bias = problem
+    return (indptr.astype(index_dtype), indices.astype(index_dtype), ratings.astype(dtype), other.astype(dtype),
+            other_bias.astype(dtype))
+
+
+@pytest.mark.parametrize("case", EXPLICIT_CASES)
+def test_explicit_reference_solves_the_penalised_least_squares_problem(explicit_problems, case):
+    problem = explicit_problems[case]
+    assert_close_explicit(explicit_step(problem, "reference"), explicit_oracle(problem), 1e-9)
+
+
+def test_explicit_hand_computed_one_factor_case():
+    # Y = (1, 2)ᵀ, c = (0.5, −0.5), μ = 3, λ_f = 0.5, λ_b = 0.25.
+    # Row 0: items 0 (r = 4) and 1 (r = 2), n = 2: targets 0.5 and −0.5, rows (1, 1) and (2, 1):
+    #   A = [[1 + 4 + 1, 1 + 2], [3, 2 + 0.5]] = [[6, 3], [3, 2.5]], b = (0.5 − 1, 0.5 − 0.5) = (−0.5, 0),
+    #   det = 6, so z = A⁻¹ b = [[2.5, −3], [−3, 6]] b / 6 = (−1.25, 1.5) / 6 = (−5/24, 1/4).
+    # Row 1: empty. Row 2: item 1 twice (r = 5, 4), n = 2: targets 2.5, 1.5, rows (2, 1) twice:
+    #   A = [[8 + 1, 4], [4, 2 + 0.5]] = [[9, 4], [4, 2.5]], b = (8, 4); det = 6.5, z = (4, 4) / 6.5.
+    indptr = np.array([0, 2, 2, 4])
+    indices = np.array([0, 1, 1, 1])
+    ratings = np.array([4.0, 2.0, 5.0, 4.0])
+    y, c = np.array([[1.0], [2.0]]), np.array([0.5, -0.5])
+    for backend in BACKENDS + ["cython-blas"]:
+        for dtype in FLOATS:
+            for index_dtype in INDEX:
+                problem = (indptr.astype(index_dtype), indices.astype(index_dtype), ratings.astype(dtype),
+                           y.astype(dtype), c.astype(dtype))
+                x, b = explicit_step(problem, backend, reg_factors=0.5, reg_bias=0.25, global_mean=3.0)
+                rtol = 1e-6 if dtype == np.float32 else 1e-14
+                np.testing.assert_allclose(x[:, 0], [-5 / 24, 0, 4 / 6.5], rtol=rtol, atol=1e-7, err_msg=backend)
+                np.testing.assert_allclose(b, [0.25, 0, 4 / 6.5], rtol=rtol, atol=1e-7, err_msg=backend)
+
+
+@pytest.mark.parametrize("case", EXPLICIT_CASES)
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("index_dtype", INDEX)
+def test_explicit_twins_match_the_reference(explicit_problems, case, backend, dtype, index_dtype):
+    expected = explicit_step(explicit_problems[case], "reference")  # float64: the float32 twins' target too
+    got = explicit_step(explicit_as(explicit_problems[case], dtype, index_dtype), backend)
+    assert got[0].dtype == got[1].dtype == dtype
+    assert_close_explicit(got, expected, F32_RTOL if dtype == np.float32 else F64_RTOL)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + COMPILED[1:])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_explicit_empty_and_single_entry_rows(backend, dtype):
+    # One entry, item 2 (y = (1, 1), c = 0.2), r = 4.5, μ = 3.5: target 0.8; n = 1, λ = 0.1:
+    # A = [[1.1, 1, 1], [1, 1.1, 1], [1, 1, 1.1]], b = 0.8 (1, 1, 1), so z = 0.8 / 3.1 (1, 1, 1).
+    y = np.array([[1.0, 0.5], [0.0, 2.0], [1.0, 1.0]], dtype=dtype)
+    problem = (np.array([0, 0, 1, 1], dtype=np.int32), np.array([2], dtype=np.int32), np.array([4.5], dtype=dtype),
+               y, np.array([0.0, 0.0, 0.2], dtype=dtype))
+    x, b = explicit_step(problem, backend, reg_factors=0.1, reg_bias=0.1)
+    np.testing.assert_array_equal(x[[0, 2]], 0)
+    np.testing.assert_array_equal(b[[0, 2]], 0)
+    np.testing.assert_allclose(np.append(x[1], b[1]), np.full(3, 0.8 / 3.1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_explicit_no_rows_and_no_items(backend, dtype):
+    empty = (np.array([0]), np.array([], dtype=np.int64), np.array([], dtype=dtype), np.ones((4, 3), dtype=dtype),
+             np.zeros(4, dtype=dtype))
+    x, b = explicit_step(empty, backend)
+    assert x.shape == (0, 3) and b.shape == (0,)
+    no_items = (np.zeros(4, dtype=np.int64), np.array([], dtype=np.int64), np.array([], dtype=dtype),
+                np.zeros((0, 3), dtype=dtype), np.zeros(0, dtype=dtype))
+    x, b = explicit_step(no_items, backend)
+    np.testing.assert_array_equal(x, 0)
+    np.testing.assert_array_equal(b, 0)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_explicit_results_do_not_depend_on_thread_count(rng, backend, dtype):
+    problem = make_explicit(rng, 97, 1001, 16, 40, dtype=dtype, index_dtype=np.int32)
+    results = [explicit_step(problem, backend, n_threads=n) for n in (1, 2, 3)]
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0][0], other[0])
+        np.testing.assert_array_equal(results[0][1], other[1])
+
+
+def explicit_objective(problem, x_rows, b_rows, x_cols, b_cols, reg_factors=REG_F, reg_bias=REG_B):
+    """The ALS-WR objective over the stored ratings, in float64, rows and columns penalised by their counts."""
+    indptr, indices, ratings = problem[:3]
+    rows = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    x_rows, x_cols = x_rows.astype(np.float64), x_cols.astype(np.float64)
+    residual = ratings - MU - b_rows[rows] - b_cols[indices] - np.einsum("pf,pf->p", x_rows[rows], x_cols[indices])
+    n_rows, n_cols = np.diff(indptr), np.bincount(indices, minlength=x_cols.shape[0])
+    return (np.sum(residual**2)
+            + np.sum(n_rows * (reg_bias * b_rows**2 + reg_factors * np.sum(x_rows**2, axis=1)))
+            + np.sum(n_cols * (reg_bias * b_cols**2 + reg_factors * np.sum(x_cols**2, axis=1))))
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_explicit_objective_never_increases_over_alternating_half_steps(rng, backend, dtype):
+    indptr, indices, ratings, items, _ = make_explicit(rng, 60, 80, 6, 10, dtype=dtype)
+    item_bias = np.zeros(items.shape[0], dtype=dtype)
+    users, user_bias = np.zeros((60, 6), dtype=dtype), np.zeros(60, dtype=dtype)
+    t_indptr, t_indices, t_ratings = _transpose(indptr, indices, ratings, items.shape[0])
+    problem = (indptr, indices, ratings)
+    common = dict(global_mean=MU, reg_factors=REG_F, reg_bias=REG_B)
+    losses = []
+    with twin_variant(backend) as name:
+        for _ in range(6):
+            als_explicit_half_step(indptr, indices, ratings, items, item_bias, users, user_bias, backend=name, **common)
+            losses.append(explicit_objective(problem, users, user_bias, items, item_bias))
+            als_explicit_half_step(t_indptr, t_indices, t_ratings, users, user_bias, items, item_bias, backend=name,
+                                   **common)
+            losses.append(explicit_objective(problem, users, user_bias, items, item_bias))
+    slack = 1e-5 if dtype == np.float32 else 1e-12
+    assert all(b <= a * (1 + slack) for a, b in zip(losses, losses[1:])), losses
+    assert losses[-1] < 0.8 * losses[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n_rows=st.integers(0, 6), n_other=st.integers(1, 8), f=st.integers(1, 6),
+       index_dtype=st.sampled_from(INDEX))
+def test_property_every_explicit_twin_equals_the_reference(data, n_rows, n_other, f, index_dtype):
+    # Entries of Y in [-2, 2] and λ = 0.5 keep every system ⪰ 0.5 n_u I.
+    rows = [data.draw(st.lists(st.integers(0, n_other - 1), max_size=12)) for _ in range(n_rows)]
+    indptr = np.zeros(n_rows + 1, dtype=index_dtype)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indices = np.array([i for r in rows for i in r], dtype=index_dtype)
+    ratings = data.draw(hnp.arrays(np.float64, indices.size, elements=st.floats(-5, 5)))
+    other = data.draw(hnp.arrays(np.float64, (n_other, f), elements=st.floats(-2, 2)))
+    other_bias = data.draw(hnp.arrays(np.float64, n_other, elements=st.floats(-1, 1)))
+    problem = (indptr, indices, ratings, other, other_bias)
+    expected = explicit_step(problem, "reference", reg_factors=0.5, reg_bias=0.5)
+    for backend in COMPILED:
+        got = explicit_step(problem, backend, reg_factors=0.5, reg_bias=0.5)
+        np.testing.assert_allclose(got[0], expected[0], rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(got[1], expected[1], rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_explicit_singular_systems_raise_naming_the_row_and_keep_it(backend, dtype):
+    # No penalty: a row with one entry has the singular system ỹỹᵀ (rank 1 in 3 dimensions); a
+    # row with three entries whose (y, 1) are independent is fine.
+    y = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], dtype=dtype)
+    problem = (np.array([0, 3, 4, 7]), np.array([0, 1, 2, 1, 0, 1, 2]),
+               np.array([4.0, 3.0, 5.0, 2.0, 1.0, 2.0, 3.0], dtype=dtype), y, np.zeros(3, dtype=dtype))
+    indptr, indices, ratings, other, other_bias = problem
+    x, b = np.full((3, 2), 9.0, dtype=dtype), np.full(3, 9.0, dtype=dtype)
+    with twin_variant(backend) as name, pytest.raises(
+        ValueError,
+        match=r"als_explicit_half_step: the Cholesky solve failed on 1 of 3 row\(s\) \(first: row 1\): .*not "
+              r"positive definite\. Raise 'reg_factors' \(now 0\.0\) and 'reg_bias' \(now 0\.0\)",
+    ):
+        als_explicit_half_step(indptr, indices, ratings, other, other_bias, x, b, global_mean=0.0,
+                               reg_factors=0.0, reg_bias=0.0, backend=name)
+    np.testing.assert_array_equal(x[1], 9.0)
+    assert b[1] == 9.0
+    # Three independent rows and no penalty: the exact interpolation of the three ratings.
+    np.testing.assert_allclose(np.r_[x[0], b[0]], np.linalg.solve(np.c_[y, np.ones(3)], ratings[:3]), rtol=1e-4)
+
+
+@pytest.mark.parametrize("backend", ["numba", "cython"])
+def test_explicit_mixed_index_dtypes_and_integer_ratings_are_converted(rng, backend):
+    indptr, indices, ratings, other, other_bias = make_explicit(rng, 30, 50, 5, 6)
+    expected = explicit_step((indptr, indices, ratings, other, other_bias), "reference")
+    got = explicit_step((indptr.astype(np.int32), indices, ratings.astype(np.int64), other,
+                         other_bias.astype(np.float32)), backend)
+    assert_close_explicit(got, expected, F64_RTOL)
+
+
+def good_explicit_arguments():
+    return dict(
+        indptr=np.array([0, 1, 3]), indices=np.array([0, 1, 2]), ratings=np.array([2.0, 3.0, 1.5]),
+        other_factors=np.ones((3, 2)), other_bias=np.zeros(3), factors=np.zeros((2, 2)), bias=np.zeros(2),
+        global_mean=2.0, reg_factors=0.1, reg_bias=0.1,
+    )
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(bias=[0.0, 0.0]), TypeError, r"als_explicit_half_step: 'bias' must be a NumPy array"),
+        (dict(bias=np.zeros(3)), ValueError, r"'bias' must be a 1-D array with one value per row of 'factors' \(2\); got shape \(3,\)"),
+        (dict(bias=np.zeros(2, dtype=np.float32)), TypeError, r"'bias' and 'factors' must have the same dtype"),
+        (dict(bias=np.zeros(4)[::2]), ValueError, r"'bias' must be C-contiguous and writable"),
+        (dict(factors=np.zeros((2, 2), dtype=np.float32)), TypeError, r"'other_factors' and 'factors' must have the same dtype"),
+        (dict(other_bias=np.zeros(2)), ValueError, r"'other_bias' must be a 1-D array with one value per row of 'other_factors' \(3\)"),
+        (dict(other_bias=np.array([0.0, np.nan, 0.0])), ValueError, r"'other_bias' must be finite; got nan at position 1"),
+        (dict(ratings=np.array([2.0, 3.0])), ValueError, r"'ratings' must be a 1-D array with one value per stored entry"),
+        (dict(ratings=np.array([2.0, np.inf, 1.0])), ValueError, r"'ratings' must be finite; got inf at position 1"),
+        (dict(global_mean=np.nan), ValueError, r"'global_mean' must be a finite number; got nan"),
+        (dict(global_mean="3"), TypeError, r"'global_mean' must be a finite number; got '3'"),
+        (dict(reg_factors=-1.0), ValueError, r"'reg_factors' must be a finite number >= 0; got -1\.0"),
+        (dict(reg_bias=None), TypeError, r"'reg_bias' must be a finite number >= 0; got None"),
+        (dict(indices=np.array([0, 1, 3])), ValueError, r"'indices' must lie in \[0, 3\)"),
+        (dict(n_threads=0), ValueError, r"als_explicit_half_step: 'n_threads' must be an int >= 1 or None; got 0"),
+    ],
+)
+def test_bad_arguments_to_als_explicit_half_step_name_the_argument(change, error, message):
+    with pytest.raises(error, match=message):
+        als_explicit_half_step(**{**good_explicit_arguments(), **change})
+
+
+def test_explicit_outputs_must_not_share_memory_with_inputs():
+    arguments = good_explicit_arguments()
+    buffer = np.zeros(6)
+    with pytest.raises(ValueError, match=r"'factors' and 'bias' must not share memory"):
+        als_explicit_half_step(**{**arguments, "factors": buffer[:4].reshape(2, 2), "bias": buffer[3:5]})
+    square = np.ones((3, 2))
+    shared = dict(indptr=[0, 1, 2, 3], factors=square, bias=np.zeros(3), other_factors=square)
+    with pytest.raises(ValueError, match=r"'factors' and 'other_factors' must not share memory"):
+        als_explicit_half_step(**{**arguments, **shared})
+    bias = np.zeros(3)
+    with pytest.raises(ValueError, match=r"'bias' and 'other_bias' must not share memory"):
+        als_explicit_half_step(**{**arguments, "indptr": [0, 1, 2, 3], "factors": np.zeros((3, 2)), "bias": bias,
+                                  "other_bias": bias})

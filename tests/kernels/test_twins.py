@@ -33,6 +33,23 @@ def test_twins_export_the_same_functions_with_the_same_signatures(kernel):
         assert shapes["reference"][-1][0] == "n_threads", f"{kernel}.{name} must end in n_threads"
 
 
+# What each kernel folder must export, so that a function dropped from all three twins at
+# once (which the comparison above cannot see) fails here.
+EXPORTS = {
+    "topk": ["select_topk", "select_topk_dot"],
+    "als": ["als_explicit_half_step", "als_half_step", "als_loss"],
+    "metrics": ["factor_ranking_metrics", "list_ranking_metrics", "score_ranking_metrics"],
+    "sgd": ["sgd_epoch", "svdpp_epoch"],
+}
+
+
+def test_every_kernel_folder_exports_its_functions():
+    assert sorted(EXPORTS) == sorted(_backend.KERNELS)
+    for kernel, names in EXPORTS.items():
+        for backend, module in _twins(kernel).items():
+            assert sorted(module.__all__) == names, (kernel, backend, module.__all__)
+
+
 @pytest.mark.parametrize("kernel", _backend.KERNELS)
 def test_every_kernel_is_public_in_fastcf_kernels(kernel):
     import fastcf.kernels

@@ -196,18 +196,3 @@ def test_explicit_als_fold_in_gives_back_the_fitted_user(data):
     # The last half-step solved the users exactly, so a fold-in repeats it.
     assert bias == pytest.approx(model.user_bias_[u], rel=1e-8, abs=1e-10)
     np.testing.assert_allclose(factors, model.user_factors_[u], rtol=1e-8, atol=1e-10)
-
-
-def test_explicit_als_batched_solve_matches_a_plain_solve(data):
-    from fastcf.models.explicit_als import ridge_rows
-
-    rng = np.random.default_rng(0)
-    other = rng.standard_normal((data.n_items, 4))
-    offsets = rng.standard_normal(data.nnz)
-    bias, factors = ridge_rows(data.matrix, other, offsets, 0.3, 0.2)
-    for u in (0, 17, data.n_users - 1):
-        lo, hi = data.matrix.indptr[u], data.matrix.indptr[u + 1]
-        design = np.hstack([np.ones((hi - lo, 1)), other[data.matrix.indices[lo:hi]]])
-        penalty = (hi - lo) * np.diag([0.3, 0.2, 0.2, 0.2, 0.2])
-        expected = np.linalg.solve(design.T @ design + penalty, design.T @ (data.matrix.data[lo:hi] - offsets[lo:hi]))
-        np.testing.assert_allclose(np.r_[bias[u], factors[u]], expected, rtol=1e-9, atol=1e-12)

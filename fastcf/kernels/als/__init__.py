@@ -1,11 +1,12 @@
-"""Implicit-feedback ALS half-steps and loss: the public entry points and their checks.
+"""ALS half-steps (implicit feedback; explicit ratings with biases) and the implicit loss: the public
+entry points and their checks.
 
 Twins: ``reference.py`` (the specification, with the math), ``_numba.py``, ``_cython.pyx``.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -13,7 +14,7 @@ from numpy.typing import ArrayLike
 from fastcf.kernels import _backend, _checks
 from fastcf.kernels._threads import kernel_threads
 
-__all__ = ["als_half_step", "als_loss"]
+__all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
 
 
 def als_half_step(
@@ -103,6 +104,100 @@ def als_half_step(
     with kernel_threads(n_threads, owner, n_tasks=factors.shape[0]) as n:
         twin.als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, n)
     return factors
+
+
+def als_explicit_half_step(
+    indptr: ArrayLike,
+    indices: ArrayLike,
+    ratings: ArrayLike,
+    other_factors: ArrayLike,
+    other_bias: ArrayLike,
+    factors: np.ndarray,
+    bias: np.ndarray,
+    *,
+    global_mean: float,
+    reg_factors: float,
+    reg_bias: float,
+    n_threads: Optional[int] = None,
+    backend: Optional[str] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """One explicit-rating ALS half-step: every row's bias and factors with the other side's fixed.
+
+    Biased ALS with weighted-λ regularisation (Zhou, Wilkinson, Schreiber & Pan 2008): row u's
+    bias b_u and factors x_u minimise, over the row's stored ratings only,
+
+        Σ_{j∈u} (r_uj − μ − c_j − b_u − x_uᵀ y_j)² + n_u (λ_b b_u² + λ_f ‖x_u‖²),
+
+    one exact (f + 1)-dimensional ridge solve per row (Cholesky), where n_u is the row's number
+    of entries (a duplicated index counts twice), Y is ``other_factors``, c is ``other_bias`` and
+    μ is ``global_mean``. Give the user x item CSR of ratings to update the users and its
+    transpose to update the items. A row with no entries gets b_u = 0 and x_u = 0. Each row is
+    solved on its own, so the result does not depend on ``n_threads``.
+
+    Parameters
+    ----------
+    indptr, indices : int arrays of shape (n_rows + 1,) and (nnz,)
+        The CSR structure, as for ``als_half_step``. Unsorted and duplicate indices are allowed.
+    ratings : array of shape (nnz,)
+        r_uj of each stored entry, finite; cast to the factors' dtype.
+    other_factors : array of shape (n_other, f), float32 or float64
+        Y, read only; same dtype as ``factors``.
+    other_bias : array of shape (n_other,)
+        c, read only, finite; cast to the factors' dtype.
+    factors : ndarray of shape (n_rows, f), float32 or float64, C-contiguous and writable
+        X, overwritten (its values are not read).
+    bias : ndarray of shape (n_rows,), same dtype, C-contiguous and writable
+        b, overwritten (its values are not read).
+    global_mean : float
+        μ, keyword only.
+    reg_factors, reg_bias : float >= 0
+        λ_f and λ_b, keyword only; each is multiplied by the row's number of entries.
+    n_threads : int >= 1, optional
+        Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
+        cores and at the number of rows.
+    backend : {"auto", "cython", "numba", "reference"}, optional
+        Which twin runs; default ``FASTCF_BACKEND`` or "auto". A named backend is required.
+
+    Returns
+    -------
+    (factors, bias) : ndarrays of shape (n_rows, f) and (n_rows,)
+        The arrays passed in, updated.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments, each error naming the argument.
+    ValueError
+        After all rows are done, if some rows' systems are not positive definite (possible
+        only with a penalty of 0): names how many rows failed and the first one; those rows
+        keep their previous values.
+    """
+    owner = "als_explicit_half_step"
+    factors = _writable_factors(factors, "factors", owner)
+    other_factors = _factors_like(other_factors, "other_factors", factors, "factors", owner)
+    bias = _writable_bias(bias, factors, owner)
+    global_mean = _check_regularization(global_mean, owner, "global_mean", minimum=None)
+    reg_factors = _check_regularization(reg_factors, owner, "reg_factors")
+    reg_bias = _check_regularization(reg_bias, owner, "reg_bias")
+    indptr, indices, ratings = _csr(
+        indptr, indices, ratings, factors.shape[0], other_factors.shape[0], factors.dtype, owner, "ratings"
+    )
+    other_bias = _values(other_bias, "other_bias", other_factors.shape[0], "row of 'other_factors' ({n})",
+                         factors.dtype, owner)
+    arrays = {"factors": factors, "bias": bias, "other_factors": other_factors, "other_bias": other_bias}
+    for written in ("factors", "bias"):
+        for other in arrays:
+            if other != written and np.may_share_memory(arrays[written], arrays[other]):
+                raise ValueError(
+                    f"{owner}: '{written}' and '{other}' must not share memory: '{written}' is written "
+                    f"while '{other}' is used. Pass a copy of one of them."
+                )
+    _check_finite(other_factors, "other_factors", owner)
+    twin = _backend.twin("als", backend)
+    with kernel_threads(n_threads, owner, n_tasks=factors.shape[0]) as n:
+        twin.als_explicit_half_step(indptr, indices, ratings, other_factors, other_bias, factors, bias,
+                                    global_mean, reg_factors, reg_bias, n)
+    return factors, bias
 
 
 def als_loss(
@@ -201,6 +296,27 @@ def _writable_factors(factors, name: str, owner: str) -> np.ndarray:
     return factors
 
 
+def _writable_bias(bias, factors: np.ndarray, owner: str) -> np.ndarray:
+    """The bias vector updated in place: 1-D, one per row of ``factors``, same dtype, contiguous, writable."""
+    if not isinstance(bias, np.ndarray):
+        raise TypeError(f"{owner}: 'bias' must be a NumPy array (it is updated in place); got {type(bias).__name__}.")
+    if bias.ndim != 1 or bias.shape[0] != factors.shape[0]:
+        raise ValueError(
+            f"{owner}: 'bias' must be a 1-D array with one value per row of 'factors' ({factors.shape[0]}); "
+            f"got shape {bias.shape}."
+        )
+    if bias.dtype != factors.dtype:
+        raise TypeError(
+            f"{owner}: 'bias' and 'factors' must have the same dtype; got {bias.dtype} and {factors.dtype}."
+        )
+    if not bias.flags.c_contiguous or not bias.flags.writeable:
+        raise ValueError(
+            f"{owner}: 'bias' must be C-contiguous and writable, since it is updated in place; "
+            f"pass np.ascontiguousarray(bias) and keep the array returned."
+        )
+    return bias
+
+
 def _factors_like(arr, name: str, like: Optional[np.ndarray], like_name: Optional[str], owner: str) -> np.ndarray:
     """A read-only C-contiguous float matrix matching ``like``'s dtype and width.
 
@@ -224,35 +340,42 @@ def _factors_like(arr, name: str, like: Optional[np.ndarray], like_name: Optiona
     return np.ascontiguousarray(arr)
 
 
-def _check_regularization(value, owner: str) -> float:
+def _check_regularization(value, owner: str, name: str = "regularization", minimum: Optional[float] = 0.0) -> float:
+    """A finite real number, >= ``minimum`` unless that is None."""
+    what = "a finite number" + ("" if minimum is None else f" >= {minimum:g}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: 'regularization' must be a finite number >= 0; got {value!r}.")
-    if not (np.isfinite(value) and value >= 0):
-        raise ValueError(f"{owner}: 'regularization' must be a finite number >= 0; got {value!r}.")
+        raise TypeError(f"{owner}: '{name}' must be {what}; got {value!r}.")
+    if not (np.isfinite(value) and (minimum is None or value >= minimum)):
+        raise ValueError(f"{owner}: '{name}' must be {what}; got {value!r}.")
     return float(value)
 
 
-def _csr(indptr, indices, confidence, n_rows: int, n_cols: int, dtype, owner: str):
-    """The checked CSR: (indptr, indices) in one index dtype, confidence in ``dtype``."""
+def _csr(indptr, indices, values, n_rows: int, n_cols: int, dtype, owner: str, values_name: str = "confidence"):
+    """The checked CSR: (indptr, indices) in one index dtype, the values in ``dtype``."""
     indptr, indices = _checks.as_csr_structure(indptr, indices, n_rows, n_cols, ("indptr", "indices"), owner)
-    confidence = np.asarray(confidence)
-    if confidence.ndim != 1 or confidence.shape[0] != indices.shape[0]:
+    values = _values(values, values_name, indices.shape[0], "stored entry (len('indices') = {n})", dtype, owner)
+    return indptr, indices, values
+
+
+def _values(values, name: str, n: int, per: str, dtype, owner: str) -> np.ndarray:
+    """A finite 1-D array of n real numbers, as a contiguous array of ``dtype`` (copied if needed)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or values.shape[0] != n:
         raise ValueError(
-            f"{owner}: 'confidence' must be a 1-D array with one value per stored entry "
-            f"(len('indices') = {indices.shape[0]}); got shape {confidence.shape}."
+            f"{owner}: '{name}' must be a 1-D array with one value per {per.format(n=n)}; got shape {values.shape}."
         )
-    if confidence.dtype.kind not in "biuf":
-        raise TypeError(f"{owner}: 'confidence' must hold real numbers; got dtype {confidence.dtype}.")
-    _check_finite(confidence, "confidence", owner)
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: '{name}' must hold real numbers; got dtype {values.dtype}.")
+    _check_finite(values, name, owner)
     with np.errstate(over="ignore"):  # checked just below, with a clearer message
-        cast = np.ascontiguousarray(confidence, dtype=dtype)
-    if cast is not confidence and not np.isfinite(cast).all():
+        cast = np.ascontiguousarray(values, dtype=dtype)
+    if cast is not values and not np.isfinite(cast).all():
         position = int(np.flatnonzero(~np.isfinite(cast))[0])
         raise ValueError(
-            f"{owner}: 'confidence' holds {confidence[position]} at position {position}, beyond the "
+            f"{owner}: '{name}' holds {values[position]} at position {position}, beyond the "
             f"range of {dtype}, the factors' dtype."
         )
-    return indptr, indices, cast
+    return cast
 
 
 def _check_finite(arr: np.ndarray, name: str, owner: str, what: str = "") -> None:

@@ -1,4 +1,4 @@
-"""Cython twin of the implicit-ALS half-step and loss; ``reference.py`` is the specification.
+"""Cython twin of the ALS half-steps (implicit and explicit) and loss; ``reference.py`` is the specification.
 
 Parallel over rows (OpenMP). Each row's algebra runs on one of two paths:
 
@@ -26,6 +26,10 @@ the block stays in L1/L2 for the 1 + cg_steps products), which each product walk
 chunks: SIMD in one fused pass, four rows at a time; BLAS with two ``gemv`` calls. The block
 is capped in size; longer rows are gathered again, chunk by chunk, for every product.
 
+Explicit half-step, per row u: the (f + 1)-dimensional weighted-λ ridge system of
+``reference.als_explicit_half_step``, built and solved by the same two paths: the gathered rows
+are ỹ_j = (y_j, 1) (padded with zeros to fp columns for SIMD), added with +1 only.
+
 Scratch is allocated once per call as one array of n_threads slabs, indexed by threadid(),
 every buffer starting on a cache line. Each row runs the same code whichever thread takes
 it, so results do not depend on the thread count.
@@ -43,10 +47,10 @@ import numpy as np
 
 from fastcf.kernels._fused cimport index_t
 from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION, fastcf_omp_max_threads
-from fastcf.kernels.als._status import raise_failed_rows
+from fastcf.kernels.als._status import raise_failed_explicit_rows, raise_failed_rows
 from fastcf.kernels.als.reference import CG_TOLERANCE
 
-__all__ = ["als_half_step", "als_loss"]
+__all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
 
 OPENMP_VERSION = FASTCF_OPENMP_VERSION
 CYTHON_VERSION = FASTCF_CYTHON_VERSION.decode()
@@ -266,6 +270,7 @@ cdef extern from * nogil:
 
     #else  /* no SIMD kernels in this build: never called */
     static int fcf_als_simd_available(void) { return 0; }
+    static void fcf_axpy_f(int n, float alpha, const float* x, float* y) {}
     static void fcf_rank_update_f(int m, int k, float alpha, const float* gw, const float* g,
                                   int ldg, float* a, int lda) {}
     static int fcf_cholesky_upper_f(int m, float* a, int lda) { return -1; }
@@ -278,6 +283,7 @@ cdef extern from * nogil:
     """
     void fcf_prefetch(const void* p)
     int fcf_als_simd_available()
+    void fcf_axpy_f(int n, float alpha, const float* x, float* y)
     void fcf_rank_update_f(int m, int k, float alpha, const float* gw, const float* g, int ldg, float* a, int lda)
     int fcf_cholesky_upper_f(int m, float* a, int lda)
     void fcf_cholesky_solve_upper_f(int m, const float* u, int lda, float* b)
@@ -679,11 +685,12 @@ def _half_step(
         status[u] = code
 
 
-def _scratch_layout(int f, dtype, int cg_steps, bint simd, Py_ssize_t longest):
+def _scratch_layout(int f, dtype, int cg_steps, bint simd, Py_ssize_t longest, bint weighted=True):
     """Sizes of the per-thread buffers: (fp, chunk, block_rows, offsets, slab size).
 
     Offsets (in elements) of x, r, p, ap, t, a, g, gw in one thread's slab, each on a cache
-    line; a buffer a path does not use has size 0.
+    line; a buffer a path does not use has size 0 (gw without ``weighted``: the explicit
+    half-step adds its rows with weight 1).
     """
     itemsize = np.dtype(dtype).itemsize
     line = ALIGN_BYTES // itemsize
@@ -695,7 +702,7 @@ def _scratch_layout(int f, dtype, int cg_steps, bint simd, Py_ssize_t longest):
         sizes = [f, f, f, f, chunk, 0, block_rows * f, 0]
     else:
         block_rows = chunk
-        sizes = [fp, 0, 0, 0, 0, fp * fp, chunk * fp, chunk * fp if simd else 0]
+        sizes = [fp, 0, 0, 0, 0, fp * fp, chunk * fp, chunk * fp if simd and weighted else 0]
     # (No negative indices here: the build sets wraparound=False, for Python objects too.)
     ends = np.cumsum([_round_up(size, line) for size in sizes])
     offsets = np.concatenate([[0], ends[:len(sizes) - 1]]).astype(np.intp)
@@ -735,6 +742,182 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
     raise_failed_rows("als_half_step", status, regularization, cg_steps)
     return factors
 
+
+# --- explicit ratings: one row ---------------------------------------------------------------
+
+cdef inline void _explicit_start(int m, int fp, Py_ssize_t n_u, double reg_factors, double reg_bias,
+                                 floating* a, floating* x) noexcept nogil:
+    """a = n_u diag(λ_f, …, λ_f, λ_b) on the m x m system (identity on the padding up to fp); x = 0."""
+    cdef int k
+    memset(a, 0, <Py_ssize_t>fp * fp * sizeof(floating))
+    memset(x, 0, fp * sizeof(floating))
+    for k in range(m - 1):
+        a[<Py_ssize_t>k * fp + k] = <floating>n_u * <floating>reg_factors
+    a[<Py_ssize_t>(m - 1) * fp + m - 1] = <floating>n_u * <floating>reg_bias
+    for k in range(m, fp):
+        a[<Py_ssize_t>k * fp + k] = 1
+
+
+cdef inline void _explicit_entry(
+    const floating* other, const floating* other_bias, index_t item, floating rating, floating global_mean,
+    int f, floating* row, floating* x,
+) noexcept nogil:
+    """row = ỹ_j = (y_j, 1) and x += (r_uj − μ − c_j) ỹ_j (plain loop: the BLAS path)."""
+    cdef floating t = rating - global_mean - other_bias[item]
+    cdef const floating* y = other + <Py_ssize_t>item * f
+    cdef int j
+    for j in range(f):
+        row[j] = y[j]
+        x[j] += t * y[j]
+    row[f] = 1
+    x[f] += t
+
+
+cdef uint8_t _row_explicit_blas(
+    const floating* other,          # IN  (n_other, f) Y
+    const floating* other_bias,     # IN  (n_other,) c
+    const index_t* items,           # IN  (n_u,)
+    const floating* r_u,            # IN  (n_u,)
+    Py_ssize_t n_u,
+    int f,
+    Py_ssize_t chunk,
+    double global_mean,
+    double reg_factors,
+    double reg_bias,
+    floating* a,                    # SCRATCH (f + 1, f + 1)
+    floating* block,                # SCRATCH (chunk, f + 1)
+    floating* x,                    # OUT (f + 1,) = (x_u, b_u)
+) noexcept nogil:
+    """Exact solve of one row's ridge system with BLAS/LAPACK; returns a status code."""
+    cdef int m = f + 1
+    cdef Py_ssize_t q, n = 0
+    _explicit_start(m, m, n_u, reg_factors, reg_bias, a, x)
+    for q in range(n_u):
+        if q + PREFETCH_AHEAD < n_u:
+            _prefetch_row(other + <Py_ssize_t>items[q + PREFETCH_AHEAD] * f, f)
+        _explicit_entry(other, other_bias, items[q], r_u[q], <floating>global_mean, f, block + n * m, x)
+        n += 1
+        if n == chunk:
+            _add_outer(m, <int>n, 1, block, a)
+            n = 0
+    _add_outer(m, <int>n, 1, block, a)
+    if _cholesky_solve(m, a, x) != 0:
+        return NOT_POSITIVE_DEFINITE
+    return SOLVED
+
+
+cdef uint8_t _row_explicit_simd(
+    const float* other,             # IN  (n_other, f) Y
+    const float* other_bias,        # IN  (n_other,) c
+    const index_t* items,           # IN  (n_u,)
+    const float* r_u,               # IN  (n_u,)
+    Py_ssize_t n_u,
+    int f,
+    int fp,                         # f + 1 rounded up to SIMD_TILE
+    Py_ssize_t chunk,
+    double global_mean,
+    double reg_factors,
+    double reg_bias,
+    float* a,                       # SCRATCH (fp, fp)
+    float* g,                       # SCRATCH (chunk, fp), columns f + 1..fp zero
+    float* x,                       # OUT (fp,) = (x_u, b_u, 0…)
+) noexcept nogil:
+    """Exact solve of one row's ridge system with the SIMD kernels; returns a status code."""
+    cdef Py_ssize_t q, n = 0
+    cdef float* row
+    cdef float mu = <float>global_mean
+    _explicit_start(f + 1, fp, n_u, reg_factors, reg_bias, a, x)
+    for q in range(n_u):
+        if q + PREFETCH_AHEAD < n_u:
+            _prefetch_row(other + <Py_ssize_t>items[q + PREFETCH_AHEAD] * f, f)
+        row = g + n * fp
+        memcpy(row, other + <Py_ssize_t>items[q] * f, f * sizeof(float))
+        row[f] = 1
+        fcf_axpy_f(f + 1, r_u[q] - mu - other_bias[items[q]], row, x)
+        n += 1
+        if n == chunk:
+            fcf_rank_update_f(fp, <int>n, 1, g, g, fp, a, fp)
+            n = 0
+    fcf_rank_update_f(fp, <int>n, 1, g, g, fp, a, fp)
+    if fcf_cholesky_upper_f(fp, a, fp) != 0:
+        return NOT_POSITIVE_DEFINITE
+    fcf_cholesky_solve_upper_f(fp, a, fp, x)
+    return SOLVED
+
+
+# --- explicit ratings: all rows --------------------------------------------------------------
+
+def _explicit_half_step(
+    const index_t[::1] indptr,          # IN  (n_rows + 1,)
+    const index_t[::1] indices,         # IN  (nnz,)
+    const floating[::1] ratings,        # IN  (nnz,)
+    const floating[:, ::1] other,       # IN  (n_other, f)
+    const floating[::1] other_bias,     # IN  (n_other,)
+    floating[:, ::1] factors,           # OUT (n_rows, f)
+    floating[::1] bias,                 # OUT (n_rows,)
+    double global_mean,
+    double reg_factors,
+    double reg_bias,
+    bint simd,
+    int fp,
+    Py_ssize_t chunk,
+    floating[:, ::1] scratch,           # SCRATCH (n_threads, slab), laid out by _scratch_layout
+    const Py_ssize_t[::1] at,           # IN  offsets of x, r, p, ap, t, a, g, gw in a slab
+    uint8_t[::1] status,                # OUT (n_rows,)
+    int n_threads,
+):
+    cdef Py_ssize_t n_rows = factors.shape[0], u, start, n_u
+    cdef int f = <int>factors.shape[1]
+    cdef Py_ssize_t at_x = at[0], at_a = at[5], at_g = at[6]
+    cdef const floating* other_base = &other[0, 0] if other.shape[0] else NULL
+    cdef const floating* bias_base = &other_bias[0] if other_bias.shape[0] else NULL
+    cdef const index_t* index_base = &indices[0] if indices.shape[0] else NULL
+    cdef const floating* r_base = &ratings[0] if ratings.shape[0] else NULL
+    cdef floating* slab
+    cdef uint8_t code
+
+    # Rows differ in length by orders of magnitude, so threads take them in small batches.
+    for u in prange(n_rows, nogil=True, schedule="dynamic", chunksize=8, num_threads=n_threads):
+        start = indptr[u]
+        n_u = indptr[u + 1] - start
+        if n_u == 0:
+            memset(&factors[u, 0], 0, f * sizeof(floating))
+            bias[u] = 0
+            continue
+        slab = &scratch[threadid(), 0]
+        if floating is float and simd:
+            code = _row_explicit_simd(
+                other_base, bias_base, index_base + start, r_base + start, n_u, f, fp, chunk,
+                global_mean, reg_factors, reg_bias, slab + at_a, slab + at_g, slab + at_x,
+            )
+        else:
+            code = _row_explicit_blas(
+                other_base, bias_base, index_base + start, r_base + start, n_u, f, chunk,
+                global_mean, reg_factors, reg_bias, slab + at_a, slab + at_g, slab + at_x,
+            )
+        if code == SOLVED and not _all_finite(f + 1, slab + at_x):
+            code = NOT_FINITE
+        if code == SOLVED:
+            memcpy(&factors[u, 0], slab + at_x, f * sizeof(floating))
+            bias[u] = slab[at_x + f]
+        status[u] = code
+
+
+def als_explicit_half_step(indptr, indices, ratings, other_factors, other_bias, factors, bias, global_mean,
+                           reg_factors, reg_bias, n_threads):
+    """Every row's weighted-λ ridge solve, in place; see ``reference.als_explicit_half_step``."""
+    dtype = factors.dtype
+    n_rows, f = factors.shape
+    simd = _simd and dtype == np.float32
+    longest = int(np.diff(indptr).max()) if n_rows else 0
+    fp, chunk, _, offsets, slab = _scratch_layout(f + 1, dtype, 0, simd, longest, weighted=False)
+    status = np.zeros(n_rows, dtype=np.uint8)
+    _explicit_half_step(
+        indptr, indices, ratings, other_factors, other_bias, factors, bias, global_mean, reg_factors,
+        reg_bias, simd, fp, chunk, _aligned_zeros(n_threads, slab, dtype), offsets, status, n_threads,
+    )
+    raise_failed_explicit_rows(status, reg_factors, reg_bias)
+    return factors, bias
 
 # --- loss --------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Numba twin of the implicit-ALS half-step and loss; ``reference.py`` is the specification.
+"""Numba twin of the ALS half-steps (implicit and explicit) and loss; ``reference.py`` is the specification.
 
 Plain loops, parallel over rows. The Cholesky path builds the upper triangle of
 A_u = YᵀY + λI + Σ (c − 1) y yᵀ with rank-4 updates (four entries per pass over the triangle, so
@@ -17,10 +17,15 @@ import numpy as np
 
 from fastcf.kernels._numba_helpers import dot8 as _dot
 from fastcf.kernels._threads import numba_threads
-from fastcf.kernels.als._status import NOT_FINITE, NOT_POSITIVE_DEFINITE, raise_failed_rows
+from fastcf.kernels.als._status import (
+    NOT_FINITE,
+    NOT_POSITIVE_DEFINITE,
+    raise_failed_explicit_rows,
+    raise_failed_rows,
+)
 from fastcf.kernels.als.reference import CG_TOLERANCE
 
-__all__ = ["als_half_step", "als_loss"]
+__all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
 
 
 @numba.njit(inline="always")
@@ -213,6 +218,79 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
         )
     raise_failed_rows("als_half_step", status, regularization, cg_steps)
     return factors
+
+
+@numba.njit(inline="always")
+def _augmented_row(other, other_bias, ratings, items, q, global_mean, one, row, z):
+    """row = ỹ_j = (y_j, 1) for entry q of the row, and z += (r_uj − μ − c_j) ỹ_j."""
+    j = items[q]
+    f = other.shape[1]
+    row[:f] = other[j]
+    row[f] = one
+    _axpy(ratings[q] - global_mean - other_bias[j], row, z)
+
+
+@numba.njit
+def _row_explicit(other, other_bias, items, ratings, global_mean, reg_factors, reg_bias, one, a, g, z):
+    """Exact solve of one row's weighted-λ ridge system into z = (x_u, b_u); returns a status code."""
+    m = a.shape[0]
+    zero = one - one
+    n_u = items.shape[0]
+    a[:, :] = zero
+    for k in range(m - 1):
+        a[k, k] = n_u * reg_factors
+    a[m - 1, m - 1] = n_u * reg_bias
+    z[:] = zero
+    for q in range(0, n_u - n_u % 4, 4):
+        for k in range(4):
+            _augmented_row(other, other_bias, ratings, items, q + k, global_mean, one, g[k], z)
+        _rank_update(a, g[0], one, g[1], one, g[2], one, g[3], one)
+    for q in range(n_u - n_u % 4, n_u):
+        _augmented_row(other, other_bias, ratings, items, q, global_mean, one, g[0], z)
+        _rank_update1(a, g[0], one)
+    if not _cholesky_solve(a, z, zero):
+        return NOT_POSITIVE_DEFINITE
+    return 0
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _explicit_half_step(indptr, indices, ratings, other, other_bias, factors, bias, global_mean, reg_factors,
+                        reg_bias, one, mats, vecs, status):
+    f = factors.shape[1]
+    for u in numba.prange(factors.shape[0]):
+        start, end = indptr[u], indptr[u + 1]
+        if start == end:
+            factors[u] = 0
+            bias[u] = 0
+            continue
+        t = numba.get_thread_id()
+        z = vecs[t, 4]
+        code = _row_explicit(other, other_bias, indices[start:end], ratings[start:end], global_mean, reg_factors,
+                             reg_bias, one, mats[t], vecs[t, :4], z)
+        if code == 0 and not _all_finite(z):
+            code = NOT_FINITE
+        if code == 0:
+            factors[u] = z[:f]
+            bias[u] = z[f]
+        status[u] = code
+
+
+def als_explicit_half_step(indptr, indices, ratings, other_factors, other_bias, factors, bias, global_mean,
+                           reg_factors, reg_bias, n_threads):
+    """Every row's weighted-λ ridge solve, in place; see ``reference.als_explicit_half_step``."""
+    dtype = factors.dtype
+    n_rows, f = factors.shape
+    status = np.zeros(n_rows, dtype=np.uint8)
+    with numba_threads(n_threads):
+        n = numba.get_num_threads()
+        # Per thread: the (f + 1)² system, four rows ỹ_j and the solution z.
+        mats = np.empty((n, f + 1, f + 1), dtype=dtype)
+        vecs = np.empty((n, 5, f + 1), dtype=dtype)
+        scalar = dtype.type
+        _explicit_half_step(indptr, indices, ratings, other_factors, other_bias, factors, bias, scalar(global_mean),
+                            scalar(reg_factors), scalar(reg_bias), scalar(1), mats, vecs, status)
+    raise_failed_explicit_rows(status, reg_factors, reg_bias)
+    return factors, bias
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)

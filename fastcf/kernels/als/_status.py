@@ -10,8 +10,12 @@ NOT_POSITIVE_DEFINITE = 1
 NOT_FINITE = 2
 
 
-def raise_failed_rows(owner: str, status: np.ndarray, regularization: float, cg_steps: int) -> None:
-    """Raise ValueError naming how many rows failed and the first one; return if none did."""
+def raise_failed_rows(owner: str, status: np.ndarray, regularization: float, cg_steps: int,
+                      advice: str = "") -> None:
+    """Raise ValueError naming how many rows failed and the first one; return if none did.
+
+    ``advice`` replaces the default hint (raise 'regularization', check 'confidence').
+    """
     failed = np.flatnonzero(status)
     if failed.size == 0:
         return
@@ -22,8 +26,19 @@ def raise_failed_rows(owner: str, status: np.ndarray, regularization: float, cg_
         if status[first] == NOT_FINITE
         else "met normal equations that are not positive definite"
     )
+    if not advice:
+        advice = (f"Raise 'regularization' (now {regularization!r}), or check 'confidence': "
+                  f"values below 1 subtract from YᵀY.")
     raise ValueError(
         f"{owner}: {solver} failed on {failed.size} of {status.size} row(s) (first: row {first}): "
-        f"it {cause}. Raise 'regularization' (now {regularization!r}), or check 'confidence': "
-        f"values below 1 subtract from YᵀY. Failed rows keep their previous factors."
+        f"it {cause}. {advice} Failed rows keep their previous factors."
+    )
+
+
+def raise_failed_explicit_rows(status: np.ndarray, reg_factors: float, reg_bias: float) -> None:
+    """raise_failed_rows for ``als_explicit_half_step``, whose penalties are two."""
+    raise_failed_rows(
+        "als_explicit_half_step", status, reg_factors, 0,
+        f"Raise 'reg_factors' (now {reg_factors!r}) and 'reg_bias' (now {reg_bias!r}): with both "
+        f"above 0 every row's system is positive definite.",
     )

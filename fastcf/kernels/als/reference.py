@@ -20,13 +20,32 @@ The objective these steps minimise, over all user–item pairs, is
 
 computed without the dense matrix: Σ over all pairs of (x_uᵀ y_i)² = trace((XᵀX)(YᵀY)), and
 each stored entry replaces its (x_uᵀ y_i)² by c_ui (1 − x_uᵀ y_i)².
+
+Explicit ratings (``als_explicit_half_step``): biased ALS with weighted-λ regularisation, Zhou,
+Wilkinson, Schreiber & Pan, "Large-scale Parallel Collaborative Filtering for the Netflix Prize",
+AAIM 2008. Only the stored entries count. With the other side's factors Y and biases c fixed, row
+u's bias b_u and factors x_u minimise
+
+    Σ_{j∈u} (r_uj − μ − c_j − b_u − x_uᵀ y_j)² + n_u (λ_b b_u² + λ_f ‖x_u‖²),
+
+n_u being the row's number of entries. Written with z_u = (x_u, b_u) and ỹ_j = (y_j, 1), that is
+one (f + 1)-dimensional ridge system,
+
+    (Σ_{j∈u} ỹ_j ỹ_jᵀ + n_u diag(λ_f, …, λ_f, λ_b)) z_u = Σ_{j∈u} (r_uj − μ − c_j) ỹ_j.
+
+A row with no entries gets b_u = 0 and x_u = 0.
 """
 
 import numpy as np
 
-from fastcf.kernels.als._status import NOT_FINITE, NOT_POSITIVE_DEFINITE, raise_failed_rows
+from fastcf.kernels.als._status import (
+    NOT_FINITE,
+    NOT_POSITIVE_DEFINITE,
+    raise_failed_explicit_rows,
+    raise_failed_rows,
+)
 
-__all__ = ["als_half_step", "als_loss"]
+__all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
 
 #: CG stops once r·r falls below this (also keeps rs_new / rs away from 0 / 0).
 CG_TOLERANCE = 1e-20
@@ -149,3 +168,58 @@ def als_loss(indptr, indices, confidence, user_factors, item_factors, regulariza
     loss += np.sum(c * (1 - scores) ** 2 - scores**2)
     loss += regularization * (np.sum(x * x) + np.trace(gram))
     return float(loss)
+
+
+def als_explicit_half_step(indptr, indices, ratings, other_factors, other_bias, factors, bias, global_mean,
+                           reg_factors, reg_bias, n_threads):
+    """Every row's exact weighted-λ ridge solve for (x_u, b_u); updates ``factors`` and ``bias`` in place.
+
+    Parameters
+    ----------
+    indptr : ndarray of shape (n_rows + 1,), int32 or int64
+    indices : ndarray of shape (nnz,), same dtype as indptr, values in [0, n_other)
+    ratings : ndarray of shape (nnz,), dtype of the factors (r_uj)
+    other_factors : ndarray of shape (n_other, f), float32 or float64, C-contiguous (Y, read)
+    other_bias : ndarray of shape (n_other,), same dtype (c, read)
+    factors : ndarray of shape (n_rows, f), same dtype, C-contiguous (X, written; not read)
+    bias : ndarray of shape (n_rows,), same dtype (b, written; not read)
+    global_mean : float (μ)
+    reg_factors, reg_bias : float >= 0 (λ_f, λ_b)
+    n_threads : int
+        Unused here (the reference is serial); present so that all twins share one signature.
+
+    Returns
+    -------
+    (factors, bias) : the arrays passed in, updated.
+
+    Raises
+    ------
+    ValueError
+        After all rows are done, if some systems are not positive definite (only possible with
+        a penalty of 0); those rows keep their previous values.
+    """
+    dtype = factors.dtype
+    n_rows, f = factors.shape
+    penalty = np.append(np.full(f, reg_factors), reg_bias).astype(dtype)
+    status = np.zeros(n_rows, dtype=np.uint8)
+    for u in range(n_rows):
+        start, end = indptr[u], indptr[u + 1]
+        if start == end:
+            factors[u], bias[u] = 0, 0
+            continue
+        items = indices[start:end]
+        y_u = np.hstack([other_factors[items], np.ones((end - start, 1), dtype=dtype)])  # rows ỹ_j
+        target = ratings[start:end] - dtype.type(global_mean) - other_bias[items]
+        a = y_u.T @ y_u + np.diag(dtype.type(end - start) * penalty)
+        try:
+            np.linalg.cholesky(a)  # the twins solve by Cholesky, so they fail exactly where it does
+        except np.linalg.LinAlgError:
+            status[u] = NOT_POSITIVE_DEFINITE
+            continue
+        z = np.linalg.solve(a, y_u.T @ target)
+        if not np.isfinite(z).all():
+            status[u] = NOT_FINITE
+            continue
+        factors[u], bias[u] = z[:f], z[f]
+    raise_failed_explicit_rows(status, reg_factors, reg_bias)
+    return factors, bias
