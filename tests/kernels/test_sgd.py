@@ -54,6 +54,39 @@ def test_bit_identical_at_one_and_two_threads(backend):
     assert loss_one == loss_two
 
 
+@pytest.mark.parametrize("f", [3, 4, 12, 100])
+def test_cython_float32_tails_match_the_reference(f):
+    # f % 8 of 3, 4 (a 128-bit step), 4 + scalar and 4 (f = 100) after the 8- and 16-wide loops.
+    args, state = problem(n_users=50, n_items=40, nnz=600, f=f, dtype=np.float32, n_blocks=3)
+    expected, _ = run(args, {k: v.astype(np.float64) for k, v in state.items()}, "reference")
+    got, _ = run(args, state, "cython")
+    for name in state:
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 2, 3, 8])
+def test_cython_point_to_point_waits_give_the_bits_of_barriers(n_blocks):
+    # The wavefront order (each block waits only for its two predecessors) against one barrier
+    # per sub-epoch, at 1, 2 and 3 threads (3 threads and B = 2: a thread without a block).
+    from fastcf.kernels.sgd import _cython
+
+    if not _cython.WAVEFRONT_AVAILABLE:
+        pytest.skip("this build syncs with barriers only")
+    args, state = problem(n_users=97, n_items=101, nnz=3000, f=20, dtype=np.float32, n_blocks=n_blocks)
+    previous = _cython._use_wavefront()
+    try:
+        _cython._use_wavefront(False)
+        expected, expected_loss = run(args, state, "cython", n_threads=2, epochs=3)
+        _cython._use_wavefront(True)
+        for n_threads in (1, 2, 3):
+            got, loss = run(args, state, "cython", n_threads=n_threads, epochs=3)
+            for name in state:
+                assert np.array_equal(got[name], expected[name]), (name, n_threads)
+            assert loss == expected_loss
+    finally:
+        _cython._use_wavefront(previous)
+
+
 @pytest.mark.parametrize("backend", ["numba", "cython"])
 def test_loss_falls_and_planted_ratings_are_recovered(backend):
     rng = np.random.default_rng(3)

@@ -1,19 +1,26 @@
 """Cython twin of the biased-MF SGD epoch; ``reference.py`` is the specification.
 
-Sub-epochs run one after the other; inside one, the B blocks (a, (a + s) mod B) share no user
-and no item and run in parallel (OpenMP ``prange`` over a, one block per task). A block runs
-the same code whichever thread takes it, so results do not depend on the thread count.
+Sub-epochs run in the schedule's order; inside one, the B blocks (a, (a + s) mod B) share no
+user and no item and run in parallel. sgd_epoch syncs point to point (GCC or Clang with OpenMP):
+thread t owns user ranges a ≡ t (mod T), and block (a, s) waits only for block (a + 1, s − 1),
+the last to touch its item range, so there is no barrier between sub-epochs and a thread runs
+ahead of a slow or descheduled one (on a loaded 2-core machine, barriers made 2 threads 3x
+slower than 1). Every user and item range still sees its blocks in the schedule's order, so the
+bits are those of one barrier per sub-epoch (``_use_wavefront(False)``, the SVD++ epoch and
+other compilers). A block runs the same code whichever thread takes it, so results do not
+depend on the thread count.
 
 float32 on x86-64 CPUs with AVX2 and FMA (built by GCC or Clang): each rating's dot product
 and factor step run in a small C kernel compiled for AVX2+FMA on its own and chosen at run
 time (the module still runs on any x86-64 CPU), as p ← (1 − lr·reg) p + (lr·e) y with fused
-multiply-adds; the reference's rounding differs by a few ulps per step. Elsewhere (float64,
+multiply-adds, 16, 8 and 4 columns at a time; the reference's rounding differs by a few ulps
+per step. Elsewhere (float64,
 other CPUs or compilers, ``FASTCF_NO_SIMD``) the plain loops below run. Either way every block
 takes the same path, whichever thread runs it.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange, threadid
 from libc.stdint cimport int64_t
 
 import numpy as np
@@ -57,16 +64,28 @@ cdef extern from * nogil:
         }
         a0 = _mm256_add_ps(a0, a1);
         __m128 h = _mm_add_ps(_mm256_castps256_ps128(a0), _mm256_extractf128_ps(a0, 1));
+        /* A tail of 4 or more columns (f = 100 has 4) in one 128-bit step rather than the
+           scalar loop. (AVX2 masked stores would take the whole tail, but AMD CPUs run
+           vmaskmovps stores in microcode: slower than the scalar loop.) */
+        int half = f - j >= 4;
+        if (half) h = _mm_fmadd_ps(_mm_loadu_ps(p + j), _mm_loadu_ps(y + j), h);
         h = _mm_add_ps(h, _mm_movehl_ps(h, h));
         h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
         float s = _mm_cvtss_f32(h);
-        for (; j < f; j++) s += p[j] * y[j];
+        for (j += 4 * half; j < f; j++) s += p[j] * y[j];
         float e = base - s, g = lr * e, keep = 1.0f - lr * reg;
         __m256 vg = _mm256_set1_ps(g), vk = _mm256_set1_ps(keep);
         for (j = 0; j < f - f % 8; j += 8) {
             __m256 pj = _mm256_loadu_ps(p + j), yj = _mm256_loadu_ps(y + j);
             _mm256_storeu_ps(p + j, _mm256_fmadd_ps(vg, yj, _mm256_mul_ps(vk, pj)));
             _mm256_storeu_ps(y + j, _mm256_fmadd_ps(vg, pj, _mm256_mul_ps(vk, yj)));
+        }
+        if (f - j >= 4) {
+            __m128 pj = _mm_loadu_ps(p + j), yj = _mm_loadu_ps(y + j);
+            __m128 g4 = _mm256_castps256_ps128(vg), k4 = _mm256_castps256_ps128(vk);
+            _mm_storeu_ps(p + j, _mm_fmadd_ps(g4, yj, _mm_mul_ps(k4, pj)));
+            _mm_storeu_ps(y + j, _mm_fmadd_ps(g4, pj, _mm_mul_ps(k4, yj)));
+            j += 4;
         }
         for (; j < f; j++) {
             float pj = p[j], yj = y[j];
@@ -85,7 +104,40 @@ cdef extern from * nogil:
     static float fcf_sgd_rating_f32(int f, float* p, float* y, float base, float lr, float reg) { return 0; }
     static void fcf_sgd_prefetch(const void* row, int bytes) { (void)row; (void)bytes; }
     #endif
+
+    /* Point-to-point waits for the wavefront schedule (GCC and Clang atomics); elsewhere
+       (MSVC) fcf_sgd_wavefront is 0 and every sub-epoch ends in a barrier instead. */
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(_OPENMP)
+    #include <omp.h>
+    #include <sched.h>
+    #define FCF_SGD_WAVEFRONT 1
+    static int fcf_sgd_team_size(void) { return omp_get_num_threads(); }
+    static void fcf_sgd_publish(long* done, long value) { __atomic_store_n(done, value, __ATOMIC_RELEASE); }
+    /* Spin briefly, then yield the core: on a machine with more runnable threads than cores,
+       a spinning waiter would take the time slice of the very thread it waits for. */
+    static void fcf_sgd_wait(const long* done, long value) {
+        int spins = 0;
+        while (__atomic_load_n(done, __ATOMIC_ACQUIRE) < value) {
+            if (++spins < 256) {
+    #if defined(__x86_64__) || defined(__i386__)
+                __builtin_ia32_pause();
+    #endif
+            } else {
+                sched_yield();
+            }
+        }
+    }
+    #else
+    #define FCF_SGD_WAVEFRONT 0
+    static int fcf_sgd_team_size(void) { return 1; }
+    static void fcf_sgd_publish(long* done, long value) { *done = value; }
+    static void fcf_sgd_wait(const long* done, long value) { (void)done; (void)value; }
+    #endif
     """
+    const int FCF_SGD_WAVEFRONT
+    int fcf_sgd_team_size()
+    void fcf_sgd_publish(long* done, long value)
+    void fcf_sgd_wait(const long* done, long value)
     int fcf_sgd_simd_available()
     float fcf_sgd_rating_f32(int f, float* p, float* y, float base, float lr, float reg)
     void fcf_sgd_prefetch(const void* row, int bytes)
@@ -102,6 +154,20 @@ def _use_simd(enabled=None):
         _simd = bool(enabled) and SIMD_AVAILABLE
     return _simd
 
+
+cdef bint _wavefront = True
+
+
+def _use_wavefront(enabled=None):
+    """Whether sgd_epoch syncs point to point (True) or with a barrier per sub-epoch (tests, benchmarks)."""
+    global _wavefront
+    if enabled is not None:
+        _wavefront = bool(enabled)
+    return _wavefront
+
+
+#: The build has the point-to-point waits (GCC or Clang with OpenMP).
+WAVEFRONT_AVAILABLE = bool(FCF_SGD_WAVEFRONT)
 
 cdef Py_ssize_t PREFETCH_AHEAD = 4
 
@@ -201,21 +267,47 @@ def sgd_epoch(
     cdef int s, a, block
     cdef floating mu = <floating>global_mean, lr = <floating>learning_rate
     cdef floating reg_f = <floating>reg_factors, reg_b = <floating>reg_bias
-    cdef bint simd = _simd
+    cdef bint simd = _simd, wavefront = _wavefront
     sse_array = np.zeros(n * n, dtype=np.float64)
     cdef double[::1] sse = sse_array
     # Empty arrays have no element to take the address of: nothing to do.
     if users.shape[0] == 0:
         return 0.0
-    with nogil:
-        for s in range(n):
-            for a in prange(n, num_threads=n_threads, schedule="dynamic", chunksize=1):
-                block = a * n + (a + s) % n
-                sse[block] = _block(
-                    block_ptr[block], block_ptr[block + 1], &users[0], &items[0], &ratings[0],
-                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
-                    f, mu, lr, reg_f, reg_b, simd,
-                )
+    done_array = np.zeros(n, dtype=np.int_)  # C long: sub-epochs finished by each user range
+    cdef long[::1] done = done_array
+    cdef int t = 0, team = 1
+    if wavefront and FCF_SGD_WAVEFRONT and n_threads > 1:
+        # Block (a, (a + s) mod B) of sub-epoch s follows, on its user range, block (a, s − 1)
+        # (the same thread: user range a is always thread a mod T's) and, on its item range,
+        # block (a + 1, s − 1) of user range a + 1. Waiting for exactly those two, instead of for
+        # every block at a barrier, keeps each range's order of blocks, hence the same bits,
+        # while a thread runs ahead of a neighbour that is slow or descheduled.
+        with nogil, parallel(num_threads=n_threads):
+            t = threadid()
+            team = fcf_sgd_team_size()
+            for s in range(n):
+                a = t
+                while a < n:
+                    if s > 0:
+                        fcf_sgd_wait(&done[(a + 1) % n], s)
+                    block = a * n + (a + s) % n
+                    sse[block] = _block(
+                        block_ptr[block], block_ptr[block + 1], &users[0], &items[0], &ratings[0],
+                        &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                        f, mu, lr, reg_f, reg_b, simd,
+                    )
+                    fcf_sgd_publish(&done[a], s + 1)
+                    a = a + team
+    else:
+        with nogil:
+            for s in range(n):
+                for a in prange(n, num_threads=n_threads, schedule="dynamic", chunksize=1):
+                    block = a * n + (a + s) % n
+                    sse[block] = _block(
+                        block_ptr[block], block_ptr[block + 1], &users[0], &items[0], &ratings[0],
+                        &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                        f, mu, lr, reg_f, reg_b, simd,
+                    )
     # Per-block sums added in a fixed order: the same total at every thread count.
     return float(sse_array.sum())
 
