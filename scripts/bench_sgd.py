@@ -20,6 +20,16 @@ What is timed, per epoch:
   (factors + 1)-dimensional Cholesky solve per row, plus the training RMSE), timed as for
   BiasedMF. No peer: no explicit-rating ALS-WR is on PyPI without Spark.
 
+Distance to the machine's limit (BiasedMF, printed at the end): an SGD step on one rating costs
+2f flops for p·q, 3f for each of the two updates p ← (1 − lr·reg) p + lr·e q (a multiply and a
+fused multiply-add per column) and about 12 for the biases and the error, so one epoch is
+
+    flops = nnz · (8 f + 12)          (0.80 GFLOP at f = 100 on ML-1M)
+
+set against a float32 NumPy matmul (4096², BLAS, the same threads) timed in the same run; and
+its memory traffic per rating is 2 · 2 · 4 f bytes of factor rows read and written (from L2:
+a block's rows fit there) plus the streamed user, item (4 bytes each as int32) and rating.
+
 Usage: python scripts/bench_sgd.py [--threads 2] [--repeats 3] [--epochs 5] [--no-surprise] [--no-libmf]
                                    [--no-svdpp] [--no-als] [--surprise-svdpp]
 """
@@ -81,6 +91,21 @@ def libmf_epoch(triples, factors, threads, epochs):
     return (fit(1 + epochs) - fit(1)) / epochs
 
 
+def matmul_gflops(threads, n=4096, repeats=5):
+    """GFLOP/s of a float32 n x n matmul on ``threads`` BLAS threads: the machine's dense ceiling."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    times = []
+    with threadpool_limits(threads, user_api="blas"):
+        for _ in range(repeats):
+            t = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t)
+    return 2 * n**3 / statistics.median(times) / 1e9
+
+
 def spread(values):
     return f"median {statistics.median(values):.4f} s (min {min(values):.4f}, max {max(values):.4f}, n = {len(values)})"
 
@@ -139,7 +164,9 @@ def main():
         fastcf_epoch(data, args.factors, args.threads, 2, args.backend, SVDpp)
     if "fastcf ExplicitALS (per iteration)" in times:
         fastcf_epoch(data, args.factors, args.threads, 2, args.backend, ExplicitALS)
+    matmuls = []
     for _ in range(args.repeats):  # peers alternate, so that slow spells hit all of them
+        matmuls.append(matmul_gflops(args.threads, repeats=1))
         epoch, setup = fastcf_epoch(data, args.factors, args.threads, args.epochs, args.backend)
         times["fastcf BiasedMF"].append(epoch)
         setups.append(setup)
@@ -160,6 +187,21 @@ def main():
         ratio = "" if name.startswith("fastcf") else f"   fastcf is {statistics.median(values) / ours:.1f}x faster"
         print(f"{name:26s} seconds per {'iteration' if 'ALS' in name else 'epoch'}: {spread(values)}{ratio}")
     print(f"fastcf one-off setup per fit (schedule, init): median {statistics.median(setups):.3f} s")
+
+    flops = data.nnz * (8 * args.factors + 12)
+    ours = statistics.median(times["fastcf BiasedMF"])
+    dense = statistics.median(matmuls)
+    print(f"\nBiasedMF epoch: nnz (8 f + 12) = {flops / 1e9:.2f} GFLOP; at {ours:.4f} s that is "
+          f"{flops / ours / 1e9:.1f} GFLOP/s; float32 matmul on {args.threads} threads: {dense:.1f} GFLOP/s "
+          f"(median of {len(matmuls)}), so the epoch runs at {flops / ours / 1e9 / dense:.0%} of the dense ceiling")
+    per_rating = 2 * 2 * 4 * args.factors + 3 * 4
+    print(f"bytes per rating: {per_rating} ({2 * 2 * 4 * args.factors} of factor rows read and written, 12 streamed); "
+          f"{per_rating * data.nnz / ours / 1e9:.0f} GB/s of L1/L2 traffic at this speed")
+    for name in ("Surprise SVD (1 thread)", "LIBMF (PyPI libmf)"):
+        if name in times:
+            target = statistics.median(times[name]) / (30 if "Surprise" in name else 3)
+            print(f"target vs {name}: <= {target:.4f} s/epoch = {flops / target / 1e9:.1f} GFLOP/s "
+                  f"({flops / target / 1e9 / dense:.0%} of the matmul ceiling)")
 
 
 if __name__ == "__main__":
