@@ -7,10 +7,11 @@ from fastcf.models.explicit_als import ExplicitALS
 from fastcf.models.explicit_mf import BiasedMF
 from fastcf.models.implicit_als import ImplicitALS
 from fastcf.models.item_knn import ItemKNN, UserKNN
+from fastcf.models.knn_explicit import KNNBaseline, KNNBasic, KNNWithMeans
 from fastcf.models.popularity import Popularity
 from fastcf.models.svdpp import SVDpp
 
 __all__ = [
-    "BaselineOnly", "BiasedMF", "EASE", "ExplicitALS", "FactorModel", "ImplicitALS", "ItemKNN", "Popularity",
-    "Recommender", "SVDpp", "UserKNN",
+    "BaselineOnly", "BiasedMF", "EASE", "ExplicitALS", "FactorModel", "ImplicitALS", "ItemKNN", "KNNBaseline",
+    "KNNBasic", "KNNWithMeans", "Popularity", "Recommender", "SVDpp", "UserKNN",
 ]

@@ -68,8 +68,9 @@ class EASE(HistoryFoldIn, Recommender):
     Parameters
     ----------
     regularization : float > 0
-        λ. Steck uses 500 on MovieLens 20M, 1000 on Netflix, 200 on the Million Song Data;
-        smaller catalogues want less.
+        λ. Steck uses 500 on MovieLens 20M (the default), 1000 on Netflix, 200 on the Million
+        Song Data; on MovieLens 100K u1, NDCG@10 is 0.505 / 0.538 / 0.559 / 0.565 for λ = 50 /
+        100 / 200 / 500.
     binarize : bool
         Use 1 for every stored entry (the paper's X), rather than the stored values.
     dtype : float32 or float64
@@ -88,7 +89,7 @@ class EASE(HistoryFoldIn, Recommender):
 
     _fitted_attributes = ("seen_", "weights_")
 
-    def __init__(self, *, regularization: float = 100.0, binarize: bool = True, dtype=np.float32,
+    def __init__(self, *, regularization: float = 500.0, binarize: bool = True, dtype=np.float32,
                  max_memory: Optional[int] = None, n_threads: Optional[int] = None):
         self.regularization = regularization
         self.binarize = binarize
