@@ -37,12 +37,17 @@ factor_ranking_metrics
     training items, select the top k, measure), without the users x items matrix.
 score_ranking_metrics, list_ranking_metrics
     The same metrics from a block of scores, or from given top-k lists.
+similarity_topk
+    The k most similar rows of every row of a sparse matrix (cosine, asymmetric cosine,
+    BM25 / TF-IDF cosine, adjusted cosine, Pearson, Pearson-baseline, Jaccard; shrinkage and
+    minimum support) as a CSR, without the dense rows x rows matrix.
 """
 
 from fastcf.kernels._backend import BACKENDS, KERNELS, BackendFallbackWarning
 from fastcf.kernels.als import als_explicit_half_step, als_half_step, als_loss
 from fastcf.kernels.metrics import factor_ranking_metrics, list_ranking_metrics, score_ranking_metrics
 from fastcf.kernels.sgd import sgd_epoch, sgd_schedule, svdpp_epoch
+from fastcf.kernels.similarity import similarity_topk
 from fastcf.kernels.topk import select_topk, select_topk_dot
 
 __all__ = [
@@ -59,5 +64,6 @@ __all__ = [
     "select_topk_dot",
     "sgd_epoch",
     "sgd_schedule",
+    "similarity_topk",
     "svdpp_epoch",
 ]

@@ -2,12 +2,21 @@
 
 import pytest
 
-from fastcf.models import ImplicitALS
+from fastcf.models import EASE, ImplicitALS, ItemKNN, Popularity, UserKNN
 from fastcf.testing import check_recommender
 
 MODELS = {
     "ImplicitALS-cg": lambda: ImplicitALS(factors=8, iterations=3, random_state=0),
     "ImplicitALS-cholesky": lambda: ImplicitALS(factors=8, iterations=3, solver="cholesky", random_state=0),
+    "Popularity": lambda: Popularity(),
+    "Popularity-values": lambda: Popularity(by="values"),
+    "EASE": lambda: EASE(regularization=10.0),
+    "EASE-float64-values": lambda: EASE(regularization=10.0, binarize=False, dtype="float64"),
+    "ItemKNN": lambda: ItemKNN(k=20),
+    "ItemKNN-bm25-normalized": lambda: ItemKNN(k=10, measure="bm25", normalize=True, exponent=2.0),
+    "ItemKNN-asymmetric-float64": lambda: ItemKNN(k=15, measure="asymmetric_cosine", alpha=0.2, dtype="float64"),
+    "UserKNN": lambda: UserKNN(k=20),
+    "UserKNN-jaccard-binarized": lambda: UserKNN(k=20, measure="jaccard", binarize=True, shrinkage=5.0),
 }
 
 

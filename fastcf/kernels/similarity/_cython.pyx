@@ -1,0 +1,253 @@
+"""Cython twin of top-k row similarity; ``reference.py`` is the specification.
+
+The algorithm is the Numba twin's (see ``_numba.py``): per-thread dense accumulators of
+n_rows, a walk row a -> its columns u -> column u's rows b, touched-row bookkeeping only for
+rows whose walk is short next to n_rows, and a heap per row in the output buffer. Rows are
+scheduled dynamically; every row's sums run over its columns in order, so the result does
+not depend on the thread count or the schedule.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.math cimport sqrt
+from libc.stdint cimport int64_t
+from libc.string cimport memset
+
+import numpy as np
+
+from fastcf.kernels._fused cimport index_t
+from fastcf.kernels._heap cimport heap_offer, heap_sort
+from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION, fastcf_omp_max_threads
+from fastcf.kernels.similarity._layout import assemble, chunk_rows, slots
+
+__all__ = ["similarity_topk"]
+
+OPENMP_VERSION = FASTCF_OPENMP_VERSION
+CYTHON_VERSION = FASTCF_CYTHON_VERSION.decode()
+
+cdef enum:
+    DOT = 0
+    CORATED_COSINE = 1
+    PEARSON = 2
+    JACCARD = 3
+_CODES = {"dot": DOT, "corated_cosine": CORATED_COSINE, "pearson": PEARSON, "jaccard": JACCARD}
+# See the Numba twin: scan the accumulator instead of tracking touched rows past this walk.
+cdef double DENSE_WALK_RATIO = 0.5
+
+
+def openmp_max_threads():
+    """omp_get_max_threads() of the OpenMP runtime this module links (1 without OpenMP)."""
+    return fastcf_omp_max_threads()
+
+
+cdef struct Sums:
+    # Per-thread scratch of n_rows entries each (the float64 sums only for the co-rated cores).
+    void* acc
+    int64_t* count
+    double* cross
+    double* own
+    double* other
+    double* own_sum
+    double* other_sum
+    int64_t* touched
+
+
+cdef inline Py_ssize_t _accumulate(
+    Py_ssize_t a, int measure, bint dense, bint counting,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    floating* acc, Sums* s,
+) noexcept nogil:
+    """Sums of row a against every row sharing a column; returns the number of rows touched
+    (recorded in s.touched unless ``dense``)."""
+    cdef Py_ssize_t p, q, b, start, stop, n_touched = 0
+    cdef floating x
+    cdef double x64, y
+    cdef int64_t* count = s.count
+    for p in range(indptr[a], indptr[a + 1]):
+        x = data[p]
+        start = t_indptr[indices[p]]
+        stop = t_indptr[indices[p] + 1]
+        if measure == DOT:
+            if dense and not counting:
+                for q in range(start, stop):
+                    acc[t_indices[q]] += x * t_data[q]
+            elif dense:
+                for q in range(start, stop):
+                    b = t_indices[q]
+                    acc[b] += x * t_data[q]
+                    count[b] += 1
+            else:
+                for q in range(start, stop):
+                    b = t_indices[q]
+                    if count[b] == 0:
+                        s.touched[n_touched] = b
+                        n_touched += 1
+                    count[b] += 1
+                    acc[b] += x * t_data[q]
+        else:
+            x64 = x
+            for q in range(start, stop):
+                b = t_indices[q]
+                if count[b] == 0:
+                    s.touched[n_touched] = b
+                    n_touched += 1
+                count[b] += 1
+                if measure != JACCARD:
+                    y = t_data[q]
+                    s.cross[b] += x64 * y
+                    s.own[b] += x64 * x64
+                    s.other[b] += y * y
+                    if measure == PEARSON:
+                        s.own_sum[b] += x64
+                        s.other_sum[b] += y
+    return n_touched
+
+
+cdef inline floating _core(
+    int measure, Py_ssize_t a, Py_ssize_t b, const index_t* indptr, const floating* acc, Sums* s,
+    const floating* left, const floating* right,
+) noexcept nogil:
+    """The core similarity of rows a and b from the accumulated sums (see reference.py)."""
+    cdef double n, numerator, denominator, union
+    if measure == DOT:
+        return (acc[b] * right[b]) * left[a]
+    if measure == CORATED_COSINE:
+        denominator = s.own[b] * s.other[b]
+        return <floating>(s.cross[b] / sqrt(denominator) if denominator > 0 else 0.0)
+    n = <double>s.count[b]
+    if measure == PEARSON:
+        numerator = n * s.cross[b] - s.own_sum[b] * s.other_sum[b]
+        denominator = (sqrt(n * s.own[b] - s.own_sum[b] * s.own_sum[b])
+                       * sqrt(n * s.other[b] - s.other_sum[b] * s.other_sum[b]))
+        return <floating>(numerator / denominator if denominator > 0 else 0.0)
+    union = <double>(indptr[a + 1] - indptr[a]) + <double>(indptr[b + 1] - indptr[b]) - n
+    return <floating>(n / union if n > 0 else 0.0)
+
+
+cdef Py_ssize_t _row(
+    Py_ssize_t a, Py_ssize_t n_rows, int measure, double shrinkage, int shrink_offset, int64_t min_support,
+    bint exclude_self,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    const floating* left, const floating* right,
+    Sums* s, Py_ssize_t n_slots, floating* values, int64_t* neighbours,
+) noexcept nogil:
+    """Fill one row's heap in ``values`` / ``neighbours``, sorted best-first; returns its size."""
+    cdef bint counting = measure != DOT or min_support > 1 or shrinkage > 0
+    cdef floating* acc = <floating*>s.acc
+    cdef Py_ssize_t p, c, b, n_touched, n_candidates, size = 0
+    cdef int64_t walk = 0
+    cdef bint dense
+    cdef floating score
+    cdef double shrunk
+    for p in range(indptr[a], indptr[a + 1]):
+        walk += t_indptr[indices[p] + 1] - t_indptr[indices[p]]
+    dense = measure == DOT and walk >= DENSE_WALK_RATIO * n_rows
+    n_touched = _accumulate(a, measure, dense, counting, indptr, indices, data, t_indptr, t_indices, t_data, acc, s)
+    n_candidates = n_rows if dense else n_touched
+    for c in range(n_candidates):
+        b = c if dense else s.touched[c]
+        if dense and acc[b] == 0:
+            continue  # no shared column, or a zero dot product: not a positive similarity
+        if exclude_self and b == a:
+            continue
+        if counting and s.count[b] < min_support:
+            continue
+        score = _core(measure, a, b, indptr, acc, s, left, right)
+        if shrinkage > 0:
+            shrunk = <double>(s.count[b] - shrink_offset)
+            score = score * <floating>(shrunk / (shrunk + shrinkage))
+        if score > 0:
+            size = heap_offer(values, neighbours, size, n_slots, score, b)
+    # Reset the scratch for the thread's next row.
+    if dense:
+        memset(acc, 0, n_rows * sizeof(floating))
+        if counting:
+            memset(s.count, 0, n_rows * sizeof(int64_t))
+    else:
+        for c in range(n_touched):
+            b = s.touched[c]
+            acc[b] = 0
+            s.count[b] = 0
+            if measure == CORATED_COSINE or measure == PEARSON:
+                s.cross[b] = 0
+                s.own[b] = 0
+                s.other[b] = 0
+                s.own_sum[b] = 0
+                s.other_sum[b] = 0
+    heap_sort(values, neighbours, size)
+    return size
+
+
+def similarity_topk(
+    const index_t[::1] indptr,           # IN  (n_rows + 1,)
+    const index_t[::1] indices,          # IN  (nnz,)
+    const floating[::1] data,            # IN  (nnz,)
+    const index_t[::1] t_indptr,         # IN  (n_columns + 1,)
+    const index_t[::1] t_indices,        # IN  (nnz,)
+    const floating[::1] t_data,          # IN  (nnz,)
+    const floating[::1] left_scale,      # IN  (n_rows,)
+    const floating[::1] right_scale,     # IN  (n_rows,)
+    Py_ssize_t k,
+    str measure,
+    double shrinkage,
+    int shrink_offset,
+    int64_t min_support,
+    bint exclude_self,
+    int n_threads,
+):
+    """The top-k similar rows of every row; see ``reference.similarity_topk``."""
+    cdef Py_ssize_t n_rows = indptr.shape[0] - 1, n_slots = slots(k, n_rows), first, stop, a, t
+    cdef int code = _CODES[measure]
+    cdef Py_ssize_t per_chunk = chunk_rows(n_rows, n_slots, sizeof(floating))
+    dtype = np.float32 if floating is float else np.float64
+    cdef Py_ssize_t width = n_rows + 1  # +1: a valid pointer even when n_rows == 0
+    cdef Py_ssize_t sums_width = width if code == CORATED_COSINE or code == PEARSON else 1
+    acc_array = np.zeros((n_threads, width), dtype=dtype)
+    count_array = np.zeros((n_threads, width), dtype=np.int64)
+    touched_array = np.zeros((n_threads, width), dtype=np.int64)
+    sums_array = np.zeros((5, n_threads, sums_width))
+    cdef floating[:, ::1] acc = acc_array
+    cdef int64_t[:, ::1] count = count_array
+    cdef int64_t[:, ::1] touched = touched_array
+    cdef double[:, :, ::1] sums = sums_array
+    cdef Sums* scratch
+    per_thread = np.zeros(n_threads * sizeof(Sums), dtype=np.uint8)
+    cdef unsigned char[::1] per_thread_bytes = per_thread
+    scratch = <Sums*>&per_thread_bytes[0]
+    for t in range(n_threads):
+        scratch[t].acc = &acc[t, 0]
+        scratch[t].count = &count[t, 0]
+        scratch[t].touched = &touched[t, 0]
+        scratch[t].cross = &sums[0, t, 0]
+        scratch[t].own = &sums[1, t, 0]
+        scratch[t].other = &sums[2, t, 0]
+        scratch[t].own_sum = &sums[3, t, 0]
+        scratch[t].other_sum = &sums[4, t, 0]
+
+    # Pointers of possibly empty arrays: never dereferenced when empty.
+    cdef const index_t* indices_p = &indices[0] if indices.shape[0] else NULL
+    cdef const floating* data_p = &data[0] if data.shape[0] else NULL
+    cdef const index_t* t_indices_p = &t_indices[0] if t_indices.shape[0] else NULL
+    cdef const floating* t_data_p = &t_data[0] if t_data.shape[0] else NULL
+    cdef const floating* left_p = &left_scale[0] if n_rows else NULL
+    cdef const floating* right_p = &right_scale[0] if n_rows else NULL
+    cdef int64_t[::1] out_counts
+    cdef floating[:, ::1] out_values
+    cdef int64_t[:, ::1] out_neighbours
+    parts = []
+    for first in range(0, n_rows, per_chunk):
+        stop = min(first + per_chunk, n_rows)
+        counts_array = np.zeros(stop - first, dtype=np.int64)
+        values_array = np.zeros((stop - first, n_slots), dtype=dtype)
+        neighbours_array = np.zeros((stop - first, n_slots), dtype=np.int64)
+        out_counts, out_values, out_neighbours = counts_array, values_array, neighbours_array
+        for a in prange(first, stop, nogil=True, schedule="dynamic", chunksize=4, num_threads=n_threads):
+            out_counts[a - first] = _row(
+                a, n_rows, code, shrinkage, shrink_offset, min_support, exclude_self,
+                &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p, left_p, right_p,
+                &scratch[threadid()], n_slots, &out_values[a - first, 0], &out_neighbours[a - first, 0],
+            )
+        parts.append((counts_array, neighbours_array, values_array))
+    return assemble(n_rows, parts, dtype)

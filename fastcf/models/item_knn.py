@@ -1,0 +1,250 @@
+"""Neighbourhood models for implicit feedback: ItemKNN (Sarwar et al. 2001; Deshpande & Karypis 2004)
+and UserKNN (Herlocker et al. 1999), on a pruned top-k similarity.
+
+Kernel: ``fastcf/kernels/similarity/`` (top-k similar rows of a sparse matrix, computed in
+parallel with a per-thread accumulator; never the dense n x n matrix). Scoring is one sparse
+product per block of users.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastcf.kernels._checks import check_positive_int
+from fastcf.kernels.similarity import MEASURES, similarity_topk
+from fastcf.models._history import HistoryFoldIn, HistoryScorer, binarized, check_bool, check_choice
+from fastcf.models.base import Recommender
+from fastcf.models.baseline import check_number
+
+__all__ = ["ItemKNN", "UserKNN", "pruned_similarity"]
+
+
+def pruned_similarity(rows: sp.csr_matrix, k: int, *, measure: str, shrinkage: float, min_support: int,
+                      alpha: float, bm25_k1: float, bm25_b: float, n_threads, backend) -> sp.csr_matrix:
+    """The n_rows x n_rows CSR of each row's k most similar other rows (kernel order: best first)."""
+    indptr, indices, values = similarity_topk(
+        rows.indptr, rows.indices, rows.data, rows.shape[1], k, measure=measure, shrinkage=shrinkage,
+        min_support=min_support, alpha=alpha, bm25_k1=bm25_k1, bm25_b=bm25_b, n_threads=n_threads, backend=backend,
+    )
+    return sp.csr_matrix((values, indices, indptr), shape=(rows.shape[0], rows.shape[0]))
+
+
+class _NeighbourModel(HistoryScorer, Recommender):
+    """What ItemKNN and UserKNN share: parameters, their checks, the pruned similarity."""
+
+    _fitted_attributes = ("seen_", "similarity_")
+
+    def __init__(
+        self,
+        *,
+        k: int = 100,
+        measure: str = "cosine",
+        shrinkage: float = 0.0,
+        min_support: int = 1,
+        alpha: float = 0.5,
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
+        exponent: float = 1.0,
+        normalize: bool = False,
+        binarize: bool = False,
+        dtype=np.float32,
+        n_threads: Optional[int] = None,
+        backend: Optional[str] = None,
+    ):
+        self.k = k
+        self.measure = measure
+        self.shrinkage = shrinkage
+        self.min_support = min_support
+        self.alpha = alpha
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
+        self.exponent = exponent
+        self.normalize = normalize
+        self.binarize = binarize
+        self.dtype = dtype
+        self.n_threads = n_threads
+        self.backend = backend
+
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        check_positive_int(self.k, "k", name)
+        check_choice(name, "measure", self.measure, MEASURES)
+        check_number(name, "shrinkage", self.shrinkage)
+        check_positive_int(self.min_support, "min_support", name)
+        if check_number(name, "alpha", self.alpha) > 1:
+            raise ValueError(f"{name}: 'alpha' must be a finite number in [0, 1]; got {self.alpha!r}.")
+        check_number(name, "bm25_k1", self.bm25_k1)
+        if check_number(name, "bm25_b", self.bm25_b) > 1:
+            raise ValueError(f"{name}: 'bm25_b' must be a finite number in [0, 1]; got {self.bm25_b!r}.")
+        check_number(name, "exponent", self.exponent, strict=True)
+        check_bool(name, "normalize", self.normalize)
+        check_bool(name, "binarize", self.binarize)
+        if np.dtype(self.dtype) not in (np.float32, np.float64):
+            raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")
+
+    def _history_query(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        """The values the model works with: the stored ones, or 1s with ``binarize``, in ``dtype``."""
+        dtype = np.dtype(self.dtype)
+        return binarized(rows, dtype) if self.binarize else sp.csr_matrix(rows, dtype=dtype)
+
+    def _similarity(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        similarity = pruned_similarity(
+            rows, self.k, measure=self.measure, shrinkage=self.shrinkage, min_support=self.min_support,
+            alpha=self.alpha, bm25_k1=self.bm25_k1, bm25_b=self.bm25_b, n_threads=self.n_threads,
+            backend=self.backend,
+        )
+        if self.exponent != 1:
+            similarity.data **= similarity.dtype.type(self.exponent)
+        if self.normalize:
+            sums = np.asarray(similarity.sum(axis=1)).ravel()
+            similarity = sp.csr_matrix(sp.diags(1 / np.where(sums > 0, sums, 1)).astype(similarity.dtype) @ similarity)
+        similarity.sort_indices()
+        return similarity
+
+    def _similar_rows(self, ids, what: str, k: int, n_threads, owner: str):
+        """Each given row's neighbours, read from the pruned similarity (padded with -1 / -inf)."""
+        self._check_fitted(owner)
+        id_map, count = (self.items_, self.n_items) if what == "item" else (self.users_, self.n_users)
+        index = self._indices(ids, id_map, count, what, owner)
+        return self._top_of_rows(self.similarity_, index, k, owner, n_threads)
+
+
+_SHARED_PARAMETERS = """
+    Parameters
+    ----------
+    k : int >= 1
+        Neighbours kept per {row} in the pruned similarity.
+    measure : str
+        One of ``fastcf.kernels.similarity.MEASURES``: "cosine", "asymmetric_cosine" (``alpha``),
+        "tfidf", "bm25" (``bm25_k1``, ``bm25_b``), "adjusted_cosine", "pearson",
+        "pearson_baseline" (values taken as already centred), "jaccard"; see
+        :func:`fastcf.kernels.similarity_topk` for the formulas.
+    shrinkage : float >= 0
+        λ: similarities are multiplied by n / (n + λ), n the co-occurrence count.
+    min_support : int >= 1
+        Pairs with fewer co-occurrences are dropped.
+    alpha : float in [0, 1]
+        Asymmetric cosine's exponent (0.5 is the cosine).
+    bm25_k1, bm25_b : float
+        BM25's saturation and length normalisation (measure="bm25").
+    exponent : float > 0
+        Kept similarities are raised to this power (Aiolli 2013's locality q; > 1 favours the
+        closest neighbours).
+    normalize : bool
+        Scale each {row}'s kept similarities to sum to 1 (Deshpande & Karypis 2004, sec. 4.2).
+    binarize : bool
+        Use 1 for every stored entry, in the similarity and in the scores.
+    dtype : float32 or float64
+    n_threads : int or None
+        Threads for the kernel (None: ``fastcf.get_num_threads()``); the result does not depend on it.
+    backend : {{"auto", "cython", "numba", "reference"}} or None
+
+    Attributes
+    ----------
+    similarity_ : scipy CSR of shape (n_{row}s, n_{row}s), ``dtype``
+        Row a: {row} a's neighbours and their similarities (all > 0), at most k.
+    users_, items_ : IdMap or None
+"""
+
+
+class ItemKNN(HistoryFoldIn, _NeighbourModel):
+    __doc__ = """Item-based top-N recommendation: score(u, i) = Σ_{{j ∈ I(u)}} x_uj s(j, i).
+
+    s(j, ·) holds item j's k most similar items (Deshpande & Karypis 2004, "Item-based top-N
+    recommendation algorithms"; similarities as in Sarwar et al. 2001 and Aiolli 2013), so an
+    item scores for a user when it is among the neighbours of the user's items. Scores read
+    only the user's history: a new user folds in exactly (``recommend_for_history``), and
+    ``explain`` lists the history items j whose terms x_uj s(j, i) make up a score.
+    ``similar_items`` reads straight from the pruned similarity.
+    """ + _SHARED_PARAMETERS.format(row="item")
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        self._check_params()
+        item_users = self._history_query(matrix).T.tocsr()
+        self.similarity_ = self._similarity(item_users)
+
+    def _query_rows(self, user_indices):
+        return self._history_query(self.seen_[user_indices])
+
+    def _weights(self):
+        return self.similarity_
+
+    def explain(self, user, item, k: int = 5):
+        """Which of the user's training items make up their score for ``item`` (its neighbours among them).
+
+        Returns
+        -------
+        ids : the top k contributing items (raw IDs), largest term x_uj s(j, i) first; items
+            that do not list ``item`` among their neighbours contribute 0 and come last
+        contributions : their terms
+        total : the sum over all the user's items, i.e. the score
+        """
+        return self._explain_items(user, item, k)
+
+    def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
+        """The k nearest neighbours of each given item, as stored in ``similarity_``, best first.
+
+        Returns (ids, similarities) shaped like ``recommend``'s; rows with fewer than k
+        neighbours are padded with -1 (or None) and -inf.
+        """
+        top, scores = self._similar_rows(items, "item", k, n_threads, "similar_items")
+        ids = self._item_ids(top)
+        return (ids[0], scores[0]) if np.ndim(items) == 0 else (ids, scores)
+
+
+class UserKNN(_NeighbourModel):
+    __doc__ = """User-based top-N recommendation: score(u, i) = Σ_{{v ∈ N(u)}} s(u, v) x_vi.
+
+    N(u) holds user u's k most similar users (Herlocker, Konstan, Borchers & Riedl 1999, "An
+    algorithmic framework for performing collaborative filtering"), so an item scores by the
+    similarity of the neighbours who have it. ``explain`` lists the neighbours whose terms
+    s(u, v) x_vi make up a score; ``similar_users`` reads straight from the pruned similarity;
+    ``similar_items`` gives the cosine of item columns, for the queried items only.
+    A new user would need their similarity to every training user, so there is no fold-in.
+    """ + _SHARED_PARAMETERS.format(row="user")
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        self._check_params()
+        self.similarity_ = self._similarity(self._history_query(matrix))
+
+    def _query_rows(self, user_indices):
+        return self.similarity_[user_indices]
+
+    def _weights(self):
+        # The training matrix in the model's values; recomputed from seen_ (the fitted state)
+        # once per model rather than stored twice.
+        cached = getattr(self, "_values_cache", None)
+        if cached is None or cached[0] is not self.seen_:
+            cached = (self.seen_, self._history_query(self.seen_))
+            self._values_cache = cached
+        return cached[1]
+
+    def explain(self, user, item, k: int = 5):
+        """Which neighbours of ``user`` make up their score for ``item``.
+
+        Returns
+        -------
+        ids : the top k contributing neighbours (raw user IDs), largest term s(u, v) x_vi first
+        contributions : their terms (neighbours without ``item`` contribute 0 and come last)
+        total : the sum over all neighbours, i.e. the score
+        """
+        return self._explain_items(user, item, k, self._user_ids)
+
+    def similar_users(self, users, k: int = 10, *, n_threads: Optional[int] = None):
+        """The k nearest neighbours of each given user, as stored in ``similarity_``, best first."""
+        top, scores = self._similar_rows(users, "user", k, n_threads, "similar_users")
+        ids = self._user_ids(top)
+        return (ids[0], scores[0]) if np.ndim(users) == 0 else (ids, scores)
+
+    def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
+        """The k items whose user columns have the largest cosine with each given item's.
+
+        Only the queried items' rows of XᵀX are formed (one sparse product).
+        """
+        self._check_fitted("similar_items")
+        top, scores = self._cooccurring(self._weights(), items, k, "similar_items", cosine=True)
+        ids = self._item_ids(top)
+        return (ids[0], scores[0]) if np.ndim(items) == 0 else (ids, scores)
