@@ -2,9 +2,14 @@
 
 from fastcf.models.base import FactorModel, Recommender
 from fastcf.models.baseline import BaselineOnly
+from fastcf.models.bpr import BPR, WARP
 from fastcf.models.explicit_als import ExplicitALS
 from fastcf.models.explicit_mf import BiasedMF
+from fastcf.models.hybrid import HybridMF
 from fastcf.models.implicit_als import ImplicitALS
 from fastcf.models.svdpp import SVDpp
 
-__all__ = ["BaselineOnly", "BiasedMF", "ExplicitALS", "FactorModel", "ImplicitALS", "Recommender", "SVDpp"]
+__all__ = [
+    "BPR", "BaselineOnly", "BiasedMF", "ExplicitALS", "FactorModel", "HybridMF", "ImplicitALS", "Recommender", "SVDpp",
+    "WARP",
+]
