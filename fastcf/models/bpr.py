@@ -47,6 +47,9 @@ class RankingFactorModel(FactorModel):
         check_positive_int(self.max_sampled, "max_sampled", name)
         check_positive_int(self.fold_in_epochs, "fold_in_epochs", name)
         check_number(name, "learning_rate", self.learning_rate, strict=True)
+        decay = check_number(name, "learning_rate_decay", self.learning_rate_decay, strict=True)
+        if decay > 1:
+            raise ValueError(f"{name}: 'learning_rate_decay' must be a finite number in (0, 1]; got {decay!r}.")
         for param in ("regularization", "bias_regularization", "init_std"):
             check_number(name, param, getattr(self, param))
         if self.samples_per_epoch is not None:
@@ -86,7 +89,8 @@ class RankingFactorModel(FactorModel):
             ordered = ranking_epoch(
                 positives.indptr, positives.indices, entry_users, user_embeddings, item_embeddings, bias, streams,
                 loss=self._loss, n_samples=n_samples, max_sampled=self.max_sampled,
-                learning_rate=self.learning_rate, reg_user=self.regularization, reg_item=self.regularization,
+                learning_rate=self.learning_rate * self.learning_rate_decay ** (epoch - 1),
+                reg_user=self.regularization, reg_item=self.regularization,
                 reg_bias=self.bias_regularization, learn_bias=self.item_bias, user_features=user_features,
                 item_features=item_features, rank_weights=rank_weights, n_threads=self.n_threads,
                 backend=self.backend,
@@ -211,6 +215,9 @@ _SHARED_DOC = """
     factors : int >= 1
     learning_rate : float > 0
         Plain SGD step.
+    learning_rate_decay : float in (0, 1]
+        Epoch e (from 0) steps with ``learning_rate * learning_rate_decay ** e``; below 1 it
+        settles rows updated by nearly every sample (shared side features) at the end.
     regularization : float >= 0
         L2 penalty on the user and item factors, applied to the rows of each step.
     bias_regularization : float >= 0
@@ -274,6 +281,7 @@ class BPR(_Params, RankingFactorModel):
         *,
         factors: int = 64,
         learning_rate: float = 0.05,
+        learning_rate_decay: float = 1.0,
         regularization: float = 0.01,
         bias_regularization: float = 0.01,
         item_bias: bool = True,
@@ -311,6 +319,7 @@ class WARP(_Params, RankingFactorModel):
         *,
         factors: int = 64,
         learning_rate: float = 0.05,
+        learning_rate_decay: float = 1.0,
         regularization: float = 0.01,
         bias_regularization: float = 0.01,
         item_bias: bool = True,

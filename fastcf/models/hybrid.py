@@ -63,6 +63,7 @@ class HybridMF(_Params, RankingFactorModel):
         factors: int = 64,
         loss: str = "bpr",
         learning_rate: float = 0.05,
+        learning_rate_decay: float = 1.0,
         regularization: float = 0.01,
         bias_regularization: float = 0.01,
         item_bias: bool = True,
