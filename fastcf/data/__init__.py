@@ -2,6 +2,7 @@
 
 from fastcf.data.cleaning import CleaningReport
 from fastcf.data.download import download_movielens
+from fastcf.data.features import item_features, user_features
 from fastcf.data.filters import binarize, compact, k_core
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
@@ -29,6 +30,7 @@ __all__ = [
     "detect_movielens",
     "download_movielens",
     "from_arrays",
+    "item_features",
     "k_core",
     "kfold",
     "leave_k_out",
@@ -42,5 +44,6 @@ __all__ = [
     "synthetic",
     "temporal_split",
     "tfidf",
+    "user_features",
     "user_fraction_split",
 ]

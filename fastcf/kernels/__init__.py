@@ -32,6 +32,12 @@ sgd_schedule
     The block schedule (user and item ranges, shuffled order) that sgd_epoch runs.
 svdpp_epoch
     One epoch of SGD for SVD++ on the same schedule, the implicit-feedback sums held fixed.
+ranking_epoch
+    One epoch of SGD on a ranking loss (BPR or WARP) over sampled (user, positive, negative)
+    triples, users and items represented as sums of feature embeddings; a fixed block
+    schedule with one random stream pair per block (identical samples in every twin).
+ranking_rng_state, harmonic_rank_weights
+    The per-block random streams of ranking_epoch, and WARP's rank weights.
 factor_ranking_metrics
     Ranking metrics at k of a factor model for every user in one pass (score, exclude the
     training items, select the top k, measure), without the users x items matrix.
@@ -45,6 +51,7 @@ similarity_topk
 
 from fastcf.kernels._backend import BACKENDS, KERNELS, BackendFallbackWarning
 from fastcf.kernels.als import als_explicit_half_step, als_half_step, als_loss
+from fastcf.kernels.bpr import harmonic_rank_weights, ranking_epoch, ranking_rng_state
 from fastcf.kernels.metrics import factor_ranking_metrics, list_ranking_metrics, score_ranking_metrics
 from fastcf.kernels.sgd import sgd_epoch, sgd_schedule, svdpp_epoch
 from fastcf.kernels.similarity import similarity_topk
@@ -58,7 +65,10 @@ __all__ = [
     "als_half_step",
     "als_loss",
     "factor_ranking_metrics",
+    "harmonic_rank_weights",
     "list_ranking_metrics",
+    "ranking_epoch",
+    "ranking_rng_state",
     "score_ranking_metrics",
     "select_topk",
     "select_topk_dot",

@@ -26,7 +26,7 @@ __all__ = ["BACKENDS", "KERNELS", "BackendFallbackWarning", "load_twin", "resolv
 #: Twins in order of preference.
 BACKENDS: Tuple[str, ...] = ("cython", "numba", "reference")
 #: Every kernel folder under fastcf/kernels/.
-KERNELS: Tuple[str, ...] = ("topk", "als", "metrics", "sgd", "similarity")
+KERNELS: Tuple[str, ...] = ("topk", "als", "metrics", "sgd", "similarity", "bpr")
 
 _TWIN_MODULE = {"cython": "_cython", "numba": "_numba", "reference": "reference"}
 _CHOICES = ("auto",) + BACKENDS

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fastcf.models import EASE, ImplicitALS, ItemKNN, Popularity, UserKNN
+from fastcf.models import BPR, EASE, WARP, HybridMF, ImplicitALS, ItemKNN, Popularity, UserKNN
 from fastcf.testing import check_recommender
 
 MODELS = {
@@ -17,6 +17,11 @@ MODELS = {
     "ItemKNN-asymmetric-float64": lambda: ItemKNN(k=15, measure="asymmetric_cosine", alpha=0.2, dtype="float64"),
     "UserKNN": lambda: UserKNN(k=20),
     "UserKNN-jaccard-binarized": lambda: UserKNN(k=20, measure="jaccard", binarize=True, shrinkage=5.0),
+    # One thread: with more, Hogwild steps make two fits with one seed differ slightly.
+    "BPR": lambda: BPR(factors=8, epochs=5, random_state=0, n_threads=1),
+    "WARP": lambda: WARP(factors=8, epochs=5, random_state=0, n_threads=1),
+    "HybridMF-bpr": lambda: HybridMF(factors=8, epochs=5, random_state=0, n_threads=1),
+    "HybridMF-warp": lambda: HybridMF(factors=8, epochs=5, loss="warp", random_state=0, n_threads=1),
 }
 
 

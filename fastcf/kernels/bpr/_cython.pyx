@@ -1,0 +1,455 @@
+"""Cython twin of the ranking-loss SGD epoch; ``reference.py`` is the specification.
+
+Blocks run in parallel (OpenMP ``prange``, one block per task, static order), each on its own
+random streams; at one thread they run in order 0..B-1 and take the reference's samples, one
+for one. With more threads, blocks update shared rows at once without locks (Hogwild), so
+results vary from run to run.
+
+Identity features (plain BPR / WARP MF) take a fast path: rows are updated where they lie, and
+since the positive stream is separate from the negative one, the pairs of the next samples
+are drawn a few samples ahead and their rows prefetched (their cache misses overlap the work
+of the current sample; no number drawn changes). In float32 on x86-64 CPUs with AVX2 and FMA
+(GCC or Clang), the dot products and the step run in small C kernels compiled for AVX2+FMA on
+their own and chosen at run time, as in ``fastcf/kernels/sgd/_cython.pyx``: the step is
+p <- (1 - lr reg) p + (lr z) d with fused multiply-adds, so the rounding differs from the
+reference by a few ulps per step. Features of any other kind take the general path: each
+representation summed into per-thread scratch, then each feature row stepped.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, expf
+from libc.stdint cimport int64_t, uint64_t
+from libc.stdlib cimport free, malloc
+
+import numpy as np
+
+from fastcf.kernels._fused cimport index_t
+from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION, fastcf_omp_max_threads
+
+__all__ = ["ranking_epoch"]
+
+OPENMP_VERSION = FASTCF_OPENMP_VERSION
+CYTHON_VERSION = FASTCF_CYTHON_VERSION.decode()
+
+
+def openmp_max_threads():
+    """omp_get_max_threads() of the OpenMP runtime this module links (1 without OpenMP)."""
+    return fastcf_omp_max_threads()
+
+
+cdef extern from * nogil:
+    """
+    #include <stdint.h>
+    /* splitmix64 (Steele, Lea & Flood 2014): the streams of reference.py, bit for bit. */
+    static inline uint64_t fcf_splitmix64(uint64_t* state) {
+        uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        return z ^ (z >> 31);
+    }
+    static inline int64_t fcf_bounded(uint64_t* state, uint64_t n) {
+        return (int64_t)(((fcf_splitmix64(state) >> 32) * n) >> 32);
+    }
+    static inline void fcf_rank_prefetch(const void* row, int bytes) {
+    #if defined(__GNUC__) || defined(__clang__)
+        const char* at = (const char*)row;
+        for (int offset = 0; offset < bytes; offset += 64) __builtin_prefetch(at + offset, 1);
+    #else
+        (void)row; (void)bytes;
+    #endif
+    }
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(FASTCF_NO_SIMD)
+    #include <immintrin.h>
+    static int fcf_rank_simd_available(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    __attribute__((target("avx2,fma")))
+    static inline float fcf_rank_hsum(__m256 a) {
+        __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+        h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+        return _mm_cvtss_f32(h);
+    }
+    __attribute__((target("avx2,fma")))
+    static float fcf_rank_dot_f32(int f, const float* a, const float* b) {
+        int j = 0, end = f - f % 16;
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        for (; j < end; j += 16) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), s0);
+            s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j + 8), _mm256_loadu_ps(b + j + 8), s1);
+        }
+        if (f - j >= 8) {
+            s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), s0);
+            j += 8;
+        }
+        float s = fcf_rank_hsum(_mm256_add_ps(s0, s1));
+        for (; j < f; j++) s += a[j] * b[j];
+        return s;
+    }
+    /* From the old values: p <- kp p + g (qi - qj); qi <- ki qi + g p; qj <- ki qj - g p.
+       With items fixed (fold-in) only p moves. */
+    __attribute__((target("avx2,fma")))
+    static void fcf_rank_step_f32(int f, float* p, float* qi, float* qj, float g, float kp, float ki, int items) {
+        int j = 0, end = f - f % 8;
+        __m256 vg = _mm256_set1_ps(g), vkp = _mm256_set1_ps(kp), vki = _mm256_set1_ps(ki);
+        for (; j < end; j += 8) {
+            __m256 pj = _mm256_loadu_ps(p + j), a = _mm256_loadu_ps(qi + j), b = _mm256_loadu_ps(qj + j);
+            _mm256_storeu_ps(p + j, _mm256_fmadd_ps(vg, _mm256_sub_ps(a, b), _mm256_mul_ps(vkp, pj)));
+            if (items) {
+                _mm256_storeu_ps(qi + j, _mm256_fmadd_ps(vg, pj, _mm256_mul_ps(vki, a)));
+                _mm256_storeu_ps(qj + j, _mm256_fnmadd_ps(vg, pj, _mm256_mul_ps(vki, b)));
+            }
+        }
+        for (; j < f; j++) {
+            float pj = p[j], a = qi[j], b = qj[j];
+            p[j] = __builtin_fmaf(g, a - b, kp * pj);
+            if (items) {
+                qi[j] = __builtin_fmaf(g, pj, ki * a);
+                qj[j] = __builtin_fmaf(-g, pj, ki * b);
+            }
+        }
+    }
+    #else
+    static int fcf_rank_simd_available(void) { return 0; }
+    static float fcf_rank_dot_f32(int f, const float* a, const float* b) { return 0; }
+    static void fcf_rank_step_f32(int f, float* p, float* qi, float* qj, float g, float kp, float ki, int items) {}
+    #endif
+    """
+    uint64_t fcf_splitmix64(uint64_t* state)
+    int64_t fcf_bounded(uint64_t* state, uint64_t n)
+    void fcf_rank_prefetch(const void* row, int bytes)
+    int fcf_rank_simd_available()
+    float fcf_rank_dot_f32(int f, const float* a, const float* b)
+    void fcf_rank_step_f32(int f, float* p, float* qi, float* qj, float g, float kp, float ki, int items)
+
+
+SIMD_AVAILABLE = bool(fcf_rank_simd_available())
+cdef bint _simd = SIMD_AVAILABLE
+
+
+def _use_simd(enabled=None):
+    """Whether float32 identity epochs take the AVX2+FMA path; ``enabled`` switches it (for tests)."""
+    global _simd
+    if enabled is not None:
+        _simd = bool(enabled) and SIMD_AVAILABLE
+    return _simd
+
+
+# Pairs are drawn AHEAD samples early; their rows are prefetched MIDWAY samples early.
+cdef enum:
+    AHEAD = 8
+    MIDWAY = 4
+
+
+cdef struct Problem:
+    # The sizes and switches every block shares.
+    int64_t nnz
+    int64_t n_items
+    int f
+    int loss
+    int max_sampled
+    bint learn_bias
+    bint update_items
+    bint simd
+
+
+cdef inline floating _dot(int f, const floating* a, const floating* b) noexcept nogil:
+    cdef floating s = 0
+    cdef int c
+    for c in range(f):
+        s = s + a[c] * b[c]
+    return s
+
+
+cdef inline bint _is_positive(const index_t* indptr, const index_t* indices, int64_t u, int64_t j) noexcept nogil:
+    cdef int64_t lo = indptr[u], hi = indptr[u + 1], end = hi, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if indices[mid] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < end and indices[lo] == j
+
+
+cdef inline floating _scale_of(Problem* pr, floating positive, floating negative, int64_t n_valid,
+                               int64_t n_positives, const floating* rank_weights, int64_t* ordered,
+                               bint* taken) noexcept nogil:
+    """The step scale z of a valid negative (sets ``taken``), and the BPR ordered count."""
+    cdef floating x
+    if pr.loss == 0:
+        x = positive - negative
+        if x > 0:
+            ordered[0] += 1
+        taken[0] = True
+        if floating is float:
+            return <floating>1 / (<floating>1 + expf(x))
+        else:
+            return <floating>1 / (<floating>1 + exp(x))
+    if negative > positive - 1:
+        taken[0] = True
+        return rank_weights[(pr.n_items - n_positives) // n_valid]
+    return 0
+
+
+cdef int64_t _identity_block(
+    Problem* pr, int64_t start, int64_t end, uint64_t* state,
+    const index_t* indptr, const index_t* indices, const index_t* entry_users,     # IN
+    floating* U, floating* V, floating* bias, const floating* rank_weights,         # IN/OUT, IN
+    floating lr, floating reg_u, floating reg_i, floating reg_b,
+) noexcept nogil:
+    cdef int64_t ring[AHEAD]
+    cdef int64_t t, k, q, u, i, j, ahead, n_valid, ordered = 0
+    cdef int f = pr.f, draw, c
+    cdef floating* p
+    cdef floating* qi
+    cdef floating* qj
+    cdef floating positive, negative, scale, g, pc, a, b
+    cdef floating keep_u = 1 - lr * reg_u, keep_i = 1 - lr * reg_i
+    cdef bint taken
+    cdef bint simd = pr.simd and floating is float
+    for k in range(min(AHEAD, end - start)):
+        ring[k] = fcf_bounded(&state[0], pr.nnz)
+        fcf_rank_prefetch(&entry_users[ring[k]], 1)
+        fcf_rank_prefetch(&indices[ring[k]], 1)
+    for t in range(start, end):
+        q = ring[(t - start) % AHEAD]
+        ahead = t + AHEAD
+        if ahead < end:
+            ring[(t - start) % AHEAD] = fcf_bounded(&state[0], pr.nnz)
+            fcf_rank_prefetch(&entry_users[ring[(t - start) % AHEAD]], 1)
+            fcf_rank_prefetch(&indices[ring[(t - start) % AHEAD]], 1)
+        if t + MIDWAY < end:
+            k = ring[(t - start + MIDWAY) % AHEAD]
+            fcf_rank_prefetch(U + <int64_t>entry_users[k] * f, f * sizeof(floating))
+            fcf_rank_prefetch(V + <int64_t>indices[k] * f, f * sizeof(floating))
+            fcf_rank_prefetch(&indptr[entry_users[k]], 2 * sizeof(index_t))
+        u = entry_users[q]
+        i = indices[q]
+        p = U + u * f
+        qi = V + i * f
+        if simd:
+            positive = fcf_rank_dot_f32(f, <float*>p, <float*>qi)
+        else:
+            positive = _dot(f, p, qi)
+        if pr.learn_bias:
+            positive = positive + bias[i]
+        taken = False
+        n_valid = 0
+        scale = 0
+        for draw in range(pr.max_sampled):
+            j = fcf_bounded(&state[1], pr.n_items)
+            if _is_positive(indptr, indices, u, j):
+                continue
+            n_valid += 1
+            qj = V + j * f
+            if simd:
+                negative = fcf_rank_dot_f32(f, <float*>p, <float*>qj)
+            else:
+                negative = _dot(f, p, qj)
+            if pr.learn_bias:
+                negative = negative + bias[j]
+            scale = _scale_of(pr, positive, negative, n_valid, indptr[u + 1] - indptr[u], rank_weights, &ordered, &taken)
+            if taken:
+                break
+        if not taken:
+            if pr.loss == 1 and n_valid > 0:
+                ordered += 1
+            continue
+        g = lr * scale
+        if simd:
+            fcf_rank_step_f32(f, <float*>p, <float*>qi, <float*>qj, g, keep_u, keep_i, pr.update_items)
+        else:
+            for c in range(f):
+                pc = p[c]
+                a = qi[c]
+                b = qj[c]
+                p[c] = pc + lr * (scale * (a - b) - reg_u * pc)
+                if pr.update_items:
+                    qi[c] = a + lr * (scale * pc - reg_i * a)
+                    qj[c] = b + lr * (-scale * pc - reg_i * b)
+        if pr.update_items and pr.learn_bias:
+            bias[i] += lr * (scale - reg_b * bias[i])
+            bias[j] += lr * (-scale - reg_b * bias[j])
+    return ordered
+
+
+cdef inline floating _represent(
+    floating* out, const floating* E, const floating* bias, const index_t* fptr, const index_t* findex,
+    const floating* fweight, int64_t row, int f, bint with_bias,
+) noexcept nogil:
+    """out = Σ w_g E_g over the row's features (the row itself when fptr is NULL); returns Σ w_g c_g."""
+    cdef int64_t k, lo = 0, hi = 1, g
+    cdef floating w, b = 0
+    cdef int c
+    if fptr != NULL:
+        lo = fptr[row]
+        hi = fptr[row + 1]
+    for c in range(f):
+        out[c] = 0
+    for k in range(lo, hi):
+        if fptr != NULL:
+            g = findex[k]
+            w = fweight[k]
+        else:
+            g = row
+            w = 1
+        for c in range(f):
+            out[c] = out[c] + w * E[g * f + c]
+        if with_bias:
+            b = b + w * bias[g]
+    return b
+
+
+cdef inline void _step_rows(
+    floating* E, floating* bias, const index_t* fptr, const index_t* findex, const floating* fweight,
+    int64_t row, int f, const floating* direction, floating sign_scale, floating lr, floating reg,
+    floating reg_b, bint with_bias,
+) noexcept nogil:
+    """E_g += lr (sign z w_g direction - reg E_g) for each feature g of the row (and its bias)."""
+    cdef int64_t k, lo = 0, hi = 1, g
+    cdef floating w
+    cdef int c
+    if fptr != NULL:
+        lo = fptr[row]
+        hi = fptr[row + 1]
+    for k in range(lo, hi):
+        if fptr != NULL:
+            g = findex[k]
+            w = fweight[k]
+        else:
+            g = row
+            w = 1
+        for c in range(f):
+            E[g * f + c] += lr * (sign_scale * w * direction[c] - reg * E[g * f + c])
+        if with_bias:
+            bias[g] += lr * (sign_scale * w - reg_b * bias[g])
+
+
+cdef int64_t _feature_block(
+    Problem* pr, int64_t start, int64_t end, uint64_t* state,
+    const index_t* indptr, const index_t* indices, const index_t* entry_users,             # IN
+    const index_t* uf_ptr, const index_t* uf_index, const floating* uf_weight,              # IN (NULL: identity)
+    const index_t* if_ptr, const index_t* if_index, const floating* if_weight,              # IN (NULL: identity)
+    floating* U, floating* V, floating* bias, const floating* rank_weights,                 # IN/OUT, IN
+    floating lr, floating reg_u, floating reg_i, floating reg_b, floating* scratch,        # scratch: 4 f
+) noexcept nogil:
+    cdef int64_t t, q, u, i, j, n_valid, ordered = 0
+    cdef int f = pr.f, draw, c
+    cdef floating* p = scratch
+    cdef floating* qi = scratch + f
+    cdef floating* qj = scratch + 2 * f
+    cdef floating* difference = scratch + 3 * f
+    cdef floating positive, negative, scale, bi, bj
+    cdef bint taken
+    for t in range(start, end):
+        q = fcf_bounded(&state[0], pr.nnz)
+        u = entry_users[q]
+        i = indices[q]
+        _represent(p, U, bias, uf_ptr, uf_index, uf_weight, u, f, False)
+        bi = _represent(qi, V, bias, if_ptr, if_index, if_weight, i, f, pr.learn_bias)
+        positive = _dot(f, p, qi) + bi
+        taken = False
+        n_valid = 0
+        scale = 0
+        for draw in range(pr.max_sampled):
+            j = fcf_bounded(&state[1], pr.n_items)
+            if _is_positive(indptr, indices, u, j):
+                continue
+            n_valid += 1
+            bj = _represent(qj, V, bias, if_ptr, if_index, if_weight, j, f, pr.learn_bias)
+            negative = _dot(f, p, qj) + bj
+            scale = _scale_of(pr, positive, negative, n_valid, indptr[u + 1] - indptr[u], rank_weights, &ordered, &taken)
+            if taken:
+                break
+        if not taken:
+            if pr.loss == 1 and n_valid > 0:
+                ordered += 1
+            continue
+        for c in range(f):
+            difference[c] = qi[c] - qj[c]
+        _step_rows(U, bias, uf_ptr, uf_index, uf_weight, u, f, difference, scale, lr, reg_u, reg_b, False)
+        if pr.update_items:
+            _step_rows(V, bias, if_ptr, if_index, if_weight, i, f, p, scale, lr, reg_i, reg_b, pr.learn_bias)
+            _step_rows(V, bias, if_ptr, if_index, if_weight, j, f, p, -scale, lr, reg_i, reg_b, pr.learn_bias)
+    return ordered
+
+
+cdef inline const index_t* _index_ptr(const index_t[::1] a) noexcept nogil:
+    return NULL if a.shape[0] == 0 else &a[0]
+
+
+cdef inline const floating* _float_ptr(const floating[::1] a) noexcept nogil:
+    return NULL if a.shape[0] == 0 else &a[0]
+
+
+def ranking_epoch(
+    const index_t[::1] indptr,                 # IN  (n_users + 1,)
+    const index_t[::1] indices,                # IN  (nnz,)
+    const index_t[::1] entry_users,            # IN  (nnz,)
+    const index_t[::1] user_feature_indptr,    # IN  (n_users + 1,) or (0,): identity
+    const index_t[::1] user_feature_indices,   # IN
+    const floating[::1] user_feature_weights,  # IN
+    const index_t[::1] item_feature_indptr,    # IN  (n_items + 1,) or (0,): identity
+    const index_t[::1] item_feature_indices,   # IN
+    const floating[::1] item_feature_weights,  # IN
+    floating[:, ::1] user_embeddings,          # IN/OUT (n_user_features, f)
+    floating[:, ::1] item_embeddings,          # IN/OUT (n_item_features, f)
+    floating[::1] item_bias,                   # IN/OUT (n_item_features,)
+    uint64_t[:, ::1] rng_state,                # IN/OUT (B, 2)
+    const double[::1] rank_weights,            # IN  (n_items + 1,)
+    int64_t n_samples,
+    int loss,
+    int max_sampled,
+    double learning_rate,
+    double reg_user,
+    double reg_item,
+    double reg_bias,
+    bint learn_bias,
+    bint update_items,
+    int n_threads,
+):
+    """One epoch in place; see ``reference.ranking_epoch``."""
+    cdef Problem pr
+    cdef int n_blocks = rng_state.shape[0], block
+    cdef int f = user_embeddings.shape[1]
+    cdef floating lr = <floating>learning_rate, reg_u = <floating>reg_user
+    cdef floating reg_i = <floating>reg_item, reg_b = <floating>reg_bias
+    cdef bint identity = user_feature_indptr.shape[0] == 0 and item_feature_indptr.shape[0] == 0
+    cdef floating* scratch
+    weights_array = np.asarray(rank_weights, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] weights = weights_array
+    ordered_array = np.zeros(n_blocks, dtype=np.int64)
+    cdef int64_t[::1] ordered = ordered_array
+    if n_samples == 0:
+        return 0
+    pr.nnz = indices.shape[0]
+    pr.n_items = item_feature_indptr.shape[0] - 1 if item_feature_indptr.shape[0] else item_embeddings.shape[0]
+    pr.f = f
+    pr.loss = loss
+    pr.max_sampled = max_sampled
+    pr.learn_bias = learn_bias
+    pr.update_items = update_items
+    pr.simd = _simd
+    with nogil:
+        for block in prange(n_blocks, num_threads=n_threads, schedule="static", chunksize=1):
+            if identity:
+                ordered[block] = _identity_block(
+                    &pr, n_samples * block // n_blocks, n_samples * (block + 1) // n_blocks, &rng_state[block, 0],
+                    &indptr[0], &indices[0], &entry_users[0], &user_embeddings[0, 0], &item_embeddings[0, 0],
+                    &item_bias[0], &weights[0], lr, reg_u, reg_i, reg_b,
+                )
+            else:
+                scratch = <floating*>malloc(4 * f * sizeof(floating))
+                ordered[block] = _feature_block(
+                    &pr, n_samples * block // n_blocks, n_samples * (block + 1) // n_blocks, &rng_state[block, 0],
+                    &indptr[0], &indices[0], &entry_users[0],
+                    _index_ptr(user_feature_indptr), _index_ptr(user_feature_indices), _float_ptr(user_feature_weights),
+                    _index_ptr(item_feature_indptr), _index_ptr(item_feature_indices), _float_ptr(item_feature_weights),
+                    &user_embeddings[0, 0], &item_embeddings[0, 0], &item_bias[0], &weights[0],
+                    lr, reg_u, reg_i, reg_b, scratch,
+                )
+                free(scratch)
+    return int(ordered_array.sum())

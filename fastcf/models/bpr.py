@@ -1,0 +1,339 @@
+"""Matrix factorisation for implicit feedback with ranking losses: BPR (Rendle et al. 2009) and WARP (Weston et al. 2011).
+
+Kernel: ``fastcf/kernels/bpr/`` (SGD over sampled triples, one random stream pair per block).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import scipy.sparse as sp
+
+from fastcf.data.interactions import entry_rows
+from fastcf.kernels import harmonic_rank_weights, ranking_epoch, ranking_rng_state
+from fastcf.kernels._checks import check_positive_int
+from fastcf.models.base import FactorModel
+from fastcf.models.baseline import check_number
+
+__all__ = ["BPR", "RankingFactorModel", "WARP"]
+
+
+class RankingFactorModel(FactorModel):
+    """What BPR, WARP and HybridMF share: the SGD loop, scores with item biases, fold-in.
+
+    Scores are s_ui = p_u · q_i + b_i, p_u = ``user_factors_[u]``, q_i = ``item_factors_[i]``
+    and b_i = ``item_bias_[i]`` (zero without ``item_bias``). Subclasses give ``_loss`` and
+    may represent users and items by features (:class:`~fastcf.models.hybrid.HybridMF`).
+
+    Threads. The sampled triples are fixed by ``random_state`` and ``n_blocks``. At
+    ``n_threads=1`` one seed gives one model, bit for bit. With more threads the blocks update
+    the item rows they share at the same time without locks (Hogwild), so two fits with one
+    seed differ slightly, as two seeds would; quality does not suffer.
+    """
+
+    _fitted_attributes = ("seen_", "user_factors_", "item_factors_", "item_bias_")
+    _loss = "bpr"
+
+    # --- parameters -----------------------------------------------------------------------
+
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        check_positive_int(self.factors, "factors", name)
+        check_positive_int(self.epochs, "epochs", name)
+        check_positive_int(self.n_blocks, "n_blocks", name)
+        check_positive_int(self.max_sampled, "max_sampled", name)
+        check_positive_int(self.fold_in_epochs, "fold_in_epochs", name)
+        check_number(name, "learning_rate", self.learning_rate, strict=True)
+        decay = check_number(name, "learning_rate_decay", self.learning_rate_decay, strict=True)
+        if decay > 1:
+            raise ValueError(f"{name}: 'learning_rate_decay' must be a finite number in (0, 1]; got {decay!r}.")
+        for param in ("regularization", "bias_regularization", "init_std"):
+            check_number(name, param, getattr(self, param))
+        if self.samples_per_epoch is not None:
+            check_positive_int(self.samples_per_epoch, "samples_per_epoch", name)
+        if not isinstance(self.item_bias, (bool, np.bool_)):
+            raise TypeError(f"{name}: 'item_bias' must be True or False; got {self.item_bias!r}.")
+        if np.dtype(self.dtype) not in (np.float32, np.float64):
+            raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"{name}: 'callback' must be callable or None; got {type(self.callback).__name__}.")
+
+    # --- fit ------------------------------------------------------------------------------
+
+    def _fit(self, matrix: sp.csr_matrix) -> None:
+        self._check_params()
+        self._fit_embeddings(matrix, None, None)
+
+    def _fit_embeddings(self, matrix, user_features, item_features) -> None:
+        """SGD on the ranking loss; features are CSR (rows x features) or None for identity."""
+        dtype = np.dtype(self.dtype)
+        positives = _positives(matrix)
+        n_user_rows = matrix.shape[0] if user_features is None else user_features.shape[1]
+        n_item_rows = matrix.shape[1] if item_features is None else item_features.shape[1]
+        rng = np.random.default_rng(self.random_state)
+        user_embeddings = rng.normal(0.0, self.init_std, (n_user_rows, self.factors)).astype(dtype)
+        item_embeddings = rng.normal(0.0, self.init_std, (n_item_rows, self.factors)).astype(dtype)
+        bias = np.zeros(n_item_rows, dtype)
+        streams = ranking_rng_state(int(rng.integers(2**63)), self.n_blocks)
+        n_samples = positives.nnz if self.samples_per_epoch is None else self.samples_per_epoch
+        if positives.nnz == 0:
+            n_samples = 0
+        entry_users = entry_rows(positives).astype(positives.indices.dtype)
+        rank_weights = self._rank_weights(matrix.shape[1])
+        self.loss_history_ = []
+        started = time.perf_counter()
+        for epoch in range(1, self.epochs + 1):
+            ordered = ranking_epoch(
+                positives.indptr, positives.indices, entry_users, user_embeddings, item_embeddings, bias, streams,
+                loss=self._loss, n_samples=n_samples, max_sampled=self.max_sampled,
+                learning_rate=self.learning_rate * self.learning_rate_decay ** (epoch - 1),
+                reg_user=self.regularization, reg_item=self.regularization,
+                reg_bias=self.bias_regularization, learn_bias=self.item_bias, user_features=user_features,
+                item_features=item_features, rank_weights=rank_weights, n_threads=self.n_threads,
+                backend=self.backend,
+            )
+            if not (np.isfinite(user_embeddings).all() and np.isfinite(item_embeddings).all()):
+                raise FloatingPointError(
+                    f"{type(self).__name__}: the factors diverged in epoch {epoch}; lower 'learning_rate' "
+                    f"(now {self.learning_rate}) or raise 'regularization' (now {self.regularization})."
+                )
+            self.loss_history_.append(ordered)
+            if self.show_progress:
+                print(f"{type(self).__name__}: epoch {epoch}/{self.epochs}, {ordered:.1%} of sampled pairs ordered "
+                      f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
+            self._set_embeddings(user_embeddings, item_embeddings, bias, user_features, item_features)
+            if self.callback is not None and self.callback(epoch, self, ordered) is False:
+                break
+        self._set_embeddings(user_embeddings, item_embeddings, bias, user_features, item_features)
+
+    def _rank_weights(self, n_items: int) -> np.ndarray:
+        """WARP's L(r): the harmonic number H(r), divided by H(n_items) so that a step is never
+        larger than the learning rate (plain SGD on the raw H(r), up to ~10, diverges)."""
+        weights = harmonic_rank_weights(n_items)
+        return weights / weights[-1]
+
+    def _set_embeddings(self, user_embeddings, item_embeddings, bias, user_features, item_features) -> None:
+        self.user_factors_, self.item_factors_, self.item_bias_ = user_embeddings, item_embeddings, bias
+
+    # --- scores ---------------------------------------------------------------------------
+
+    def _score(self, user_indices, item_indices):
+        return super()._score(user_indices, item_indices) + self.item_bias_[item_indices]
+
+    def _score_pairs(self, user_indices, item_indices):
+        return super()._score_pairs(user_indices, item_indices) + self.item_bias_[item_indices]
+
+    def _top_k_items(self, user_index, candidates, seen, k, block_bytes, n_threads):
+        return self._top_k_for(self.user_factors_[user_index], candidates, seen, user_index, k, n_threads)
+
+    def _top_k_for(self, factors, candidates, seen, seen_rows, k, n_threads):
+        """Top k by p · q_i + b_i, as [p, 1] · [q_i, b_i] in the fused score-and-select kernel."""
+        dtype = self.item_factors_.dtype
+        queries = np.hstack([factors.astype(dtype, copy=False), np.ones((factors.shape[0], 1), dtype)])
+        items = np.hstack([self.item_factors_[candidates], self.item_bias_[candidates, None]])
+        return self._top_k_dot(queries, items, candidates, seen, seen_rows, k, n_threads)
+
+    # --- fold-in --------------------------------------------------------------------------
+
+    def user_factors_for(self, history, *, start=None) -> np.ndarray:
+        """Factors of users not seen in training, from their histories, the item side fixed.
+
+        Each new user's vector starts at ``start`` (zero by default) and takes
+        ``fold_in_epochs`` passes of the model's SGD over its history (as many sampled
+        triples per pass as it has items), on one thread so that the answer is reproducible.
+
+        Parameters
+        ----------
+        history : dict {item ID: value}, sequence of item IDs, or a scipy sparse matrix of
+            shape (n, n_items) with one history per row (dense item indices); every stored
+            item counts as a positive
+        start : ndarray of shape (factors,) or (n, factors), optional
+
+        Returns
+        -------
+        ndarray of shape (factors,) for one history, (n, factors) for a matrix
+        """
+        self._check_fitted("user_factors_for")
+        rows, single = self._history_rows(history, "user_factors_for")
+        factors = self._fold_in(rows, start)
+        return factors[0] if single else factors
+
+    def _fold_in(self, rows: sp.csr_matrix, start=None) -> np.ndarray:
+        dtype = self.item_factors_.dtype
+        factors = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=dtype)
+        if start is not None:
+            factors[:] = np.asarray(start, dtype=dtype)
+        positives = _positives(rows)
+        if positives.nnz == 0:
+            return factors
+        # Fold-in draws from a stream of its own: the same history gives the same factors.
+        seed = [0 if self.random_state is None else self.random_state, 1]
+        ranking_epoch(
+            positives.indptr, positives.indices, entry_rows(positives).astype(positives.indices.dtype), factors,
+            self.item_factors_, self.item_bias_, ranking_rng_state(seed, 1), loss=self._loss,
+            n_samples=positives.nnz * self.fold_in_epochs, max_sampled=self.max_sampled,
+            learning_rate=self.learning_rate, reg_user=self.regularization, reg_item=self.regularization,
+            learn_bias=self.item_bias, update_items=False, rank_weights=self._rank_weights(rows.shape[1]),
+            n_threads=1, backend=self.backend,
+        )
+        return factors
+
+    def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,
+                              exclude_items=None, n_threads: Optional[int] = None):
+        """Recommend for users not seen in training, from their histories (see user_factors_for)."""
+        self._check_fitted("recommend_for_history")
+        rows, single = self._history_rows(history, "recommend_for_history")
+        return self._recommend_for_factors(self._fold_in(rows), rows if exclude_seen else None, single, k, items,
+                                           exclude_items, n_threads, "recommend_for_history")
+
+    def _recommend_for_factors(self, factors, seen, single, k, items, exclude_items, n_threads, owner):
+        candidates = self._candidates(items, exclude_items, owner)
+        k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(candidates.size, 1))
+        top, scores = self._top_k_for(factors, candidates, seen, np.arange(factors.shape[0]), k, n_threads)
+        ids = self._item_ids(top)
+        return (ids[0], scores[0]) if single else (ids, scores)
+
+
+def _positives(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The stored entries as a canonical CSR structure (values ignored; explicit zeros count)."""
+    positives = sp.csr_matrix((np.ones(matrix.nnz, dtype=np.float32), matrix.indices, matrix.indptr), shape=matrix.shape)
+    if not positives.has_canonical_format:
+        positives.sum_duplicates()
+    return positives
+
+
+_SHARED_DOC = """
+    Every stored entry of the training matrix is a positive (its value is ignored). An epoch
+    samples ``samples_per_epoch`` (default: the number of positives) pairs (u, i) uniformly
+    with replacement and draws negatives uniformly among the items u has not seen.
+
+    Parameters
+    ----------
+    factors : int >= 1
+    learning_rate : float > 0
+        Plain SGD step.
+    learning_rate_decay : float in (0, 1]
+        Epoch e (from 0) steps with ``learning_rate * learning_rate_decay ** e``; below 1 it
+        settles rows updated by nearly every sample (shared side features) at the end.
+    regularization : float >= 0
+        L2 penalty on the user and item factors, applied to the rows of each step.
+    bias_regularization : float >= 0
+        L2 penalty on the item biases.
+    item_bias : bool
+        Learn an item bias b_i (popularity). A user bias would cancel in every pairwise
+        difference, so there is none.
+    epochs : int >= 1
+    max_sampled : int >= 1
+        Negative draws per sample at most (draws that hit a positive count).
+    samples_per_epoch : int >= 1 or None
+    n_blocks : int >= 1
+        Blocks of samples per epoch, each with its own random streams; at most this many
+        threads work at once. Part of the answer, unlike the thread count at one thread.
+    init_std : float >= 0
+        Factors start as normal(0, init_std) draws; biases at 0.
+    fold_in_epochs : int >= 1
+        Passes over a new user's history in fold-in.
+    dtype : float32 or float64
+    random_state : int or None
+    n_threads : int >= 1 or None
+        Threads (None: ``fastcf.get_num_threads()``); see "Threads" above: only one thread
+        gives the same model every time.
+    backend : {"auto", "cython", "numba", "reference"} or None
+    callback : callable(epoch, model, ordered) or None
+        Called after every epoch with the share of sampled pairs already ordered; return
+        False to stop.
+    show_progress : bool
+
+    Attributes
+    ----------
+    user_factors_ : ndarray of shape (n_users, factors)
+    item_factors_ : ndarray of shape (n_items, factors)
+    item_bias_ : ndarray of shape (n_items,)
+    loss_history_ : list of float
+        Per epoch, the share of sampled pairs already ordered before their step.
+    users_, items_ : IdMap or None
+"""
+
+
+class _Params:
+    """The constructor BPR and WARP share (only their defaults differ)."""
+
+    def _store(self, **params) -> None:
+        for name, value in params.items():
+            setattr(self, name, value)
+
+
+class BPR(_Params, RankingFactorModel):
+    """Bayesian Personalised Ranking (Rendle, Freudenthaler, Gantner & Schmidt-Thieme 2009).
+
+    Maximises Σ ln σ(s_ui − s_uj) over sampled triples (u, positive i, negative j), minus
+    L2 penalties, by SGD: each step moves p_u, q_i, q_j (and b_i, b_j) along the gradient
+    scaled by σ(s_uj − s_ui), so pairs already well ordered barely move.
+    """ + _SHARED_DOC
+
+    _loss = "bpr"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        learning_rate_decay: float = 1.0,
+        regularization: float = 0.01,
+        bias_regularization: float = 0.01,
+        item_bias: bool = True,
+        epochs: int = 50,
+        max_sampled: int = 10,
+        samples_per_epoch: Optional[int] = None,
+        n_blocks: int = 64,
+        init_std: float = 0.1,
+        fold_in_epochs: int = 20,
+        dtype=np.float32,
+        random_state: Optional[int] = None,
+        n_threads: Optional[int] = None,
+        backend: Optional[str] = None,
+        callback: Optional[Callable] = None,
+        show_progress: bool = False,
+    ):
+        self._store(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
+
+
+class WARP(_Params, RankingFactorModel):
+    """Weighted Approximate-Rank Pairwise loss (Weston, Bengio & Usunier 2011, WSABIE).
+
+    For a sampled positive (u, i), negatives are drawn until one violates the margin,
+    s_uj > s_ui − 1. If that took N valid draws, the rank of i is estimated as
+    r = (n_items − |I_u|) // N and the hinge 1 − s_ui + s_uj is stepped with weight
+    L(r) = H(r) / H(n_items), H(r) = Σ_{k<=r} 1/k: positives ranked low (a violator found at
+    once) move most. (The division keeps plain SGD steps at most the learning rate; the
+    paper's unscaled H(r) needs adaptive steps.) No violator in ``max_sampled`` draws: no step.
+    """ + _SHARED_DOC
+
+    _loss = "warp"
+
+    def __init__(
+        self,
+        *,
+        factors: int = 64,
+        learning_rate: float = 0.05,
+        learning_rate_decay: float = 1.0,
+        regularization: float = 0.01,
+        bias_regularization: float = 0.01,
+        item_bias: bool = True,
+        epochs: int = 30,
+        max_sampled: int = 50,
+        samples_per_epoch: Optional[int] = None,
+        n_blocks: int = 64,
+        init_std: float = 0.1,
+        fold_in_epochs: int = 20,
+        dtype=np.float32,
+        random_state: Optional[int] = None,
+        n_threads: Optional[int] = None,
+        backend: Optional[str] = None,
+        callback: Optional[Callable] = None,
+        show_progress: bool = False,
+    ):
+        self._store(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})

@@ -1,0 +1,256 @@
+"""The ranking-loss kernel: twins take the reference's samples, learning works, bad input is named."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastcf.kernels import harmonic_rank_weights, ranking_epoch, ranking_rng_state
+
+FAST = ["numba", "cython"]
+
+
+def positives(n_users=41, n_items=29, density=0.2, seed=0, index=np.int32):
+    matrix = sp.random(n_users, n_items, density=density, format="csr", random_state=seed)
+    matrix.sort_indices()
+    matrix.indptr, matrix.indices = matrix.indptr.astype(index), matrix.indices.astype(index)
+    entry_users = np.repeat(np.arange(n_users, dtype=index), np.diff(matrix.indptr))
+    return matrix, entry_users
+
+
+def feature_matrix(n_rows, n_extra, seed, index=np.int32):
+    """Identity plus one or two random extra features per row, with weights other than 1."""
+    rng = np.random.default_rng(seed)
+    rows = [np.eye(n_rows)]
+    extra = np.zeros((n_rows, n_extra))
+    extra[np.arange(n_rows), rng.integers(0, n_extra, n_rows)] = 0.5
+    extra[np.arange(0, n_rows, 3), rng.integers(0, n_extra, (n_rows + 2) // 3)] += 0.25
+    csr = sp.csr_matrix(np.hstack(rows + [extra]))
+    csr.indptr, csr.indices = csr.indptr.astype(index), csr.indices.astype(index)
+    return csr
+
+
+def state(n_user_rows, n_item_rows, f=9, dtype=np.float64, seed=2, n_blocks=3):
+    rng = np.random.default_rng(seed)
+    return dict(
+        user_embeddings=(0.1 * rng.standard_normal((n_user_rows, f))).astype(dtype),
+        item_embeddings=(0.1 * rng.standard_normal((n_item_rows, f))).astype(dtype),
+        item_bias=(0.01 * rng.standard_normal(n_item_rows)).astype(dtype),
+        rng_state=ranking_rng_state(5, n_blocks),
+    )
+
+
+def run(matrix, entry_users, start, backend, epochs=2, n_threads=1, **kw):
+    current = {k: v.copy() for k, v in start.items()}
+    params = dict(learning_rate=0.05, reg_user=0.01, reg_item=0.02, reg_bias=0.01)
+    params.update(kw)
+    ordered = [ranking_epoch(matrix.indptr, matrix.indices, entry_users, **current, **params,
+                             n_threads=n_threads, backend=backend) for _ in range(epochs)]
+    return current, ordered
+
+
+def assert_close(got, expected, dtype):
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for name in ("user_embeddings", "item_embeddings", "item_bias"):
+        np.testing.assert_allclose(got[name], expected[name], rtol=tol, atol=tol, err_msg=name)
+    assert np.array_equal(got["rng_state"], expected["rng_state"]), "the twins drew other random numbers"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("loss", ["bpr", "warp"])
+@pytest.mark.parametrize("backend", FAST)
+def test_twins_take_the_reference_steps_at_one_thread(backend, loss, index, dtype):
+    matrix, entry_users = positives(index=index)
+    start = state(*matrix.shape, dtype=dtype)
+    expected, expected_ordered = run(matrix, entry_users, start, "reference", loss=loss)
+    got, ordered = run(matrix, entry_users, start, backend, loss=loss)
+    assert_close(got, expected, dtype)
+    assert ordered == expected_ordered
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["bpr", "warp"])
+@pytest.mark.parametrize("backend", FAST)
+def test_twins_with_feature_matrices(backend, loss, dtype):
+    matrix, entry_users = positives(n_users=23, n_items=19, density=0.3, seed=4)
+    users, items = feature_matrix(23, 4, seed=1), feature_matrix(19, 3, seed=2)
+    start = state(users.shape[1], items.shape[1], f=7, dtype=dtype)
+    kw = dict(loss=loss, user_features=users, item_features=items)
+    expected, expected_ordered = run(matrix, entry_users, start, "reference", **kw)
+    got, ordered = run(matrix, entry_users, start, backend, **kw)
+    assert_close(got, expected, dtype)
+    assert ordered == expected_ordered
+
+
+@pytest.mark.parametrize("backend", ["reference"] + FAST)
+def test_identity_fast_path_is_the_general_path_with_identity_features(backend):
+    matrix, entry_users = positives()
+    start = state(*matrix.shape)
+    fast, _ = run(matrix, entry_users, start, backend)
+    general, _ = run(matrix, entry_users, start, backend, user_features=sp.identity(matrix.shape[0], format="csr"),
+                     item_features=sp.identity(matrix.shape[1], format="csr"))
+    assert_close(fast, general, np.float64)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_fold_in_leaves_the_item_side_alone_and_no_bias_is_no_bias(backend):
+    matrix, entry_users = positives()
+    start = state(*matrix.shape, dtype=np.float32)
+    for loss in ("bpr", "warp"):
+        got, _ = run(matrix, entry_users, start, backend, loss=loss, update_items=False)
+        expected, _ = run(matrix, entry_users, start, "reference", loss=loss, update_items=False)
+        assert np.array_equal(got["item_embeddings"], start["item_embeddings"])
+        assert np.array_equal(got["item_bias"], start["item_bias"])
+        assert not np.array_equal(got["user_embeddings"], start["user_embeddings"])
+        assert_close(got, expected, np.float32)
+    got, _ = run(matrix, entry_users, start, backend, learn_bias=False)
+    expected, _ = run(matrix, entry_users, start, "reference", learn_bias=False)
+    assert np.array_equal(got["item_bias"], start["item_bias"])
+    assert_close(got, expected, np.float32)
+
+
+def test_cython_float32_plain_path_matches_the_reference():
+    from fastcf.kernels.bpr import _cython
+
+    matrix, entry_users = positives()
+    start = state(*matrix.shape, f=13, dtype=np.float32)
+    expected, _ = run(matrix, entry_users, start, "reference")
+    previous = _cython._use_simd()
+    try:
+        _cython._use_simd(False)
+        plain, _ = run(matrix, entry_users, start, "cython")
+    finally:
+        _cython._use_simd(previous)
+    assert_close(plain, expected, np.float32)
+
+
+def planted(n_users=120, n_items=80, f=3, per_user=12, seed=0):
+    """Positives drawn from a planted low-rank preference, and held-out positives for each user."""
+    rng = np.random.default_rng(seed)
+    affinity = rng.standard_normal((n_users, f)) @ rng.standard_normal((f, n_items))
+    top = np.argsort(-affinity, axis=1)[:, : 2 * per_user]
+    picks = np.array([rng.permutation(row) for row in top])
+    train = sp.csr_matrix((np.ones(n_users * per_user), picks[:, :per_user].ravel(),
+                           np.arange(n_users + 1) * per_user), shape=(n_users, n_items))
+    train.sort_indices()
+    return train, picks[:, per_user:]
+
+
+def held_out_auc(user_embeddings, item_embeddings, item_bias, train, held_out):
+    """Mean over users of the share of (held-out positive, never-seen item) pairs ranked right."""
+    scores = user_embeddings @ item_embeddings.T + item_bias
+    aucs = []
+    for u in range(train.shape[0]):
+        negative = np.ones(train.shape[1], dtype=bool)
+        negative[train.indices[train.indptr[u]:train.indptr[u + 1]]] = False
+        negative[held_out[u]] = False
+        aucs.append((scores[u, held_out[u]][:, None] > scores[u, negative][None, :]).mean())
+    return float(np.mean(aucs))
+
+
+@pytest.mark.parametrize("loss", ["bpr", "warp"])
+@pytest.mark.parametrize("backend", FAST)
+def test_held_out_auc_rises_with_epochs_on_planted_data(backend, loss):
+    train, held_out = planted()
+    entry_users = np.repeat(np.arange(train.shape[0], dtype=np.int32), np.diff(train.indptr))
+    current = state(*train.shape, f=8, dtype=np.float32, n_blocks=4)
+    learning_rate, reg = {"bpr": (0.1, 0.005), "warp": (0.01, 0.01)}[loss]
+    aucs = [held_out_auc(current["user_embeddings"], current["item_embeddings"], current["item_bias"], train, held_out)]
+    for epochs in (1, 2, 6, 16):
+        for _ in range(epochs):
+            ranking_epoch(train.indptr, train.indices, entry_users, **current, loss=loss, learning_rate=learning_rate,
+                          reg_user=reg, reg_item=reg, n_threads=2, backend=backend)
+        aucs.append(held_out_auc(current["user_embeddings"], current["item_embeddings"], current["item_bias"],
+                                 train, held_out))
+    assert aucs[0] < 0.6 and aucs[1] < aucs[2] < aucs[3], aucs
+    assert aucs[-1] > 0.85, aucs
+    assert aucs[-1] > 0.85, aucs
+
+
+def test_thread_count_changes_only_the_interleaving():
+    train, held_out = planted(seed=1)
+    entry_users = np.repeat(np.arange(train.shape[0], dtype=np.int32), np.diff(train.indptr))
+    start = state(*train.shape, f=8, dtype=np.float32, n_blocks=4)
+    one, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=1)
+    again, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=1)
+    two, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=2)
+    for name in one:
+        assert np.array_equal(one[name], again[name]), f"one thread must repeat itself ({name})"
+    # BPR draws the same numbers whatever the thread count (the draws do not depend on scores).
+    assert np.array_equal(one["rng_state"], two["rng_state"])
+    auc_one = held_out_auc(one["user_embeddings"], one["item_embeddings"], one["item_bias"], train, held_out)
+    auc_two = held_out_auc(two["user_embeddings"], two["item_embeddings"], two["item_bias"], train, held_out)
+    assert abs(auc_one - auc_two) < 0.03, (auc_one, auc_two)
+
+
+def test_rng_streams_come_from_seed_sequence_spawn():
+    streams = ranking_rng_state(7, 5)
+    assert streams.shape == (5, 2) and streams.dtype == np.uint64
+    child = np.random.SeedSequence(7).spawn(5)[3]
+    assert np.array_equal(streams[3], child.generate_state(2, np.uint64))
+    assert len(set(streams.ravel().tolist())) == 10
+    assert np.array_equal(ranking_rng_state(7, 5), streams)
+
+
+def test_splitmix64_matches_its_published_first_outputs():
+    from fastcf.kernels.bpr.reference import splitmix64
+
+    # Seed 1234567: the first outputs listed with the generator's public reference code.
+    state, out = splitmix64(1234567)
+    assert out == 6457827717110365317
+    state, out = splitmix64(state)
+    assert out == 3203168211198807973
+
+
+def test_harmonic_rank_weights():
+    weights = harmonic_rank_weights(4)
+    np.testing.assert_allclose(weights, [0, 1, 1.5, 1.5 + 1 / 3, 1.5 + 1 / 3 + 0.25])
+
+
+@pytest.mark.parametrize("backend", ["reference"] + FAST)
+def test_edge_cases(backend):
+    matrix, entry_users = positives()
+    start = state(*matrix.shape)
+    got, ordered = run(matrix, entry_users, start, backend, n_samples=0, epochs=1)
+    assert ordered == [0.0] and all(np.array_equal(got[k], start[k]) for k in start)
+    # One user who has every item: no negative exists, so no step and no error.
+    full = sp.csr_matrix(np.ones((1, 5)))
+    one = state(1, 5)
+    got, ordered = run(full, np.zeros(5, np.int32), one, backend, epochs=1)
+    assert ordered == [0.0] and np.array_equal(got["user_embeddings"], one["user_embeddings"])
+    # More blocks than samples, one item row only.
+    single = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 1.0]]))
+    tiny = state(2, 2, n_blocks=7)
+    got, _ = run(single, np.array([0, 1], np.int32), tiny, backend, epochs=1, loss="warp")
+    assert np.isfinite(got["item_embeddings"]).all()
+
+
+def test_errors_name_the_argument():
+    matrix, entry_users = positives()
+    start = state(*matrix.shape)
+    with pytest.raises(ValueError, match="'loss' must be one of"):
+        run(matrix, entry_users, start, "numba", loss="hinge")
+    with pytest.raises(TypeError, match="'rng_state' must be a writable"):
+        run(matrix, entry_users, dict(start, rng_state=start["rng_state"][:, 0].copy()), "numba")
+    with pytest.raises(TypeError, match="'item_bias' must have the factors' dtype"):
+        run(matrix, entry_users, dict(start, item_bias=start["item_bias"].astype(np.float32)), "numba")
+    with pytest.raises(ValueError, match="'indptr' describes 41 users but there are 40"):
+        run(matrix, entry_users, dict(start, user_embeddings=start["user_embeddings"][:40].copy()), "numba")
+    unsorted = matrix.copy()
+    row = int(np.flatnonzero(np.diff(matrix.indptr) >= 2)[0])
+    lo = unsorted.indptr[row]
+    unsorted.indices[lo], unsorted.indices[lo + 1] = unsorted.indices[lo + 1], unsorted.indices[lo]
+    with pytest.raises(ValueError, match=f"sorted and distinct within each row.*row {row}"):
+        run(unsorted, entry_users, start, "numba")
+    with pytest.raises(ValueError, match="'entry_users' must lie in"):
+        run(matrix, entry_users + 100, start, "numba")
+    with pytest.raises(ValueError, match="'learning_rate'"):
+        run(matrix, entry_users, start, "numba", learning_rate=-1.0)
+    with pytest.raises(ValueError, match="'user_features indices' must lie in"):
+        run(matrix, entry_users, start, "numba", user_features=feature_matrix(41, 3, seed=0))
+    with pytest.raises(ValueError, match="'rank_weights' must have n_items \\+ 1 = 30"):
+        run(matrix, entry_users, start, "numba", loss="warp", rank_weights=np.ones(5))
+    with pytest.raises(ValueError, match="'item_embeddings' must be finite"):
+        bad = start["item_embeddings"].copy()
+        bad[3, 1] = np.nan
+        run(matrix, entry_users, dict(start, item_embeddings=bad), "numba")
