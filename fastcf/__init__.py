@@ -9,6 +9,7 @@ from fastcf._version import __version__
 from fastcf.config import get_num_threads, set_num_threads, show_versions
 from fastcf.data import Interactions, from_arrays, read_movielens, read_ratings
 from fastcf.evaluation import cross_validate, evaluate, grid_search
+from fastcf.persistence import load
 
 __all__ = [
     "Interactions",
@@ -19,6 +20,7 @@ __all__ = [
     "get_num_threads",
     "grid_search",
     "kernels",
+    "load",
     "read_movielens",
     "read_ratings",
     "set_num_threads",

@@ -51,6 +51,9 @@ class RatingPredictor:
     provide ``_fold_in_rows(rows) -> (bias, factors or None)`` and ``_top_k_for``.
     """
 
+    _state_shapes = {"user_bias_": ("n_users",), "item_bias_": ("n_items",), "known_users_": ("n_users",),
+                     "known_items_": ("n_items",)}
+
     # --- fitting helpers ------------------------------------------------------------------
 
     def _check_rating_scale(self) -> Optional[Tuple[float, float]]:

@@ -65,6 +65,8 @@ class SVDpp(BiasedMF):
     implicit_factors_ : ndarray of shape (n_items, factors), the y_j
     """
 
+    _state_shapes = {"explicit_user_factors_": ("n_users", "factors"), "implicit_factors_": ("n_items", "factors")}
+
     def __init__(
         self,
         *,
