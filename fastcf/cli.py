@@ -247,8 +247,11 @@ class _MostPopular:
         return np.broadcast_to(self.counts[items], (users.size, items.size)).copy()
 
 
-def _progress(args) -> bool:
-    return not args.quiet and sys.stderr.isatty()
+def _progress(args) -> Optional[bool]:
+    """show_progress for the command's fits: none with -q, at once on a terminal, else fastcf's switch."""
+    if args.quiet:
+        return False
+    return True if sys.stderr.isatty() else None
 
 
 def cmd_demo(args) -> int:
@@ -330,6 +333,8 @@ def cmd_train(args) -> int:
     started = time.perf_counter()
     model.fit(data)
     seconds = time.perf_counter() - started
+    if "show_progress" in accepted and "show_progress" not in parse_params(args.param, cls):
+        model.show_progress = accepted["show_progress"]  # how this command showed the fit is not the model's
     metadata = {"data": str(Path(args.data).expanduser().resolve()), "format": args.format, "model": args.model,
                 "n_users": data.n_users, "n_items": data.n_items, "nnz": data.nnz, "fit_seconds": round(seconds, 3)}
     path = model.save(args.out, metadata=metadata)

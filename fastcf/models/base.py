@@ -86,6 +86,12 @@ class Recommender:
     def _fit(self, matrix: sp.csr_matrix, **kwargs) -> None:
         raise NotImplementedError
 
+    def _progress(self, total: int, unit: str = "iteration"):
+        """Reports the steps of a fit: bar and log lines (see :mod:`fastcf.progress`)."""
+        from fastcf.progress import FitProgress
+
+        return FitProgress(type(self).__name__, total, unit, getattr(self, "show_progress", None))
+
     def _training_data(self, data):
         """(canonical CSR, user IdMap or None, item IdMap or None), validated once here."""
         name = type(self).__name__
