@@ -1,6 +1,6 @@
 """Exceptions fastcf raises beyond the built-in ones."""
 
-__all__ = ["DataError", "NotFittedError"]
+__all__ = ["DataError", "ModelFileError", "NotFittedError"]
 
 
 class DataError(ValueError):
@@ -9,3 +9,8 @@ class DataError(ValueError):
 
 class NotFittedError(ValueError, AttributeError):
     """A model was asked for something that needs ``fit`` first."""
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be loaded: missing, truncated, corrupted, of a newer format, or
+    holding a state that does not fit its model. The message names the file and what failed."""

@@ -6,7 +6,7 @@ from typing import Tuple
 
 import numpy as np
 
-__all__ = ["check_recommender", "topk_problem"]
+__all__ = ["check_recommender", "check_round_trip", "topk_problem"]
 
 
 def topk_problem(
@@ -52,7 +52,9 @@ def check_recommender(make_model, data=None, *, k: int = 5) -> None:
     training items, are sorted, and do not depend on the block size or the thread count;
     candidate and excluded items are honoured; unknown IDs and bad k are refused with errors
     naming them; similar_items excludes the query; fold-in (where the model has it) returns
-    items outside the history; one seed gives one model.
+    items outside the history; one seed gives one model; save and load (also memory-mapped)
+    give back every fitted attribute bit for bit, and bitwise-identical recommendations,
+    predictions, similar items and fold-in.
     """
     import scipy.sparse as sp
 
@@ -122,6 +124,84 @@ def check_recommender(make_model, data=None, *, k: int = 5) -> None:
 
     again = make_model().fit(data)
     assert np.array_equal(again.recommend(users, k)[0], ids), f"{name}: one seed must give one model"
+
+    check_round_trip(model, data, k=k)
+
+
+def check_round_trip(model, data, *, k: int = 5) -> None:
+    """Save a fitted model, load it (read and memory-mapped), and compare everything bit for bit."""
+    import gc
+    import tempfile
+    from pathlib import Path
+
+    from fastcf.persistence import fitted_state, load
+
+    name = type(model).__name__
+    users = data.users.raw_ids[: min(25, data.n_users)]
+    rows = np.repeat(np.arange(data.n_users), np.diff(data.matrix.indptr))[:200]
+    pairs = (data.users.raw_ids[rows], data.items.raw_ids[data.matrix.indices[:200]])
+    item = data.items.raw_ids[0]
+    history = list(data.items.raw_ids[:4])
+
+    def answers(m):
+        out = {"recommend": m.recommend(users, k), "predict": m.predict(*pairs)}
+        if hasattr(m, "similar_items"):
+            out["similar_items"] = m.similar_items(item, k)
+        if hasattr(m, "recommend_for_history"):
+            out["recommend_for_history"] = m.recommend_for_history(history, k)
+        return out
+
+    expected = answers(model)
+    with tempfile.TemporaryDirectory() as folder:
+        path = model.save(Path(folder) / "model.npz")
+        for mmap in (False, True):
+            loaded = load(path, mmap=mmap)
+            how = "memory-mapped" if mmap else "loaded"
+            assert type(loaded) is type(model), f"{name}: {how} as {type(loaded).__name__}"
+            saved_params = {key: (None if callable(v) and not isinstance(v, type) else v)
+                            for key, v in model.get_params().items()}
+            assert _same(loaded.get_params(), saved_params), f"{name}: parameters differ once {how}"
+            ours, theirs = fitted_state(model), fitted_state(loaded)
+            assert ours.keys() == theirs.keys(), f"{name}: fitted attributes {sorted(ours.keys() ^ theirs.keys())} " \
+                                                 f"lost or gained once {how}"
+            for attribute in ours:
+                assert _same(ours[attribute], theirs[attribute]), f"{name}.{attribute} differs once {how}"
+            if mmap:
+                mapped = [a for a, v in theirs.items() if isinstance(v, np.ndarray) and v.size]
+                assert mapped and all(isinstance(theirs[a], np.memmap) for a in mapped), \
+                    f"{name}: mmap=True must memory-map the fitted arrays"
+            for call, value in answers(loaded).items():
+                assert _same(value, expected[call]), f"{name}.{call} differs once {how}"
+            del loaded, theirs
+            gc.collect()
+
+
+def _same(a, b) -> bool:
+    """Equal in type, dtype, shape and every bit (NaN equal to NaN)."""
+    import scipy.sparse as sp
+
+    from fastcf.data.id_map import IdMap
+
+    if isinstance(a, np.ndarray):
+        if not (isinstance(b, np.ndarray) and a.dtype == b.dtype and a.shape == b.shape):
+            return False
+        if a.dtype.hasobject:
+            return bool(np.array_equal(a, b)) and all(type(x) is type(y) for x, y in zip(a.ravel(), b.ravel()))
+        return np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
+    if sp.issparse(a):
+        return (sp.issparse(b) and type(a) is type(b) and a.shape == b.shape
+                and all(_same(getattr(a, part), getattr(b, part)) for part in ("data", "indices", "indptr")))
+    if isinstance(a, IdMap):
+        return isinstance(b, IdMap) and a.name == b.name and _same(a.raw_ids, b.raw_ids)
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[key], b[key]) for key in a)
+    if isinstance(a, (float, np.floating)) and np.isnan(a):
+        return bool(np.isnan(b))
+    return bool(a == b)
 
 
 def _expect_error(call, error, fragment, name):

@@ -8,6 +8,10 @@ scipy CSR matrix (dense indices in and out). Subclasses provide the math:
 - optionally ``_user_factors_for(history)`` (fold-in), ``_item_vectors()`` (similarity)
   and ``explain``.
 
+Fitted state lives in attributes ending in ``_`` (numpy arrays, scipy CSR, IdMaps, plain
+values), which ``save`` writes generically (:mod:`fastcf.persistence`); ``_state_shapes``
+declares the shapes a loaded state must have, so that a damaged file is refused at load.
+
 Recommendation scores users in blocks of at most ``block_bytes`` of scores at a time, so
 memory stays bounded (a block of users x items, never all users x items), and selects the
 top k of each block with the :func:`fastcf.kernels.select_topk` kernel.
@@ -15,8 +19,8 @@ top k of each block with the :func:`fastcf.kernels.select_topk` kernel.
 
 from __future__ import annotations
 
-import numbers
-from typing import Optional, Tuple
+from pathlib import Path
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,6 +41,25 @@ class Recommender:
 
     #: Fitted attributes whose presence marks a fitted model (subclasses extend).
     _fitted_attributes: Tuple[str, ...] = ("seen_",)
+    #: Shapes of fitted arrays, checked when a model is loaded: one name per axis, where
+    #: "n_users" and "n_items" are the fitted matrix's and any other name must be the same
+    #: length wherever it appears (merged over the class hierarchy; subclasses add theirs).
+    _state_shapes: Dict[str, Tuple[str, ...]] = {}
+    #: Every Recommender subclass by (module, qualified name): how ``fastcf.load`` finds a
+    #: model's class without importing anything a file names.
+    _registry: Dict[Tuple[str, str], type] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        Recommender._registry[(cls.__module__, cls.__qualname__)] = cls
+
+    @classmethod
+    def _registered_class(cls, name: str, module: Optional[str] = None) -> Optional[type]:
+        """The registered class of that name (from ``module`` where several share it)."""
+        if (module, name) in cls._registry:
+            return cls._registry[(module, name)]
+        matches = [klass for (_, qualname), klass in cls._registry.items() if qualname == name]
+        return matches[0] if len(matches) == 1 else None
 
     # --- parameters (scikit-learn conventions) --------------------------------------------
 
@@ -62,6 +85,12 @@ class Recommender:
 
     def _fit(self, matrix: sp.csr_matrix, **kwargs) -> None:
         raise NotImplementedError
+
+    def _progress(self, total: int, unit: str = "iteration"):
+        """Reports the steps of a fit: bar and log lines (see :mod:`fastcf.progress`)."""
+        from fastcf.progress import FitProgress
+
+        return FitProgress(type(self).__name__, total, unit, getattr(self, "show_progress", None))
 
     def _training_data(self, data):
         """(canonical CSR, user IdMap or None, item IdMap or None), validated once here."""
@@ -89,6 +118,62 @@ class Recommender:
     def _check_fitted(self, action: str) -> None:
         if not all(hasattr(self, attribute) for attribute in self._fitted_attributes):
             raise NotFittedError(f"{type(self).__name__} is not fitted yet; call fit before {action}.")
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, path, *, metadata: Optional[dict] = None) -> Path:
+        """Write the fitted model to ``path`` (.npz arrays + JSON header, no pickle); see :mod:`fastcf.persistence`."""
+        from fastcf.persistence import save
+
+        return save(self, path, metadata=metadata)
+
+    @classmethod
+    def load(cls, path, *, mmap: bool = False, verify: bool = True) -> "Recommender":
+        """Load a model saved by ``save``; it must be this class (or a subclass). See ``fastcf.load``."""
+        from fastcf.exceptions import ModelFileError
+        from fastcf.persistence import load
+
+        model = load(path, mmap=mmap, verify=verify)
+        if not isinstance(model, cls):
+            raise ModelFileError(f"{path}: holds a {type(model).__name__}, not a {cls.__name__}; use fastcf.load.")
+        return model
+
+    def _check_state(self) -> None:
+        """Raise ValueError naming the attribute if the fitted state is inconsistent.
+
+        Run on every loaded model: the ID maps must match the fitted matrix, and every array
+        in ``_state_shapes`` must have its declared shape.
+        """
+        name = type(self).__name__
+        missing = [a for a in self._fitted_attributes if not hasattr(self, a)]
+        if missing:
+            raise ValueError(f"{name}: fitted attribute {missing[0]!r} is missing.")
+        seen = self.seen_
+        if not (sp.issparse(seen) and seen.format == "csr" and seen.ndim == 2):
+            raise ValueError(f"{name}: 'seen_' must be a CSR matrix; got {type(seen).__name__}.")
+        sizes = {"n_users": seen.shape[0], "n_items": seen.shape[1]}
+        for attribute, axis in (("users_", "n_users"), ("items_", "n_items")):
+            id_map = getattr(self, attribute, None)
+            if id_map is not None and not isinstance(id_map, IdMap):
+                raise ValueError(f"{name}: {attribute!r} must be an IdMap or None; got {type(id_map).__name__}.")
+            if id_map is not None and len(id_map) != sizes[axis]:
+                raise ValueError(f"{name}: {attribute!r} holds {len(id_map)} IDs but 'seen_' has {sizes[axis]} "
+                                 f"{axis[2:]}.")
+        shapes = {}
+        for klass in reversed(type(self).__mro__):
+            shapes.update(vars(klass).get("_state_shapes", {}))
+        for attribute, axes in shapes.items():
+            if not hasattr(self, attribute):
+                continue
+            value = getattr(self, attribute)
+            if not isinstance(value, np.ndarray) or value.ndim != len(axes):
+                raise ValueError(f"{name}: {attribute!r} must be a {len(axes)}-D array ({', '.join(axes)}); got "
+                                 f"{type(value).__name__} of shape {np.shape(value)}.")
+            for axis, size in zip(axes, value.shape):
+                expected = sizes.setdefault(axis, size)
+                if size != expected:
+                    raise ValueError(f"{name}: {attribute!r} has shape {value.shape}; expected "
+                                     f"({', '.join(str(sizes.get(a, a)) for a in axes)}) = ({', '.join(axes)}).")
 
     @property
     def n_users(self) -> int:
@@ -316,6 +401,14 @@ class FactorModel(Recommender):
     """
 
     _fitted_attributes = ("seen_", "user_factors_", "item_factors_")
+    _state_shapes = {"user_factors_": ("n_users", "factors"), "item_factors_": ("n_items", "factors")}
+
+    def _check_state(self) -> None:
+        super()._check_state()
+        kinds = {self.user_factors_.dtype, self.item_factors_.dtype}
+        if len(kinds) != 1 or self.user_factors_.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{type(self).__name__}: 'user_factors_' and 'item_factors_' must share one float dtype; "
+                             f"got {self.user_factors_.dtype} and {self.item_factors_.dtype}.")
 
     def _score(self, user_indices, item_indices):
         users = self.user_factors_[user_indices]

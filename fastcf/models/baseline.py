@@ -51,6 +51,9 @@ class RatingPredictor:
     provide ``_fold_in_rows(rows) -> (bias, factors or None)`` and ``_top_k_for``.
     """
 
+    _state_shapes = {"user_bias_": ("n_users",), "item_bias_": ("n_items",), "known_users_": ("n_users",),
+                     "known_items_": ("n_items",)}
+
     # --- fitting helpers ------------------------------------------------------------------
 
     def _check_rating_scale(self) -> Optional[Tuple[float, float]]:
@@ -257,9 +260,11 @@ class BaselineOnly(RatingPredictor, Recommender):
         n_i = np.bincount(cols, minlength=matrix.shape[1])
         b_u = np.zeros(matrix.shape[0])
         b_i = np.zeros(matrix.shape[1])
-        for _ in range(self.epochs):
-            b_i = np.bincount(cols, weights=r - b_u[rows], minlength=matrix.shape[1]) / (self.reg_item + n_i)
-            b_u = np.bincount(rows, weights=r - b_i[cols], minlength=matrix.shape[0]) / (self.reg_user + n_u)
+        with self._progress(self.epochs, "epoch") as progress:
+            for _ in range(self.epochs):
+                b_i = np.bincount(cols, weights=r - b_u[rows], minlength=matrix.shape[1]) / (self.reg_item + n_i)
+                b_u = np.bincount(rows, weights=r - b_i[cols], minlength=matrix.shape[0]) / (self.reg_user + n_u)
+                progress.update()
         self.user_bias_, self.item_bias_ = b_u, b_i
 
     def _fold_in_rows(self, rows):

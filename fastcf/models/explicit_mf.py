@@ -5,8 +5,6 @@ Kernel: ``fastcf/kernels/sgd/`` (block schedule in the manner of DSGD / FPSGD).
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -72,8 +70,10 @@ class BiasedMF(RatingPredictor, FactorModel):
     backend : {"auto", "cython", "numba", "reference"} or None
     callback : callable(epoch, model, rmse) or None
         Called after every epoch with the training RMSE of that epoch; return False to stop.
-    show_progress : bool
-        One status line per epoch on stderr.
+    show_progress : bool or None
+        A progress bar on stderr: None (default) follows ``fastcf.set_progress`` (auto: when
+        stderr is a terminal and the fit runs over a second), True always, False never. Log
+        lines go to the "fastcf" logger (INFO per fit, DEBUG per iteration); see fastcf.progress.
 
     Attributes
     ----------
@@ -108,7 +108,7 @@ class BiasedMF(RatingPredictor, FactorModel):
         n_threads: Optional[int] = None,
         backend: Optional[str] = None,
         callback: Optional[Callable] = None,
-        show_progress: bool = False,
+        show_progress: Optional[bool] = None,
     ):
         self.factors = factors
         self.epochs = epochs
@@ -164,26 +164,24 @@ class BiasedMF(RatingPredictor, FactorModel):
         users, items = users[order].astype(items.dtype), items[order]
         ratings = matrix.data[order].astype(dtype)
         self.loss_history_ = []
-        started = time.perf_counter()
-        for epoch in range(self.epochs):
-            sse = sgd_epoch(
-                block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias,
-                global_mean=self.global_mean_, learning_rate=self.learning_rate * self.learning_rate_decay ** epoch,
-                reg_factors=self.reg_factors, reg_bias=self.reg_bias, n_threads=self.n_threads, backend=self.backend,
-            )
-            rmse = float(np.sqrt(sse / ratings.size))
-            if not np.isfinite(rmse):
-                raise FloatingPointError(
-                    f"{type(self).__name__}: the factors diverged in epoch {epoch + 1}; lower 'learning_rate' "
-                    f"(now {self.learning_rate}) or raise 'reg_factors' (now {self.reg_factors})."
+        with self._progress(self.epochs, "epoch") as progress:
+            for epoch in range(self.epochs):
+                sse = sgd_epoch(
+                    block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias,
+                    global_mean=self.global_mean_, learning_rate=self.learning_rate * self.learning_rate_decay ** epoch,
+                    reg_factors=self.reg_factors, reg_bias=self.reg_bias, n_threads=self.n_threads, backend=self.backend,
                 )
-            self.loss_history_.append(rmse)
-            if self.show_progress:
-                print(f"{type(self).__name__}: epoch {epoch + 1}/{self.epochs}, training RMSE {rmse:.4f} "
-                      f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
-            self._set_fitted(user_factors, item_factors, user_bias, item_bias)
-            if self.callback is not None and self.callback(epoch + 1, self, rmse) is False:
-                break
+                rmse = float(np.sqrt(sse / ratings.size))
+                if not np.isfinite(rmse):
+                    raise FloatingPointError(
+                        f"{type(self).__name__}: the factors diverged in epoch {epoch + 1}; lower 'learning_rate' "
+                        f"(now {self.learning_rate}) or raise 'reg_factors' (now {self.reg_factors})."
+                    )
+                self.loss_history_.append(rmse)
+                progress.update(rmse=rmse)
+                self._set_fitted(user_factors, item_factors, user_bias, item_bias)
+                if self.callback is not None and self.callback(epoch + 1, self, rmse) is False:
+                    break
         self._set_fitted(user_factors, item_factors, user_bias, item_bias)
 
     def _set_fitted(self, user_factors, item_factors, user_bias, item_bias) -> None:

@@ -5,8 +5,6 @@ Kernel: ``fastcf/kernels/als/``.
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Callable, Optional
 
 import numpy as np
@@ -58,8 +56,10 @@ class ImplicitALS(FactorModel):
         Called after every iteration; return False to stop early.
     track_loss : bool
         Compute the loss after every iteration (one extra pass); kept in ``loss_history_``.
-    show_progress : bool
-        One status line per iteration on stderr.
+    show_progress : bool or None
+        A progress bar on stderr: None (default) follows ``fastcf.set_progress`` (auto: when
+        stderr is a terminal and the fit runs over a second), True always, False never. Log
+        lines go to the "fastcf" logger (INFO per fit, DEBUG per iteration); see fastcf.progress.
 
     Attributes
     ----------
@@ -84,7 +84,7 @@ class ImplicitALS(FactorModel):
         backend: Optional[str] = None,
         callback: Optional[Callable] = None,
         track_loss: bool = False,
-        show_progress: bool = False,
+        show_progress: Optional[bool] = None,
     ):
         self.factors = factors
         self.regularization = regularization
@@ -141,30 +141,27 @@ class ImplicitALS(FactorModel):
         user_factors = (scale * rng.standard_normal((matrix.shape[0], self.factors))).astype(dtype)
         item_factors = (scale * rng.standard_normal((matrix.shape[1], self.factors))).astype(dtype)
         self.loss_history_ = []
-        started = time.perf_counter()
-        for iteration in range(1, self.iterations + 1):
-            self._half_step(item_users, user_factors, item_factors)
-            self._half_step(user_items, item_factors, user_factors)
-            for name, factors in (("item", item_factors), ("user", user_factors)):
-                if not np.isfinite(factors).all():
-                    raise FloatingPointError(
-                        f"{type(self).__name__}: {name} factors became non-finite in iteration {iteration}; "
-                        f"raise 'regularization' (now {self.regularization}) or lower 'alpha' (now {self.alpha})."
+        with self._progress(self.iterations) as progress:
+            for iteration in range(1, self.iterations + 1):
+                self._half_step(item_users, user_factors, item_factors)
+                self._half_step(user_items, item_factors, user_factors)
+                for name, factors in (("item", item_factors), ("user", user_factors)):
+                    if not np.isfinite(factors).all():
+                        raise FloatingPointError(
+                            f"{type(self).__name__}: {name} factors became non-finite in iteration {iteration}; "
+                            f"raise 'regularization' (now {self.regularization}) or lower 'alpha' (now {self.alpha})."
+                        )
+                loss = None
+                if self.track_loss:
+                    loss = als_loss(
+                        user_items.indptr, user_items.indices, user_items.data, user_factors, item_factors,
+                        regularization=self.regularization, n_threads=self.n_threads, backend=self.backend,
                     )
-            loss = None
-            if self.track_loss:
-                loss = als_loss(
-                    user_items.indptr, user_items.indices, user_items.data, user_factors, item_factors,
-                    regularization=self.regularization, n_threads=self.n_threads, backend=self.backend,
-                )
-                self.loss_history_.append(loss)
-            if self.show_progress:
-                shown = f", loss {loss:.6g}" if loss is not None else ""
-                print(f"{type(self).__name__}: iteration {iteration}/{self.iterations}{shown} "
-                      f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
-            self.user_factors_, self.item_factors_ = user_factors, item_factors
-            if self.callback is not None and self.callback(iteration, self, loss) is False:
-                break
+                    self.loss_history_.append(loss)
+                progress.update(loss=loss)
+                self.user_factors_, self.item_factors_ = user_factors, item_factors
+                if self.callback is not None and self.callback(iteration, self, loss) is False:
+                    break
         self.user_factors_, self.item_factors_ = user_factors, item_factors
 
     def _half_step(self, confidence: sp.csr_matrix, other, factors, cg_steps: Optional[int] = None) -> None:

@@ -5,8 +5,6 @@ Kernel: ``fastcf/kernels/sgd/`` (``svdpp_epoch``, the block schedule of ``sgd_ep
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Callable, Optional, Tuple
 
 import numpy as np
@@ -65,6 +63,8 @@ class SVDpp(BiasedMF):
     implicit_factors_ : ndarray of shape (n_items, factors), the y_j
     """
 
+    _state_shapes = {"explicit_user_factors_": ("n_users", "factors"), "implicit_factors_": ("n_items", "factors")}
+
     def __init__(
         self,
         *,
@@ -85,7 +85,7 @@ class SVDpp(BiasedMF):
         n_threads: Optional[int] = None,
         backend: Optional[str] = None,
         callback: Optional[Callable] = None,
-        show_progress: bool = False,
+        show_progress: Optional[bool] = None,
     ):
         super().__init__(
             factors=factors, epochs=epochs, learning_rate=learning_rate, learning_rate_decay=learning_rate_decay,
@@ -129,35 +129,33 @@ class SVDpp(BiasedMF):
         raters = np.diff(weights_t.indptr)
         implicit_rate = self.learning_rate if self.learning_rate_implicit is None else self.learning_rate_implicit
         self.loss_history_ = []
-        started = time.perf_counter()
         sums = np.zeros_like(user_factors)  # z_u, as implicit starts at 0
-        for epoch in range(self.epochs):
-            decay = self.learning_rate_decay ** epoch
-            gradients = np.zeros_like(user_factors)
-            sse = svdpp_epoch(
-                block_ptr, users, items, ratings, user_factors, sums, item_factors, user_bias, item_bias, gradients,
-                global_mean=self.global_mean_, learning_rate=self.learning_rate * decay,
-                reg_factors=self.reg_factors, reg_bias=self.reg_bias, n_threads=self.n_threads, backend=self.backend,
-            )
-            lr = implicit_rate * decay
-            keep = (1.0 - lr * self.reg_implicit) ** raters
-            implicit = (implicit * keep[:, None].astype(dtype) + (lr * (weights_t @ gradients)).astype(dtype)).astype(dtype)
-            implicit[~self.known_items_] = 0
-            # The next epoch's z_u, and this epoch's effective user vectors p_u + z_u.
-            sums = np.ascontiguousarray(weights @ implicit, dtype=dtype)
-            rmse = float(np.sqrt(sse / ratings.size))
-            if not (np.isfinite(rmse) and np.isfinite(implicit).all()):
-                raise FloatingPointError(
-                    f"{type(self).__name__}: the factors diverged in epoch {epoch + 1}; lower 'learning_rate' "
-                    f"(now {self.learning_rate}) or raise 'reg_implicit' (now {self.reg_implicit})."
+        with self._progress(self.epochs, "epoch") as progress:
+            for epoch in range(self.epochs):
+                decay = self.learning_rate_decay ** epoch
+                gradients = np.zeros_like(user_factors)
+                sse = svdpp_epoch(
+                    block_ptr, users, items, ratings, user_factors, sums, item_factors, user_bias, item_bias, gradients,
+                    global_mean=self.global_mean_, learning_rate=self.learning_rate * decay,
+                    reg_factors=self.reg_factors, reg_bias=self.reg_bias, n_threads=self.n_threads, backend=self.backend,
                 )
-            self.loss_history_.append(rmse)
-            if self.show_progress:
-                print(f"{type(self).__name__}: epoch {epoch + 1}/{self.epochs}, training RMSE {rmse:.4f} "
-                      f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
-            self._set_svdpp(user_factors, item_factors, user_bias, item_bias, implicit, sums)
-            if self.callback is not None and self.callback(epoch + 1, self, rmse) is False:
-                break
+                lr = implicit_rate * decay
+                keep = (1.0 - lr * self.reg_implicit) ** raters
+                implicit = (implicit * keep[:, None].astype(dtype) + (lr * (weights_t @ gradients)).astype(dtype)).astype(dtype)
+                implicit[~self.known_items_] = 0
+                # The next epoch's z_u, and this epoch's effective user vectors p_u + z_u.
+                sums = np.ascontiguousarray(weights @ implicit, dtype=dtype)
+                rmse = float(np.sqrt(sse / ratings.size))
+                if not (np.isfinite(rmse) and np.isfinite(implicit).all()):
+                    raise FloatingPointError(
+                        f"{type(self).__name__}: the factors diverged in epoch {epoch + 1}; lower 'learning_rate' "
+                        f"(now {self.learning_rate}) or raise 'reg_implicit' (now {self.reg_implicit})."
+                    )
+                self.loss_history_.append(rmse)
+                progress.update(rmse=rmse)
+                self._set_svdpp(user_factors, item_factors, user_bias, item_bias, implicit, sums)
+                if self.callback is not None and self.callback(epoch + 1, self, rmse) is False:
+                    break
 
     def _set_svdpp(self, user_factors, item_factors, user_bias, item_bias, implicit, sums) -> None:
         user_factors[~self.known_users_] = 0
