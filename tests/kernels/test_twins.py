@@ -40,6 +40,8 @@ EXPORTS = {
     "als": ["als_explicit_half_step", "als_half_step", "als_loss"],
     "metrics": ["factor_ranking_metrics", "list_ranking_metrics", "score_ranking_metrics"],
     "sgd": ["sgd_epoch", "svdpp_epoch"],
+    "similarity": ["similarity_topk"],
+    "bpr": ["ranking_epoch"],
 }
 
 
