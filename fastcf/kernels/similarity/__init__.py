@@ -257,8 +257,7 @@ def _scales(rows: sp.csr_matrix, measure: str, alpha: float) -> Tuple[np.ndarray
     if MEASURES[measure] != "dot":
         ones = np.ones(n_rows, dtype=dtype)
         return ones, ones
-    entry_rows = np.repeat(np.arange(n_rows), np.diff(rows.indptr))
-    squares = np.bincount(entry_rows, weights=rows.data.astype(np.float64) ** 2, minlength=n_rows)
+    squares = _row_sums_of_squares(rows)
     present = squares > 0
     left = np.zeros(n_rows)
     right = np.zeros(n_rows)
@@ -269,3 +268,25 @@ def _scales(rows: sp.csr_matrix, measure: str, alpha: float) -> Tuple[np.ndarray
         left[present] = 1.0 / np.sqrt(squares[present])
         right = left
     return left.astype(dtype), right.astype(dtype)
+
+
+def _row_sums_of_squares(rows: sp.csr_matrix, block: int = 1 << 20) -> np.ndarray:
+    """sum_u x_au^2 per row in float64, a block of about ``block`` entries at a time so that
+    the float64 copy of the values never exists whole (it would be 8 bytes per entry)."""
+    n_rows = rows.shape[0]
+    squares = np.zeros(n_rows)
+    first = 0
+    while first < n_rows:
+        # Rows [first, last) holding about ``block`` entries (at least one row).
+        last = max(first + 1, int(np.searchsorted(rows.indptr, rows.indptr[first] + block, side="right")) - 1)
+        last = min(last, n_rows)
+        start, stop = rows.indptr[first], rows.indptr[last]
+        if stop > start:
+            values = rows.data[start:stop].astype(np.float64)
+            values *= values
+            offsets = np.minimum(rows.indptr[first:last] - start, values.size - 1)
+            sums = np.add.reduceat(values, offsets)
+            sums[np.diff(rows.indptr[first:last + 1]) == 0] = 0.0  # reduceat's empty segments
+            squares[first:last] = sums
+        first = last
+    return squares

@@ -44,6 +44,19 @@ def _offer(values, neighbours, size, n_slots, score, b):
 
 
 @numba.njit
+def _accumulate_dot(a, indptr, indices, data, t_indptr, t_indices, t_data, acc):
+    """acc[b] += x_au * x_bu for every column u of row a: the hot loop of the plain cosine,
+    kept apart from the bookkeeping of the other paths so that it compiles tight."""
+    for p in range(indptr[a], indptr[a + 1]):
+        u = indices[p]
+        x = data[p]
+        for q in range(t_indptr[u], t_indptr[u + 1]):
+            # Unsigned: the indices are validated non-negative, and Numba then skips its
+            # negative-index fix-up.
+            acc[numba.uintp(t_indices[q])] += x * t_data[q]
+
+
+@numba.njit
 def _accumulate(a, measure, dense, counting, indptr, indices, data, t_indptr, t_indices, t_data,
                 acc, count, cross, own, other, own_sum, other_sum, touched):
     """Sums of row a against every row sharing a column; returns the number of rows touched
@@ -54,10 +67,7 @@ def _accumulate(a, measure, dense, counting, indptr, indices, data, t_indptr, t_
         x = data[p]
         start, stop = t_indptr[u], t_indptr[u + 1]
         if measure == DOT:
-            if dense and not counting:
-                for q in range(start, stop):
-                    acc[t_indices[q]] += x * t_data[q]
-            elif dense:
+            if dense:
                 for q in range(start, stop):
                     b = t_indices[q]
                     acc[b] += x * t_data[q]
@@ -107,6 +117,23 @@ def _core(measure, a, b, indptr, acc, count, cross, own, other, own_sum, other_s
 
 
 @numba.njit
+def _select_dot(a, exclude_self, acc, left, right, values, neighbours):
+    """The heap of row a from a full accumulator of dot products (the plain cosine's path)."""
+    n_slots = values.shape[0]
+    size = 0
+    left_a = left[a]
+    for b in range(acc.shape[0]):
+        dot = acc[b]
+        if dot == 0 or (exclude_self and b == a):
+            continue
+        score = (dot * right[b]) * left_a
+        # Most candidates lose to the heap's root: test that before the call.
+        if score > 0 and (size < n_slots or score >= values[0]):
+            size = _offer(values, neighbours, size, n_slots, score, b)
+    return size
+
+
+@numba.njit
 def _row(a, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr, indices, data,
          t_indptr, t_indices, t_data, left, right, acc, count, cross, own, other, own_sum, other_sum,
          touched, values, neighbours):
@@ -117,11 +144,17 @@ def _row(a, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr
     for p in range(indptr[a], indptr[a + 1]):
         walk += t_indptr[indices[p] + 1] - t_indptr[indices[p]]
     dense = measure == DOT and walk >= DENSE_WALK_RATIO * n_rows
-    n_touched = _accumulate(a, measure, dense, counting, indptr, indices, data, t_indptr, t_indices, t_data,
-                            acc, count, cross, own, other, own_sum, other_sum, touched)
-    n_candidates = n_rows if dense else n_touched
+    if dense and not counting:
+        _accumulate_dot(a, indptr, indices, data, t_indptr, t_indices, t_data, acc)
+        n_touched = 0
+    else:
+        n_touched = _accumulate(a, measure, dense, counting, indptr, indices, data, t_indptr, t_indices, t_data,
+                                acc, count, cross, own, other, own_sum, other_sum, touched)
     n_slots = values.shape[0]
     size = 0
+    if dense and not counting:
+        size = _select_dot(a, exclude_self, acc, left, right, values, neighbours)
+    n_candidates = 0 if dense and not counting else (n_rows if dense else n_touched)
     for c in range(n_candidates):
         b = c if dense else touched[c]
         if dense and acc[b] == 0:
@@ -130,7 +163,10 @@ def _row(a, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr
             continue
         if counting and count[b] < min_support:
             continue
-        score = _core(measure, a, b, indptr, acc, count, cross, own, other, own_sum, other_sum, left, right)
+        if measure == DOT:  # inline: this runs for up to n_rows candidates per row
+            score = (acc[b] * right[b]) * left[a]
+        else:
+            score = _core(measure, a, b, indptr, acc, count, cross, own, other, own_sum, other_sum, left, right)
         if shrinkage > 0:
             shrunk = np.float64(count[b] - shrink_offset)
             score = score * left.dtype.type(shrunk / (shrunk + shrinkage))
