@@ -109,16 +109,21 @@ def test_fold_in_leaves_the_item_side_alone_and_no_bias_is_no_bias(backend):
     assert_close(got, expected, np.float32)
 
 
-def test_cython_float32_plain_path_matches_the_reference():
+@pytest.mark.parametrize("with_features", [False, True])
+def test_cython_float32_plain_path_matches_the_reference(with_features):
     from fastcf.kernels.bpr import _cython
 
     matrix, entry_users = positives()
+    kw = {}
     start = state(*matrix.shape, f=13, dtype=np.float32)
-    expected, _ = run(matrix, entry_users, start, "reference")
+    if with_features:
+        kw = dict(user_features=feature_matrix(41, 4, seed=1), item_features=feature_matrix(29, 3, seed=2))
+        start = state(45, 32, f=13, dtype=np.float32)
+    expected, _ = run(matrix, entry_users, start, "reference", **kw)
     previous = _cython._use_simd()
     try:
         _cython._use_simd(False)
-        plain, _ = run(matrix, entry_users, start, "cython")
+        plain, _ = run(matrix, entry_users, start, "cython", **kw)
     finally:
         _cython._use_simd(previous)
     assert_close(plain, expected, np.float32)

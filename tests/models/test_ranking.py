@@ -122,6 +122,12 @@ def test_hybrid_scores_a_new_item_from_its_genres(data):
         assert (scores[fans, column] > others[fans]).mean() > (scores[~fans, column] > others[~fans]).mean() + 0.2
     one = model.score_new_items(["genre=Drama"], users=data.users.raw_ids[:5])
     np.testing.assert_allclose(one, scores[:5, 0], rtol=1e-5, atol=1e-6)
+    # A new item with a training item's genres is that item without its own (identity) part.
+    genres_of_first = [f"genre={g}" for g in data.item_info.loc[data.items.raw_ids[0], "genres"]]
+    side_vector = model.item_factors_[0] - model.item_embeddings_[0]
+    side_bias = model.item_bias_[0] - model.item_feature_bias_[0]
+    np.testing.assert_allclose(model.score_new_items(genres_of_first), model.user_factors_ @ side_vector + side_bias,
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_hybrid_with_features_only_and_explicit_feature_matrices(data):

@@ -13,7 +13,8 @@ of the current sample; no number drawn changes). In float32 on x86-64 CPUs with 
 their own and chosen at run time, as in ``fastcf/kernels/sgd/_cython.pyx``: the step is
 p <- (1 - lr reg) p + (lr z) d with fused multiply-adds, so the rounding differs from the
 reference by a few ulps per step. Features of any other kind take the general path: each
-representation summed into per-thread scratch, then each feature row stepped.
+representation summed into per-thread scratch, then each feature row stepped (in float32 with
+the same AVX2+FMA kernels for the sums, dot products and steps).
 """
 
 from cython cimport floating
@@ -111,7 +112,17 @@ cdef extern from * nogil:
             }
         }
     }
+    /* y <- k y + a x (k = 1 for a plain axpy). */
+    __attribute__((target("avx2,fma")))
+    static void fcf_rank_axpby_f32(int f, float a, const float* x, float k, float* y) {
+        int j = 0, end = f - f % 8;
+        __m256 va = _mm256_set1_ps(a), vk = _mm256_set1_ps(k);
+        for (; j < end; j += 8)
+            _mm256_storeu_ps(y + j, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + j), _mm256_mul_ps(vk, _mm256_loadu_ps(y + j))));
+        for (; j < f; j++) y[j] = __builtin_fmaf(a, x[j], k * y[j]);
+    }
     #else
+    static void fcf_rank_axpby_f32(int f, float a, const float* x, float k, float* y) {}
     static int fcf_rank_simd_available(void) { return 0; }
     static float fcf_rank_dot_f32(int f, const float* a, const float* b) { return 0; }
     static void fcf_rank_step_f32(int f, float* p, float* qi, float* qj, float g, float kp, float ki, int items) {}
@@ -123,6 +134,7 @@ cdef extern from * nogil:
     int fcf_rank_simd_available()
     float fcf_rank_dot_f32(int f, const float* a, const float* b)
     void fcf_rank_step_f32(int f, float* p, float* qi, float* qj, float g, float kp, float ki, int items)
+    void fcf_rank_axpby_f32(int f, float a, const float* x, float k, float* y)
 
 
 SIMD_AVAILABLE = bool(fcf_rank_simd_available())
@@ -130,7 +142,7 @@ cdef bint _simd = SIMD_AVAILABLE
 
 
 def _use_simd(enabled=None):
-    """Whether float32 identity epochs take the AVX2+FMA path; ``enabled`` switches it (for tests)."""
+    """Whether float32 epochs take the AVX2+FMA kernels; ``enabled`` switches it (for tests)."""
     global _simd
     if enabled is not None:
         _simd = bool(enabled) and SIMD_AVAILABLE
@@ -141,6 +153,7 @@ def _use_simd(enabled=None):
 cdef enum:
     AHEAD = 8
     MIDWAY = 4
+    NEAR = 2
 
 
 cdef struct Problem:
@@ -164,14 +177,17 @@ cdef inline floating _dot(int f, const floating* a, const floating* b) noexcept 
 
 
 cdef inline bint _is_positive(const index_t* indptr, const index_t* indices, int64_t u, int64_t j) noexcept nogil:
-    cdef int64_t lo = indptr[u], hi = indptr[u + 1], end = hi, mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if indices[mid] < j:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < end and indices[lo] == j
+    """Whether j is among u's sorted positives: a binary search without branches on the data
+    (a conditional move per halving), since where a random item falls is unpredictable."""
+    cdef const index_t* base = indices + indptr[u]
+    cdef int64_t n = indptr[u + 1] - indptr[u], half
+    if n == 0:
+        return False
+    while n > 1:
+        half = n >> 1
+        base = base + half if base[half] <= j else base
+        n -= half
+    return base[0] == j
 
 
 cdef inline floating _scale_of(Problem* pr, floating positive, floating negative, int64_t n_valid,
@@ -201,8 +217,8 @@ cdef int64_t _identity_block(
     floating lr, floating reg_u, floating reg_i, floating reg_b,
 ) noexcept nogil:
     cdef int64_t ring[AHEAD]
-    cdef int64_t t, k, q, u, i, j, ahead, n_valid, ordered = 0
-    cdef int f = pr.f, draw, c
+    cdef int64_t t, k, q, u, i, j, ahead, n_valid, row_start, row_length, ordered = 0
+    cdef int f = pr.f, draw, c, line
     cdef floating* p
     cdef floating* qi
     cdef floating* qj
@@ -226,6 +242,16 @@ cdef int64_t _identity_block(
             fcf_rank_prefetch(U + <int64_t>entry_users[k] * f, f * sizeof(floating))
             fcf_rank_prefetch(V + <int64_t>indices[k] * f, f * sizeof(floating))
             fcf_rank_prefetch(&indptr[entry_users[k]], 2 * sizeof(index_t))
+        if t + NEAR < end:
+            # The binary search for negatives among this user's positives is a chain of
+            # dependent loads, each a cache miss on large data: fetch the row's lines (short
+            # rows whole, long ones at 16 evenly spaced points, which covers the search's
+            # first four levels) while two samples run.
+            k = entry_users[ring[(t - start + NEAR) % AHEAD]]
+            row_start = indptr[k]
+            row_length = indptr[k + 1] - row_start
+            for line in range(16):
+                fcf_rank_prefetch(&indices[row_start + row_length * line // 16], 1)
         u = entry_users[q]
         i = indices[q]
         p = U + u * f
@@ -241,10 +267,11 @@ cdef int64_t _identity_block(
         scale = 0
         for draw in range(pr.max_sampled):
             j = fcf_bounded(&state[1], pr.n_items)
+            qj = V + j * f
+            fcf_rank_prefetch(qj, f * sizeof(floating))  # arrives while the search runs
             if _is_positive(indptr, indices, u, j):
                 continue
             n_valid += 1
-            qj = V + j * f
             if simd:
                 negative = fcf_rank_dot_f32(f, <float*>p, <float*>qj)
             else:
@@ -278,7 +305,7 @@ cdef int64_t _identity_block(
 
 cdef inline floating _represent(
     floating* out, const floating* E, const floating* bias, const index_t* fptr, const index_t* findex,
-    const floating* fweight, int64_t row, int f, bint with_bias,
+    const floating* fweight, int64_t row, int f, bint with_bias, bint simd,
 ) noexcept nogil:
     """out = Σ w_g E_g over the row's features (the row itself when fptr is NULL); returns Σ w_g c_g."""
     cdef int64_t k, lo = 0, hi = 1, g
@@ -296,8 +323,11 @@ cdef inline floating _represent(
         else:
             g = row
             w = 1
-        for c in range(f):
-            out[c] = out[c] + w * E[g * f + c]
+        if floating is float and simd:
+            fcf_rank_axpby_f32(f, w, <const float*>(E + g * f), 1, <float*>out)
+        else:
+            for c in range(f):
+                out[c] = out[c] + w * E[g * f + c]
         if with_bias:
             b = b + w * bias[g]
     return b
@@ -306,7 +336,7 @@ cdef inline floating _represent(
 cdef inline void _step_rows(
     floating* E, floating* bias, const index_t* fptr, const index_t* findex, const floating* fweight,
     int64_t row, int f, const floating* direction, floating sign_scale, floating lr, floating reg,
-    floating reg_b, bint with_bias,
+    floating reg_b, bint with_bias, bint simd,
 ) noexcept nogil:
     """E_g += lr (sign z w_g direction - reg E_g) for each feature g of the row (and its bias)."""
     cdef int64_t k, lo = 0, hi = 1, g
@@ -322,8 +352,12 @@ cdef inline void _step_rows(
         else:
             g = row
             w = 1
-        for c in range(f):
-            E[g * f + c] += lr * (sign_scale * w * direction[c] - reg * E[g * f + c])
+        if floating is float and simd:
+            # E_g <- (1 - lr reg) E_g + (lr z w) direction, with fused multiply-adds.
+            fcf_rank_axpby_f32(f, lr * sign_scale * w, <const float*>direction, 1 - lr * reg, <float*>(E + g * f))
+        else:
+            for c in range(f):
+                E[g * f + c] += lr * (sign_scale * w * direction[c] - reg * E[g * f + c])
         if with_bias:
             bias[g] += lr * (sign_scale * w - reg_b * bias[g])
 
@@ -344,13 +378,14 @@ cdef int64_t _feature_block(
     cdef floating* difference = scratch + 3 * f
     cdef floating positive, negative, scale, bi, bj
     cdef bint taken
+    cdef bint simd = pr.simd and floating is float
     for t in range(start, end):
         q = fcf_bounded(&state[0], pr.nnz)
         u = entry_users[q]
         i = indices[q]
-        _represent(p, U, bias, uf_ptr, uf_index, uf_weight, u, f, False)
-        bi = _represent(qi, V, bias, if_ptr, if_index, if_weight, i, f, pr.learn_bias)
-        positive = _dot(f, p, qi) + bi
+        _represent(p, U, bias, uf_ptr, uf_index, uf_weight, u, f, False, simd)
+        bi = _represent(qi, V, bias, if_ptr, if_index, if_weight, i, f, pr.learn_bias, simd)
+        positive = (fcf_rank_dot_f32(f, <float*>p, <float*>qi) if simd else _dot(f, p, qi)) + bi
         taken = False
         n_valid = 0
         scale = 0
@@ -359,8 +394,8 @@ cdef int64_t _feature_block(
             if _is_positive(indptr, indices, u, j):
                 continue
             n_valid += 1
-            bj = _represent(qj, V, bias, if_ptr, if_index, if_weight, j, f, pr.learn_bias)
-            negative = _dot(f, p, qj) + bj
+            bj = _represent(qj, V, bias, if_ptr, if_index, if_weight, j, f, pr.learn_bias, simd)
+            negative = (fcf_rank_dot_f32(f, <float*>p, <float*>qj) if simd else _dot(f, p, qj)) + bj
             scale = _scale_of(pr, positive, negative, n_valid, indptr[u + 1] - indptr[u], rank_weights, &ordered, &taken)
             if taken:
                 break
@@ -370,10 +405,10 @@ cdef int64_t _feature_block(
             continue
         for c in range(f):
             difference[c] = qi[c] - qj[c]
-        _step_rows(U, bias, uf_ptr, uf_index, uf_weight, u, f, difference, scale, lr, reg_u, reg_b, False)
+        _step_rows(U, bias, uf_ptr, uf_index, uf_weight, u, f, difference, scale, lr, reg_u, reg_b, False, simd)
         if pr.update_items:
-            _step_rows(V, bias, if_ptr, if_index, if_weight, i, f, p, scale, lr, reg_i, reg_b, pr.learn_bias)
-            _step_rows(V, bias, if_ptr, if_index, if_weight, j, f, p, -scale, lr, reg_i, reg_b, pr.learn_bias)
+            _step_rows(V, bias, if_ptr, if_index, if_weight, i, f, p, scale, lr, reg_i, reg_b, pr.learn_bias, simd)
+            _step_rows(V, bias, if_ptr, if_index, if_weight, j, f, p, -scale, lr, reg_i, reg_b, pr.learn_bias, simd)
     return ordered
 
 
