@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import numpy as np
+import scipy.sparse as sp
 
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -27,6 +28,88 @@ def check_positive_int(value, name: str, owner: str, minimum: int = 1) -> int:
     if value > _INDEX_MAX:
         raise ValueError(f"{owner}: '{name}' must be below 2**63; got {value!r}.")
     return int(value)
+
+
+def check_flag(value, name: str, owner: str) -> bool:
+    """A bool (Python or NumPy); 0, 1, None and strings are refused rather than read as truthy."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: '{name}' must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def check_seed(value, name: str, owner: str) -> Optional[int]:
+    """None (fresh entropy) or an int >= 0, as ``np.random.default_rng`` takes it."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{owner}: '{name}' must be None or an int >= 0; got {value!r}.")
+    return int(value)
+
+
+def check_float_dtype(value, name: str, owner: str) -> np.dtype:
+    """float32 or float64, given as a NumPy dtype, type or name."""
+    try:
+        dtype = np.dtype(value) if value is not None else None
+    except TypeError:
+        dtype = None
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{owner}: '{name}' must be float32 or float64; got {value!r}.")
+    return dtype
+
+
+def as_canonical_csr(matrix, name: str, owner: str, what: str = "user") -> sp.csr_matrix:
+    """A users x items scipy sparse matrix, checked, as a canonical CSR; the input is never changed.
+
+    The structure is checked *before* scipy touches it (scipy accepts out-of-range indices
+    and a falling indptr, and then crashes or reads out of bounds in its own conversions):
+    CSR and CSC arrays as :func:`as_csr_structure` checks them, COO coordinates in range.
+    Values must be real (bool, integers or floats; complex, object and strings are refused)
+    and finite. Duplicate entries are summed and indices sorted, on a copy; explicit zeros
+    stay stored entries. Booleans become float32 (so that duplicates count).
+    """
+    if not sp.issparse(matrix):
+        raise TypeError(f"{owner}: '{name}' must be a scipy sparse matrix; got {type(matrix).__name__}.")
+    n_rows, n_cols = matrix.shape
+    fmt = matrix.format
+    if fmt in ("csr", "csc"):
+        major, minor = (n_rows, n_cols) if fmt == "csr" else (n_cols, n_rows)
+        as_csr_structure(matrix.indptr, matrix.indices, major, minor,
+                         (f"{name}.indptr", f"{name}.indices"), owner)
+        stored = np.shape(matrix.indices)[0]
+    elif fmt == "coo":
+        coords = (np.asarray(matrix.row), np.asarray(matrix.col))
+        stored = coords[0].shape[0]
+        for axis, (coord, count) in enumerate(zip(coords, (n_rows, n_cols))):
+            label = f"{name}.{'row' if axis == 0 else 'col'}"
+            if coord.ndim != 1 or coord.shape[0] != stored:
+                raise ValueError(f"{owner}: '{label}' must be 1-D with {stored} entries; got shape {coord.shape}.")
+            if coord.size and (coord.min() < 0 or coord.max() >= count):
+                bad = int(np.flatnonzero((coord < 0) | (coord >= count))[0])
+                raise ValueError(f"{owner}: '{label}' must lie in [0, {count}); got {coord[bad]} at position {bad}.")
+    else:  # lil, dok, dia, bsr: built through scipy's own checked setters
+        matrix = matrix.tocsr()
+        stored = matrix.indices.shape[0]
+    data = np.asarray(matrix.data)
+    if data.ndim != 1 or data.shape[0] != stored:
+        raise ValueError(
+            f"{owner}: '{name}.data' must hold one value per stored entry ({stored}); got shape {data.shape}."
+        )
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: '{name}' must hold real numbers (bool, int or float); got dtype {data.dtype}.")
+    csr = sp.csr_matrix(matrix, dtype=np.float32 if data.dtype.kind == "b" else None)
+    arrays = (csr.data, csr.indices, csr.indptr)
+    if not all(a.dtype.isnative for a in arrays) or not csr.has_canonical_format:
+        # Fixed on new arrays: scipy's conversion may share the caller's, which stay as given.
+        csr = sp.csr_matrix(tuple(_native(a).copy() for a in arrays), shape=csr.shape)
+        csr.sum_duplicates()
+    if not np.isfinite(csr.data).all():
+        bad = int(np.flatnonzero(~np.isfinite(csr.data))[0])
+        row = int(np.searchsorted(csr.indptr, bad, side="right") - 1)
+        raise ValueError(
+            f"{owner}: '{name}' holds a non-finite value {csr.data[bad]} ({what} index {row}) in "
+            f"column {csr.indices[bad]}."
+        )
+    return csr
 
 
 def _native(arr: np.ndarray) -> np.ndarray:
