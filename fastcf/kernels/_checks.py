@@ -100,7 +100,7 @@ def as_canonical_csr(matrix, name: str, owner: str, what: str = "user") -> sp.cs
     arrays = (csr.data, csr.indices, csr.indptr)
     if not all(a.dtype.isnative for a in arrays) or not csr.has_canonical_format:
         # Fixed on new arrays: scipy's conversion may share the caller's, which stay as given.
-        csr = sp.csr_matrix(tuple(_native(a).copy() for a in arrays), shape=csr.shape)
+        csr = sp.csr_matrix(tuple(native_byte_order(a).copy() for a in arrays), shape=csr.shape)
         csr.sum_duplicates()
     if not np.isfinite(csr.data).all():
         bad = int(np.flatnonzero(~np.isfinite(csr.data))[0])
@@ -112,10 +112,30 @@ def as_canonical_csr(matrix, name: str, owner: str, what: str = "user") -> sp.cs
     return csr
 
 
-def _native(arr: np.ndarray) -> np.ndarray:
+def native_byte_order(arr: np.ndarray) -> np.ndarray:
     """The array in the machine's byte order (big-endian input, e.g. from a file, is swapped)."""
     if not arr.dtype.isnative:
         return arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+#: Values checked at a time by check_finite_rows (bounds the check's temporary to ~1 MiB).
+FINITE_CHUNK = 1 << 20
+
+
+def check_finite_rows(arr: np.ndarray, name: str, owner: str) -> np.ndarray:
+    """Refuse inf and NaN in a 2-D float array, naming the first one's row and column.
+
+    In chunks of rows, so that a large factor matrix needs no full-size boolean temporary.
+    """
+    rows = max(1, FINITE_CHUNK // max(arr.shape[1], 1))
+    for start in range(0, arr.shape[0], rows):
+        part = arr[start:start + rows]
+        if not np.isfinite(part).all():
+            row, col = np.argwhere(~np.isfinite(part))[0]
+            raise ValueError(
+                f"{owner}: '{name}' must be finite; got {part[row, col]} at row {start + row}, column {col}."
+            )
     return arr
 
 
@@ -125,7 +145,7 @@ def as_float_matrix(x, name: str, owner: str) -> np.ndarray:
     Integers and booleans become float64 and float16 becomes float32; anything else
     (complex, object, strings) is refused rather than guessed at.
     """
-    arr = _native(np.asarray(x))
+    arr = native_byte_order(np.asarray(x))
     if arr.ndim != 2:
         raise ValueError(
             f"{owner}: '{name}' must be a 2-D array (rows x items); got {arr.ndim}-D with shape {arr.shape}."
@@ -144,7 +164,7 @@ def as_float_matrix(x, name: str, owner: str) -> np.ndarray:
 
 def as_index_array(x, name: str, owner: str) -> np.ndarray:
     """A C-contiguous 1-D int32 or int64 array; other integer dtypes are converted if values fit."""
-    arr = _native(np.asarray(x))
+    arr = native_byte_order(np.asarray(x))
     if arr.ndim != 1:
         raise ValueError(f"{owner}: '{name}' must be a 1-D integer array; got shape {arr.shape}.")
     if arr.dtype not in INDEX_DTYPES:
