@@ -52,7 +52,8 @@ def check_float_dtype(value, name: str, owner: str) -> np.dtype:
         dtype = np.dtype(value) if value is not None else None
     except TypeError:
         dtype = None
-    if dtype not in FLOAT_DTYPES:
+    # (``np.dtype("float64") == None`` is True in NumPy, so None is tested by identity.)
+    if dtype is None or dtype not in FLOAT_DTYPES:
         raise ValueError(f"{owner}: '{name}' must be float32 or float64; got {value!r}.")
     return dtype
 
