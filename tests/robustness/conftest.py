@@ -292,3 +292,45 @@ def ratings_matrix():
     dense[:, -1] = 0
     dense[0, :3] = [5, 4, 1]  # user 0 has ratings whatever the draw
     return sp.csr_matrix(dense)
+
+
+class KernelSpy:
+    """Wraps every twin that ``fastcf.kernels._backend.twin`` hands out, recording each call.
+
+    ``calls`` holds (kernel, function, index dtypes of the array arguments, BLAS thread counts
+    seen while the call ran); the call itself runs unchanged.
+    """
+
+    def __init__(self):
+        self.calls = []
+
+    def wrap(self, kernel, module):
+        spy = self
+
+        class Proxy:
+            def __getattr__(self, name):
+                function = getattr(module, name)
+                if not callable(function):
+                    return function
+
+                def recorded(*args):
+                    from threadpoolctl import threadpool_info
+
+                    index_dtypes = {str(a.dtype) for a in args if isinstance(a, np.ndarray) and a.dtype.kind in "iu"}
+                    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+                    spy.calls.append((kernel, name, index_dtypes, blas))
+                    return function(*args)
+
+                return recorded
+
+        return Proxy()
+
+
+@pytest.fixture
+def kernel_spy(monkeypatch):
+    from fastcf.kernels import _backend
+
+    spy = KernelSpy()
+    real = _backend.twin
+    monkeypatch.setattr(_backend, "twin", lambda kernel, backend=None: spy.wrap(kernel, real(kernel, backend)))
+    return spy
