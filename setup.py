@@ -5,6 +5,11 @@ Environment switches:
                       a compiler that cannot build OpenMP code fails the build.
   FASTCF_NATIVE=1     add -march=native (faster on this CPU, but the result may not run
                       on other CPUs: never for wheels).
+  FASTCF_DEBUG_BOUNDS=1
+                      Cython bounds and negative-index checks on (boundscheck, wraparound,
+                      initializedcheck), so that an out-of-bounds access raises IndexError
+                      instead of reading past an array. Slower: for CI's bounds-checked
+                      run of the kernel tests only (build it in a copy of the tree).
 """
 import os
 import sys
@@ -122,12 +127,13 @@ def kernel_extensions():
     ]
     return cythonize(
         extensions,
-        build_dir=os.path.join("build", "cython"),  # keeps generated C out of the package
+        # Keeps generated C out of the package; the bounds-checked C apart from the fast one.
+        build_dir=os.path.join("build", "cython-bounds" if _env_flag("FASTCF_DEBUG_BOUNDS") else "cython"),
         compiler_directives={
             "language_level": 3,
-            "boundscheck": False,
-            "wraparound": False,
-            "initializedcheck": False,
+            "boundscheck": _env_flag("FASTCF_DEBUG_BOUNDS"),
+            "wraparound": _env_flag("FASTCF_DEBUG_BOUNDS"),
+            "initializedcheck": _env_flag("FASTCF_DEBUG_BOUNDS"),
             "cdivision": True,
             "binding": True,
             "embedsignature": True,

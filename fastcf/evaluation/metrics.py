@@ -39,7 +39,8 @@ auc                 full AUC over all admissible (non-training) items: positives
                     ``n_users_auc_undefined``).
 auc_implicit        implicit's "AUC": from the top k only, the rest of each list assumed in random
                     order: (Σ_{misses at r} hits before r + ((h + |T_u|) / 2)(N − misses)) / (|T_u| N)
-                    with N = n_items − |T_u| (training items count as negatives).
+                    with N = n_items − |T_u| (training items count as negatives); misses are
+                    listed items not in T_u (-1 pads are not misses, so it stays in [0, 1]).
 
 Beyond accuracy (of the top-k lists of the evaluated users)
 -----------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import numpy as np
+import scipy.sparse as sp
 
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -29,10 +30,113 @@ def check_positive_int(value, name: str, owner: str, minimum: int = 1) -> int:
     return int(value)
 
 
-def _native(arr: np.ndarray) -> np.ndarray:
+def check_flag(value, name: str, owner: str) -> bool:
+    """A bool (Python or NumPy); 0, 1, None and strings are refused rather than read as truthy."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: '{name}' must be True or False; got {value!r}.")
+    return bool(value)
+
+
+def check_seed(value, name: str, owner: str) -> Optional[int]:
+    """None (fresh entropy) or an int >= 0, as ``np.random.default_rng`` takes it."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{owner}: '{name}' must be None or an int >= 0; got {value!r}.")
+    return int(value)
+
+
+def check_float_dtype(value, name: str, owner: str) -> np.dtype:
+    """float32 or float64, given as a NumPy dtype, type or name."""
+    try:
+        dtype = np.dtype(value) if value is not None else None
+    except TypeError:
+        dtype = None
+    # (``np.dtype("float64") == None`` is True in NumPy, so None is tested by identity.)
+    if dtype is None or dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{owner}: '{name}' must be float32 or float64; got {value!r}.")
+    return dtype
+
+
+def as_canonical_csr(matrix, name: str, owner: str, what: str = "user") -> sp.csr_matrix:
+    """A users x items scipy sparse matrix, checked, as a canonical CSR; the input is never changed.
+
+    The structure is checked *before* scipy touches it (scipy accepts out-of-range indices
+    and a falling indptr, and then crashes or reads out of bounds in its own conversions):
+    CSR and CSC arrays as :func:`as_csr_structure` checks them, COO coordinates in range.
+    Values must be real (bool, integers or floats; complex, object and strings are refused)
+    and finite. Duplicate entries are summed and indices sorted, on a copy; explicit zeros
+    stay stored entries. Booleans become float32 (so that duplicates count).
+    """
+    if not sp.issparse(matrix):
+        raise TypeError(f"{owner}: '{name}' must be a scipy sparse matrix; got {type(matrix).__name__}.")
+    n_rows, n_cols = matrix.shape
+    fmt = matrix.format
+    if fmt in ("csr", "csc"):
+        major, minor = (n_rows, n_cols) if fmt == "csr" else (n_cols, n_rows)
+        as_csr_structure(matrix.indptr, matrix.indices, major, minor,
+                         (f"{name}.indptr", f"{name}.indices"), owner)
+        stored = np.shape(matrix.indices)[0]
+    elif fmt == "coo":
+        coords = (np.asarray(matrix.row), np.asarray(matrix.col))
+        stored = coords[0].shape[0]
+        for axis, (coord, count) in enumerate(zip(coords, (n_rows, n_cols))):
+            label = f"{name}.{'row' if axis == 0 else 'col'}"
+            if coord.ndim != 1 or coord.shape[0] != stored:
+                raise ValueError(f"{owner}: '{label}' must be 1-D with {stored} entries; got shape {coord.shape}.")
+            if coord.size and (coord.min() < 0 or coord.max() >= count):
+                bad = int(np.flatnonzero((coord < 0) | (coord >= count))[0])
+                raise ValueError(f"{owner}: '{label}' must lie in [0, {count}); got {coord[bad]} at position {bad}.")
+    else:  # lil, dok, dia, bsr: built through scipy's own checked setters
+        matrix = matrix.tocsr()
+        stored = matrix.indices.shape[0]
+    data = np.asarray(matrix.data)
+    if data.ndim != 1 or data.shape[0] != stored:
+        raise ValueError(
+            f"{owner}: '{name}.data' must hold one value per stored entry ({stored}); got shape {data.shape}."
+        )
+    if data.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: '{name}' must hold real numbers (bool, int or float); got dtype {data.dtype}.")
+    csr = sp.csr_matrix(matrix, dtype=np.float32 if data.dtype.kind == "b" else None)
+    arrays = (csr.data, csr.indices, csr.indptr)
+    if not all(a.dtype.isnative for a in arrays) or not csr.has_canonical_format:
+        # Fixed on new arrays: scipy's conversion may share the caller's, which stay as given.
+        csr = sp.csr_matrix(tuple(native_byte_order(a).copy() for a in arrays), shape=csr.shape)
+        csr.sum_duplicates()
+    if not np.isfinite(csr.data).all():
+        bad = int(np.flatnonzero(~np.isfinite(csr.data))[0])
+        row = int(np.searchsorted(csr.indptr, bad, side="right") - 1)
+        raise ValueError(
+            f"{owner}: '{name}' holds a non-finite value {csr.data[bad]} ({what} index {row}) in "
+            f"column {csr.indices[bad]}."
+        )
+    return csr
+
+
+def native_byte_order(arr: np.ndarray) -> np.ndarray:
     """The array in the machine's byte order (big-endian input, e.g. from a file, is swapped)."""
     if not arr.dtype.isnative:
         return arr.astype(arr.dtype.newbyteorder("="))
+    return arr
+
+
+#: Values checked at a time by check_finite_rows (bounds the check's temporary to ~1 MiB).
+FINITE_CHUNK = 1 << 20
+
+
+def check_finite_rows(arr: np.ndarray, name: str, owner: str) -> np.ndarray:
+    """Refuse inf and NaN in a 2-D float array, naming the first one's row and column.
+
+    In chunks of rows, so that a large factor matrix needs no full-size boolean temporary.
+    """
+    rows = max(1, FINITE_CHUNK // max(arr.shape[1], 1))
+    for start in range(0, arr.shape[0], rows):
+        part = arr[start:start + rows]
+        if not np.isfinite(part).all():
+            row, col = np.argwhere(~np.isfinite(part))[0]
+            raise ValueError(
+                f"{owner}: '{name}' must be finite; got {part[row, col]} at row {start + row}, column {col}."
+            )
     return arr
 
 
@@ -42,7 +146,7 @@ def as_float_matrix(x, name: str, owner: str) -> np.ndarray:
     Integers and booleans become float64 and float16 becomes float32; anything else
     (complex, object, strings) is refused rather than guessed at.
     """
-    arr = _native(np.asarray(x))
+    arr = native_byte_order(np.asarray(x))
     if arr.ndim != 2:
         raise ValueError(
             f"{owner}: '{name}' must be a 2-D array (rows x items); got {arr.ndim}-D with shape {arr.shape}."
@@ -61,7 +165,7 @@ def as_float_matrix(x, name: str, owner: str) -> np.ndarray:
 
 def as_index_array(x, name: str, owner: str) -> np.ndarray:
     """A C-contiguous 1-D int32 or int64 array; other integer dtypes are converted if values fit."""
-    arr = _native(np.asarray(x))
+    arr = native_byte_order(np.asarray(x))
     if arr.ndim != 1:
         raise ValueError(f"{owner}: '{name}' must be a 1-D integer array; got shape {arr.shape}.")
     if arr.dtype not in INDEX_DTYPES:

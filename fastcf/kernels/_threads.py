@@ -14,6 +14,13 @@ Numba's default ``workqueue`` layer aborts the process when two Python threads e
 parallel kernel at once, so fastcf asks for a thread-safe layer (TBB, else OpenMP). If the
 user chose a layer with NUMBA_THREADING_LAYER, that choice stands. If no thread-safe layer
 loads, fastcf serialises its own Numba calls with a lock instead of crashing.
+
+After ``os.fork()`` from a process whose kernels have run, GNU OpenMP's thread pool does not
+exist in the child (a parallel region there hangs, and Numba's OpenMP layer terminates the
+process). So in such a child every kernel runs on one thread (the Cython twins and the
+reference are then safe), and a Numba call whose OpenMP layer was started before the fork
+raises RuntimeError saying so instead of killing the process. For parallel workers, start
+them with multiprocessing's "spawn" or "forkserver" method.
 """
 
 from __future__ import annotations
@@ -29,6 +36,21 @@ from fastcf import config
 __all__ = ["kernel_threads", "numba_threads", "numba_threading_layer", "resolve_n_threads"]
 
 
+#: A kernel call has started threads in this process (so a fork now inherits dead pools).
+_threads_started = False
+#: This process was forked from one where _threads_started was True: kernels run on one thread.
+_forked_after_threads = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_threads
+    _forked_after_threads = _forked_after_threads or _threads_started
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def resolve_n_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[int] = None) -> int:
     """The thread count a kernel call uses: ``n_threads`` if given, else fastcf's setting.
 
@@ -42,6 +64,8 @@ def resolve_n_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[in
     n = min(n, config.usable_cores())
     if n_tasks is not None:
         n = min(n, max(int(n_tasks), 1))
+    if _forked_after_threads:  # see the module docstring
+        return 1
     return n
 
 
@@ -105,7 +129,9 @@ def _blas_single_threaded() -> Iterator[None]:
 @contextlib.contextmanager
 def kernel_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[int] = None) -> Iterator[int]:
     """Scope of one kernel call: yields the thread count; BLAS pools run single-threaded inside."""
+    global _threads_started
     n = resolve_n_threads(n_threads, owner, n_tasks)
+    _threads_started = True
     with _blas_single_threaded():
         yield n
 
@@ -173,6 +199,13 @@ def numba_threads(n_threads: int) -> Iterator[None]:
     import numba
 
     configure_numba()
+    if _forked_after_threads and _numba_layer_started() == "omp":
+        raise RuntimeError(
+            "fastcf: the Numba twins cannot run in a process forked after Numba's OpenMP threading "
+            "layer started (GNU OpenMP is not fork-safe; Numba would terminate the process). In this "
+            "child use backend='cython' or 'reference' (they run on one thread here), or start "
+            "workers with multiprocessing's 'spawn' or 'forkserver' method."
+        )
     n = min(n_threads, numba.config.NUMBA_NUM_THREADS)
     lock = _serialise_numba or contextlib.nullcontext()
     with lock:
@@ -182,6 +215,16 @@ def numba_threads(n_threads: int) -> Iterator[None]:
             yield
         finally:
             numba.set_num_threads(previous)
+
+
+def _numba_layer_started() -> Optional[str]:
+    """The Numba threading layer already launched in this process (or its parent), else None."""
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        return None
 
 
 def numba_threading_layer() -> str:

@@ -29,7 +29,9 @@ from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
 from fastcf.exceptions import NotFittedError
 from fastcf.kernels import select_topk, select_topk_dot
-from fastcf.kernels._checks import check_positive_int
+from fastcf import config
+from fastcf.kernels._backend import resolve_backend
+from fastcf.kernels._checks import as_canonical_csr, check_flag, check_float_dtype, check_positive_int, check_seed
 
 __all__ = ["FactorModel", "Recommender"]
 
@@ -77,7 +79,13 @@ class Recommender:
     # --- fitting --------------------------------------------------------------------------
 
     def fit(self, data, **kwargs) -> "Recommender":
-        """Fit on ``data``: Interactions, or a users x items scipy sparse matrix."""
+        """Fit on ``data``: Interactions, or a users x items scipy sparse matrix (any format).
+
+        The matrix is checked in full first (see ``_training_data``): a malformed structure,
+        out-of-range indices, non-real or non-finite values raise ValueError or TypeError
+        naming the problem; duplicate (user, item) entries are summed and explicit zeros
+        kept as entries, on a copy. The input is never modified.
+        """
         matrix, users, items = self._training_data(data)
         self._fit(matrix, **kwargs)
         self.users_, self.items_, self.seen_ = users, items, matrix
@@ -92,28 +100,53 @@ class Recommender:
 
         return FitProgress(type(self).__name__, total, unit, getattr(self, "show_progress", None))
 
+    #: Models whose math needs values >= 0 (implicit feedback: counts, clicks) set this.
+    _nonnegative_data = False
+
     def _training_data(self, data):
         """(canonical CSR, user IdMap or None, item IdMap or None), validated once here."""
         name = type(self).__name__
+        owner = f"{name}.fit"
         if isinstance(data, Interactions):
             matrix, users, items = data.matrix, data.users, data.items
         elif sp.issparse(data):
-            matrix, users, items = sp.csr_matrix(data), None, None
-            if not matrix.has_canonical_format:
-                matrix = matrix.copy()
-                matrix.sum_duplicates()
+            matrix, users, items = data, None, None
         else:
             raise TypeError(
-                f"{name}.fit: 'data' must be fastcf Interactions or a users x items scipy sparse matrix; "
+                f"{owner}: 'data' must be fastcf Interactions or a users x items scipy sparse matrix; "
                 f"got {type(data).__name__}."
+                + (" Wrap a dense array in scipy.sparse.csr_matrix(...)." if isinstance(data, np.ndarray) else "")
             )
         if matrix.shape[0] == 0 or matrix.shape[1] == 0:
-            raise ValueError(f"{name}.fit: 'data' has shape {matrix.shape}; it needs users and items.")
-        if not np.isfinite(matrix.data).all():
-            bad = int(np.flatnonzero(~np.isfinite(matrix.data))[0])
+            raise ValueError(f"{owner}: 'data' has shape {matrix.shape}; it needs users and items.")
+        matrix = as_canonical_csr(matrix, "data", owner)
+        if matrix.nnz == 0:
+            raise ValueError(f"{owner}: 'data' of shape {matrix.shape} holds no interactions (nnz = 0).")
+        if self._nonnegative_data and matrix.data.min() < 0:
+            bad = int(np.argmin(matrix.data))
             row = int(np.searchsorted(matrix.indptr, bad, side="right") - 1)
-            raise ValueError(f"{name}.fit: 'data' holds a non-finite value {matrix.data[bad]} (user index {row}).")
+            raise ValueError(
+                f"{owner}: 'data' must be >= 0 (implicit feedback: counts, clicks, weights); got "
+                f"{matrix.data[bad]} (user index {row}, item index {matrix.indices[bad]})."
+            )
         return matrix, users, items
+
+    def _check_common_params(self) -> None:
+        """The parameters many models share, where the model has them: one check, one message."""
+        name = type(self).__name__
+        if hasattr(self, "dtype"):
+            check_float_dtype(self.dtype, "dtype", name)
+        if hasattr(self, "random_state"):
+            check_seed(self.random_state, "random_state", name)
+        for flag in ("shuffle", "track_loss", "show_progress"):
+            if hasattr(self, flag):
+                check_flag(getattr(self, flag), flag, name)
+        if getattr(self, "n_threads", None) is not None:
+            config.check_n_threads(self.n_threads, "n_threads", name)
+        if getattr(self, "backend", None) is not None:
+            resolve_backend(self.backend)
+        if getattr(self, "callback", None) is not None and not callable(self.callback):
+            raise TypeError(f"{name}: 'callback' must be callable or None; got {type(self.callback).__name__}.")
 
     def _check_fitted(self, action: str) -> None:
         if not all(hasattr(self, attribute) for attribute in self._fitted_attributes):
@@ -189,6 +222,12 @@ class Recommender:
 
     def _indices(self, ids, id_map: Optional[IdMap], count: int, what: str, owner: str) -> np.ndarray:
         """Dense indices for raw IDs (or for indices, when fitted on a bare matrix), checked."""
+        if np.ndim(ids) > 1:
+            raise ValueError(
+                f"{type(self).__name__}.{owner}: {what}s must be one ID or a 1-D array of IDs; got shape {np.shape(ids)}."
+            )
+        if np.size(ids) == 0:
+            return np.zeros(0, dtype=np.int64)
         if id_map is not None:
             try:
                 return np.atleast_1d(id_map.to_index(ids))
@@ -213,10 +252,9 @@ class Recommender:
         """
         name = f"{type(self).__name__}.{owner}"
         if sp.issparse(history):
-            rows = sp.csr_matrix(history, dtype=np.float64)
-            if rows.shape[1] != self.n_items:
-                raise ValueError(f"{name}: 'history' must have {self.n_items} columns (items); got {rows.shape[1]}.")
-            rows.sum_duplicates()
+            if history.shape[1] != self.n_items:
+                raise ValueError(f"{name}: 'history' must have {self.n_items} columns (items); got {history.shape[1]}.")
+            rows = as_canonical_csr(history, "history", name).astype(np.float64)
             single = False
         else:
             if isinstance(history, dict):
@@ -299,6 +337,8 @@ class Recommender:
         user_index = self._indices(users, self.users_, self.n_users, "user", owner)
         candidates = self._candidates(items, exclude_items, owner)
         k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(candidates.size, 1))
+        block_bytes = check_positive_int(block_bytes, "block_bytes", f"{type(self).__name__}.{owner}")
+        exclude_seen = check_flag(exclude_seen, "exclude_seen", f"{type(self).__name__}.{owner}")
 
         seen = self.seen_ if exclude_seen else None
         top, top_scores = self._top_k_items(user_index, candidates, seen, k, block_bytes, n_threads)
@@ -428,6 +468,9 @@ class FactorModel(Recommender):
     def _top_k_dot(self, queries, items, candidates, seen, seen_rows, k, n_threads):
         """Top k of queries @ items.T (items = the candidates' vectors), as dense candidate indices."""
         n_columns = seen.shape[1] if seen is not None else candidates.size
+        if candidates.size == 0:  # every item filtered out: all padding, as documented in recommend
+            return (np.full((queries.shape[0], k), -1, dtype=np.int64),
+                    np.full((queries.shape[0], k), -np.inf, dtype=queries.dtype))
         position = None if candidates.size == n_columns else np.full(n_columns, -1, dtype=np.int64)
         if position is not None:
             position[candidates] = np.arange(candidates.size)

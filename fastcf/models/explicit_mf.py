@@ -140,10 +140,7 @@ class BiasedMF(RatingPredictor, FactorModel):
             raise ValueError(f"{name}: 'learning_rate_decay' must be a finite number in (0, 1]; got {decay!r}.")
         for param in ("reg_factors", "reg_bias", "init_std"):
             check_number(name, param, getattr(self, param))
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"{name}: 'callback' must be callable or None; got {type(self.callback).__name__}.")
+        self._check_common_params()
         self._check_rating_scale()
 
     # --- fit ------------------------------------------------------------------------------

@@ -35,6 +35,9 @@ class ImplicitALS(FactorModel):
     solves items, then users, so that the user factors are exact for the final item factors:
     folding in a training user with the Cholesky solver gives back its fitted factors.
 
+    Stored values must be >= 0 (``fit`` raises ValueError naming the first negative one):
+    c_ui below 1 would subtract from the normal equations and can make them indefinite.
+
     Parameters
     ----------
     factors : int >= 1
@@ -68,6 +71,8 @@ class ImplicitALS(FactorModel):
     loss_history_ : list of float (with track_loss)
     users_, items_ : IdMap or None
     """
+
+    _nonnegative_data = True
 
     def __init__(
         self,
@@ -113,10 +118,7 @@ class ImplicitALS(FactorModel):
                 raise ValueError(f"{name}: '{param}' must be a finite number >= 0; got {value!r}.")
         if self.solver not in _SOLVERS:
             raise ValueError(f"{name}: 'solver' must be one of {_SOLVERS}; got {self.solver!r}.")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")
-        if self.callback is not None and not callable(self.callback):
-            raise TypeError(f"{name}: 'callback' must be callable or None; got {type(self.callback).__name__}.")
+        self._check_common_params()
 
     def _confidence(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
         """The confidence matrix, 1 + alpha * r on the stored entries, in the model's dtype."""

@@ -53,8 +53,9 @@ PER_USER = {
     # none beats item 4 (5): 3/6; user 4 has no admissible positive; user 5: item 0 (2) beats
     # items 2 and 5, ties items 1 and 4, loses to 3: (2 + 1) / 5.
     "auc": [1, 1 / 8, 1 / 2, math.nan, 3 / 5],
-    # implicit's formula: (Σ hits before each miss + ((h + |T|) / 2)(N - misses)) / (|T| N), N = 6 - |T|
-    "auc_implicit": [(2 + 2 * 3) / 8, (0 + 1 * 1) / 8, (0 + 2.5 * 2) / 9, (0 + 0.5 * 2) / 5, (1 + 1 * 3) / 5],
+    # implicit's formula: (Σ hits before each miss + ((h + |T|) / 2)(N - misses)) / (|T| N), N = 6 - |T|;
+    # user 4's list is all pads, which are not misses (implicit would count 3 and give 1/5).
+    "auc_implicit": [(2 + 2 * 3) / 8, (0 + 1 * 1) / 8, (0 + 2.5 * 2) / 9, (0 + 0.5 * 5) / 5, (1 + 1 * 3) / 5],
 }
 HITS = [2, 0, 2, 0, 1]
 M = [2, 2, 3, 1, 1]  # min(k, |T|)

@@ -63,10 +63,10 @@ def oracle_user(scores, k, train, test, gains, n_items, graded=True, auc=True):
     if n_neg > 0:
         hit = miss = 0
         area = 0.0
-        for q in range(k):  # implicit's loop, verbatim in spirit
+        for q in range(k):  # implicit's loop, in spirit; but a pad (-1) is no miss
             if flags[q]:
                 hit += 1
-            else:
+            elif top[q] >= 0:
                 miss += 1
                 area += hit
         area += ((hit + len(test)) / 2.0) * (n_neg - miss)

@@ -244,14 +244,7 @@ def _factor_matrix(x, name: str, owner: str) -> np.ndarray:
     arr = _checks.as_float_matrix(x, name, owner)
     if arr.shape[1] == 0:
         raise ValueError(f"{owner}: '{name}' must have at least one column (factor); got shape {arr.shape}.")
-    rows = max(1, _CHECK_CHUNK // arr.shape[1])  # chunks keep the check's temporary small
-    for start in range(0, arr.shape[0], rows):
-        part = arr[start:start + rows]
-        if not np.isfinite(part).all():
-            row, col = np.argwhere(~np.isfinite(part))[0]
-            raise ValueError(
-                f"{owner}: '{name}' must be finite; got {part[row, col]} at row {start + row}, column {col}."
-            )
+    _checks.check_finite_rows(arr, name, owner)
     return arr
 
 
@@ -261,7 +254,7 @@ def _csr_rows(train_indptr, test_indptr, owner: str) -> int:
     if n_train != n_test:
         raise ValueError(
             f"{owner}: the train and test CSRs must have one row per user, as many each; got "
-            f"{n_train} and {n_test} rows (len(indptr) - 1)."
+            f"{n_train} and {n_test} rows (len('train_indptr') - 1 and len('test_indptr') - 1)."
         )
     return max(n_train, 0)
 

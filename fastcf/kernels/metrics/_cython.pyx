@@ -547,7 +547,7 @@ cdef void _list_values(
                 dcg_graded = dcg_graded + gains[slot - 1] * discounts[r]
             if first_hit < 0:
                 first_hit = r
-        else:
+        elif item >= 0:  # a pad (-1) is no negative item: it takes no part in the AUC
             misses += 1
             auc_implicit = auc_implicit + <double>hits
     m = k if k < n_test else n_test

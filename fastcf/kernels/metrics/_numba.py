@@ -142,7 +142,7 @@ def _list_values(top, test_slot, gains, n_test, n_items, discounts, ideal, compu
                 dcg_graded += gains[slot - 1] * discounts[r]
             if first_hit < 0:
                 first_hit = r
-        else:
+        elif item >= 0:  # a pad (-1) is no negative item: it takes no part in the AUC
             misses += 1
             auc_implicit += hits
     m = min(k, n_test)

@@ -27,7 +27,9 @@ auc                    over all admissible items: positives P = T_u \\ E_u, nega
                        NaN when P or N is empty
 auc_implicit           implicit's AUC from the top k only: for each miss at rank r add the hits
                        before it, then ((h + |T_u|) / 2) (n_items − |T_u| − misses), all divided
-                       by |T_u| (n_items − |T_u|); NaN when n_items = |T_u|
+                       by |T_u| (n_items − |T_u|); NaN when n_items = |T_u|. A miss is a listed
+                       item not in T_u; -1 pads are not misses (counting them, as implicit
+                       does, gives values below 0 when fewer than k items are admissible)
 =====================  ===================================================================
 
 A user with no test item gets NaN in every column. Sums run left to right (rank 0 first) in
@@ -191,7 +193,7 @@ def list_values(top, test, gains, n_items, discounts, ideal, compute_graded):
                 dcg_graded += gain_of[item] * discounts[r]
             if first_hit < 0:
                 first_hit = r
-        else:
+        elif item >= 0:  # a pad (-1) is no negative item: it takes no part in the AUC
             misses += 1
             auc_implicit += hits
     m = min(k, n_test)

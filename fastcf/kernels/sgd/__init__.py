@@ -278,7 +278,7 @@ def svdpp_epoch(
         owner, block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias,
         {"gradient_sums": gradient_sums}, global_mean, learning_rate, reg_factors, reg_bias,
     )
-    implicit_sums = np.asarray(implicit_sums)
+    implicit_sums = _checks.native_byte_order(np.asarray(implicit_sums))  # read only: a swapped copy is fine
     if implicit_sums.dtype != user_factors.dtype or implicit_sums.shape != user_factors.shape:
         raise ValueError(
             f"{owner}: 'implicit_sums' must match 'user_factors' in dtype and shape ({user_factors.dtype}, "

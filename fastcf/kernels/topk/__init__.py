@@ -105,8 +105,9 @@ def select_topk_dot(
     Raises
     ------
     ValueError
-        k < 1, shapes or dtypes that do not fit (naming both), a malformed exclusion CSR, or
-        NaN among the scores (non-finite factors), naming the first such row.
+        k < 1, shapes or dtypes that do not fit (naming both), a malformed exclusion CSR,
+        non-finite ``queries`` or ``items`` (naming the first such value), or NaN among the
+        scores (finite factors whose products overflow), naming the first such row.
     """
     owner = "select_topk_dot"
     queries = _checks.as_float_matrix(queries, "queries", owner)
@@ -120,6 +121,10 @@ def select_topk_dot(
             f"{owner}: 'queries' and 'items' must have the same number of columns (factors); got "
             f"shapes {queries.shape} and {items.shape}."
         )
+    # Checked here, by name: an infinite factor would otherwise give inf scores (ranked as
+    # if meaningful) or inf * 0 = NaN, reported only as a row of scores.
+    _checks.check_finite_rows(queries, "queries", owner)
+    _checks.check_finite_rows(items, "items", owner)
     k = _checks.check_positive_int(k, "k", owner)
     n_rows = queries.shape[0]
     indptr, indices = _exclusions(exclude_indptr, exclude_indices, n_rows, items.shape[0], owner)

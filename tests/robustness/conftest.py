@@ -1,0 +1,336 @@
+"""The registries the robustness suite runs over: every public model and kernel, one entry each.
+
+A new model is one line in MODELS (a small, fast, seeded configuration) and, optionally, its
+own bad hyperparameters in BAD_PARAMS. A new kernel function is one entry in KERNEL_CALLS: a
+builder for one small valid call and which of its arguments are CSR pairs, read-only float
+inputs, index arrays and arrays written in place. Tests take the fixtures ``model_name`` /
+``make_model`` and ``kernel_name`` / ``kernel_call``, parametrised here over the registries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Tuple
+
+import numpy as np
+import pytest
+
+import fastcf.kernels as K
+from fastcf.models import BaselineOnly, BiasedMF, ExplicitALS, ImplicitALS, SVDpp
+
+# --- models -------------------------------------------------------------------------------
+
+#: name -> factory(**overrides) of a small seeded model; ``implicit`` marks implicit-feedback
+#: models (they need values >= 0). One line per model.
+MODELS: Dict[str, Callable] = {
+    "ImplicitALS": lambda **kw: ImplicitALS(**{"factors": 4, "iterations": 2, "random_state": 0, "n_threads": 2, **kw}),
+    "ImplicitALS-cholesky": lambda **kw: ImplicitALS(**{"factors": 4, "iterations": 2, "solver": "cholesky",
+                                                        "random_state": 0, "n_threads": 2, **kw}),
+    "BaselineOnly": lambda **kw: BaselineOnly(**{"epochs": 3, **kw}),
+    "BiasedMF": lambda **kw: BiasedMF(**{"factors": 4, "epochs": 3, "n_blocks": 3, "random_state": 0, "n_threads": 2, **kw}),
+    "SVDpp": lambda **kw: SVDpp(**{"factors": 4, "epochs": 3, "n_blocks": 3, "random_state": 0, "n_threads": 2, **kw}),
+    "ExplicitALS": lambda **kw: ExplicitALS(**{"factors": 4, "iterations": 2, "random_state": 0, **kw}),
+}
+IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky"}
+
+#: Bad values every model must refuse for the parameters it has, each error naming the parameter.
+COMMON_BAD_PARAMS = {
+    "factors": [0, -1, True, 2.5, "8", None],
+    "iterations": [0, True, 1.5],
+    "epochs": [0, True, 1.5],
+    "n_blocks": [0, 2.0],
+    "regularization": [-1.0, np.nan, np.inf, "x"],
+    "alpha": [-1.0, np.nan],
+    "reg_factors": [-0.1, np.nan], "reg_bias": [-0.1, np.inf], "reg_user": [-1, np.nan], "reg_item": [-1, "x"],
+    "reg_implicit": [-1.0],
+    "learning_rate": [0, -0.1, np.nan],
+    "learning_rate_decay": [0, 1.5],
+    "init_std": [-1.0, np.nan],
+    "cg_steps": [0, 1.5],
+    "solver": ["lu", None],
+    "dtype": [np.float16, np.int32, "garbage", None],
+    "random_state": [-1, 2.5, "seed", True],
+    "shuffle": ["yes", None, 1],
+    "track_loss": ["yes", None],
+    "show_progress": ["no", 0],
+    "rating_scale": [(5, 1), (1, np.inf), "1-5", (1, 2, 3)],
+    "n_threads": [0, -1, 1.5],
+    "backend": ["fortran", 3],
+    "callback": [3, "print"],
+}
+#: Per-model additions to COMMON_BAD_PARAMS (a new model's own parameters).
+BAD_PARAMS: Dict[str, Dict[str, list]] = {}
+
+
+def bad_params(model_name: str):
+    """(parameter, bad value) pairs for the parameters this model has."""
+    params = MODELS[model_name]().get_params()
+    table = {**COMMON_BAD_PARAMS, **BAD_PARAMS.get(model_name, {})}
+    return [(p, v) for p, values in table.items() if p in params for v in values]
+
+
+# --- kernels ------------------------------------------------------------------------------
+
+@dataclass
+class KernelCall:
+    """One public kernel function, how to build a small valid call, and its argument roles."""
+
+    function: Callable
+    build: Callable[[], dict]  # fresh keyword arguments of a valid call
+    csr: Tuple[Tuple[str, str, int], ...] = ()  # (indptr name, indices name, number of columns)
+    floats: Tuple[str, ...] = ()  # float arrays read, never written
+    inf_ok: Tuple[str, ...] = ()  # floats where +-inf is an ordinary value (documented)
+    indices: Tuple[Tuple[str, int], ...] = ()  # 1-D index arrays and their exclusive upper bound
+    written: Tuple[str, ...] = ()  # arrays updated in place
+    bad_scalars: Tuple[Tuple[str, object], ...] = field(default_factory=tuple)
+
+    def run(self, kwargs):
+        """(return value, the written arrays after the call)."""
+        result = self.function(**kwargs)
+        return result, {name: kwargs[name].copy() for name in self.written}
+
+
+N_USERS, N_ITEMS, F = 7, 9, 3
+_SCALARS = (("n_threads", 0), ("n_threads", 1.5), ("backend", "fortran"))
+
+
+def _csr(rng, n_rows, n_cols, per_row=3, unique=False):
+    rows = []
+    for r in range(n_rows):
+        count = 0 if r == n_rows - 1 else int(rng.integers(1, per_row + 1))  # the last row is empty
+        rows.append(np.sort(rng.choice(n_cols - 1, count, replace=not unique)))  # the last column too
+    indptr = np.r_[0, np.cumsum([len(r) for r in rows])].astype(np.int64)
+    return indptr, np.concatenate(rows).astype(np.int64)
+
+
+def _factors(rng, n, dtype=np.float64):
+    return rng.standard_normal((n, F)).astype(dtype)
+
+
+def _als_call():
+    rng = np.random.default_rng(1)
+    indptr, indices = _csr(rng, N_USERS, N_ITEMS)
+    return dict(indptr=indptr, indices=indices, confidence=1 + rng.random(indices.size) * 3,
+                other_factors=_factors(rng, N_ITEMS), factors=np.zeros((N_USERS, F)), regularization=0.1)
+
+
+def _als_loss_call():
+    call = _als_call()
+    return dict(indptr=call["indptr"], indices=call["indices"], confidence=call["confidence"],
+                user_factors=_factors(np.random.default_rng(2), N_USERS), item_factors=call["other_factors"],
+                regularization=0.1)
+
+
+def _topk_call():
+    rng = np.random.default_rng(3)
+    indptr, indices = _csr(rng, N_USERS, N_ITEMS)
+    scores = rng.integers(0, 4, (N_USERS, N_ITEMS)).astype(np.float64)  # ties
+    scores[0, 2] = np.inf
+    return dict(scores=scores, k=4, exclude_indptr=indptr, exclude_indices=indices)
+
+
+def _topk_dot_call():
+    rng = np.random.default_rng(4)
+    indptr, indices = _csr(rng, N_USERS, N_ITEMS)
+    return dict(queries=_factors(rng, N_USERS), items=_factors(rng, N_ITEMS), k=4,
+                exclude_indptr=indptr, exclude_indices=indices)
+
+
+def _metrics_parts(rng):
+    train_indptr, train_indices = _csr(rng, N_USERS, N_ITEMS)
+    test_indptr, test_indices = _csr(rng, N_USERS, N_ITEMS, unique=True)
+    return dict(users=np.array([0, 2, 5, 6, 1]), train_indptr=train_indptr, train_indices=train_indices,
+                test_indptr=test_indptr, test_indices=test_indices, test_gains=1 + rng.random(test_indices.size),
+                graded=True)
+
+
+def _factor_metrics_call():
+    rng = np.random.default_rng(5)
+    return dict(user_factors=_factors(rng, N_USERS), item_factors=_factors(rng, N_ITEMS), k=4, auc=True,
+                **_metrics_parts(rng))
+
+
+def _score_metrics_call():
+    rng = np.random.default_rng(6)
+    parts = _metrics_parts(rng)
+    return dict(scores=rng.standard_normal((parts["users"].size, N_ITEMS)), k=4, auc=True, **parts)
+
+
+def _list_metrics_call():
+    rng = np.random.default_rng(7)
+    parts = _metrics_parts(rng)
+    top = np.array([rng.permutation(N_ITEMS)[:4] for _ in parts["users"]])
+    top[1, 3] = -1
+    return dict(top_items=top, users=parts["users"], test_indptr=parts["test_indptr"],
+                test_indices=parts["test_indices"], test_gains=parts["test_gains"], graded=True, n_items=N_ITEMS)
+
+
+def _ratings(rng, nnz=30):
+    users = rng.integers(0, N_USERS, nnz)
+    items = rng.integers(0, N_ITEMS, nnz)
+    return users, items, rng.integers(1, 6, nnz).astype(np.float64)
+
+
+def _sgd_call():
+    rng = np.random.default_rng(8)
+    users, items, ratings = _ratings(rng)
+    block_ptr, order = K.sgd_schedule(users, items, N_USERS, N_ITEMS, 2, seed=0)
+    return dict(block_ptr=block_ptr, users=users[order], items=items[order], ratings=ratings[order],
+                user_factors=_factors(rng, N_USERS) * 0.1, item_factors=_factors(rng, N_ITEMS) * 0.1,
+                user_bias=np.zeros(N_USERS), item_bias=np.zeros(N_ITEMS), global_mean=3.0, learning_rate=0.01,
+                reg_factors=0.02, reg_bias=0.02)
+
+
+def _svdpp_call():
+    call = _sgd_call()
+    rng = np.random.default_rng(9)
+    call.update(implicit_sums=_factors(rng, N_USERS) * 0.1, gradient_sums=np.zeros((N_USERS, F)))
+    return call
+
+
+def _schedule_call():
+    users, items, _ = _ratings(np.random.default_rng(10))
+    return dict(users=users, items=items, n_users=N_USERS, n_items=N_ITEMS, n_blocks=2, seed=3)
+
+
+_METRIC_CSR = (("train_indptr", "train_indices", N_ITEMS), ("test_indptr", "test_indices", N_ITEMS))
+_EPOCH_SCALARS = (("learning_rate", 0.0), ("learning_rate", np.nan), ("reg_factors", -1.0),
+                  ("reg_bias", np.inf), ("global_mean", np.nan), ("global_mean", "3"))
+
+#: Every public kernel function. One entry per function.
+KERNEL_CALLS: Dict[str, KernelCall] = {
+    "select_topk": KernelCall(
+        K.select_topk, _topk_call, csr=(("exclude_indptr", "exclude_indices", N_ITEMS),), floats=("scores",),
+        inf_ok=("scores",), bad_scalars=(("k", 0), ("k", True), ("k", 2.0)) + _SCALARS),
+    "select_topk_dot": KernelCall(
+        K.select_topk_dot, _topk_dot_call, csr=(("exclude_indptr", "exclude_indices", N_ITEMS),),
+        floats=("queries", "items"), bad_scalars=(("k", 0), ("k", -3)) + _SCALARS),
+    "als_half_step": KernelCall(
+        K.als_half_step, _als_call, csr=(("indptr", "indices", N_ITEMS),), floats=("confidence", "other_factors"),
+        written=("factors",),
+        bad_scalars=(("regularization", -1.0), ("regularization", np.nan), ("regularization", "x"),
+                     ("cg_steps", -1), ("cg_steps", 1.5)) + _SCALARS),
+    "als_loss": KernelCall(
+        K.als_loss, _als_loss_call, csr=(("indptr", "indices", N_ITEMS),),
+        floats=("confidence", "user_factors", "item_factors"),
+        bad_scalars=(("regularization", -0.5), ("regularization", True)) + _SCALARS),
+    "factor_ranking_metrics": KernelCall(
+        K.factor_ranking_metrics, _factor_metrics_call, csr=_METRIC_CSR,
+        floats=("user_factors", "item_factors", "test_gains"), indices=(("users", N_USERS),),
+        bad_scalars=(("k", 0), ("block_size", 0), ("block_size", 2.5)) + _SCALARS),
+    "score_ranking_metrics": KernelCall(
+        K.score_ranking_metrics, _score_metrics_call, csr=_METRIC_CSR, floats=("scores", "test_gains"),
+        inf_ok=("scores",), indices=(("users", N_USERS),), bad_scalars=(("k", 0), ("k", None)) + _SCALARS),
+    "list_ranking_metrics": KernelCall(
+        K.list_ranking_metrics, _list_metrics_call, csr=(("test_indptr", "test_indices", N_ITEMS),),
+        floats=("test_gains",), indices=(("users", N_USERS),),
+        bad_scalars=(("n_items", -1), ("n_items", 2.5)) + _SCALARS),
+    "sgd_epoch": KernelCall(
+        K.sgd_epoch, _sgd_call, floats=("ratings",), indices=(("users", N_USERS), ("items", N_ITEMS)),
+        written=("user_factors", "item_factors", "user_bias", "item_bias"), bad_scalars=_EPOCH_SCALARS + _SCALARS),
+    "svdpp_epoch": KernelCall(
+        K.svdpp_epoch, _svdpp_call, floats=("ratings", "implicit_sums"),
+        indices=(("users", N_USERS), ("items", N_ITEMS)),
+        written=("user_factors", "item_factors", "user_bias", "item_bias", "gradient_sums"),
+        bad_scalars=_EPOCH_SCALARS + _SCALARS),
+    "sgd_schedule": KernelCall(
+        K.sgd_schedule, _schedule_call, indices=(("users", N_USERS), ("items", N_ITEMS)),
+        bad_scalars=(("n_blocks", 0), ("n_users", 0), ("n_items", True))),
+}
+
+
+# --- fixtures -----------------------------------------------------------------------------
+
+def pytest_generate_tests(metafunc):
+    if "model_name" in metafunc.fixturenames:
+        names = list(MODELS)
+        if "implicit_only" in metafunc.fixturenames:
+            names = [n for n in names if n in IMPLICIT_MODELS]
+        metafunc.parametrize("model_name", names)
+    if "kernel_name" in metafunc.fixturenames:
+        # @pytest.mark.kernel_role("csr") runs a test only over the calls that have such arguments.
+        marker = metafunc.definition.get_closest_marker("kernel_role")
+        role = marker.args[0] if marker else None
+        names = [n for n, call in KERNEL_CALLS.items()
+                 if role is None or (call.csr or call.indices if role == "index_arrays" else getattr(call, role))]
+        metafunc.parametrize("kernel_name", names)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "kernel_role(role): run over the KERNEL_CALLS that have arguments of this role")
+
+
+@pytest.fixture
+def implicit_only():
+    """Request it to run a model test over the implicit-feedback models only."""
+    return True
+
+
+@pytest.fixture
+def make_model(model_name):
+    return MODELS[model_name]
+
+
+@pytest.fixture
+def kernel_call(kernel_name):
+    return KERNEL_CALLS[kernel_name]
+
+
+@pytest.fixture
+def model_bad_params(model_name):
+    return bad_params(model_name)
+
+
+@pytest.fixture(scope="session")
+def ratings_matrix():
+    """A small explicit-ratings CSR (1..5) with an empty last user and an empty last item."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(42)
+    dense = np.where(rng.random((30, 20)) < 0.3, rng.integers(1, 6, (30, 20)), 0).astype(np.float64)
+    dense[-1, :] = 0
+    dense[:, -1] = 0
+    dense[0, :3] = [5, 4, 1]  # user 0 has ratings whatever the draw
+    return sp.csr_matrix(dense)
+
+
+class KernelSpy:
+    """Wraps every twin that ``fastcf.kernels._backend.twin`` hands out, recording each call.
+
+    ``calls`` holds (kernel, function, index dtypes of the array arguments, BLAS thread counts
+    seen while the call ran); the call itself runs unchanged.
+    """
+
+    def __init__(self):
+        self.calls = []
+
+    def wrap(self, kernel, module):
+        spy = self
+
+        class Proxy:
+            def __getattr__(self, name):
+                function = getattr(module, name)
+                if not callable(function):
+                    return function
+
+                def recorded(*args):
+                    from threadpoolctl import threadpool_info
+
+                    index_dtypes = {str(a.dtype) for a in args if isinstance(a, np.ndarray) and a.dtype.kind in "iu"}
+                    blas = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+                    spy.calls.append((kernel, name, index_dtypes, blas))
+                    return function(*args)
+
+                return recorded
+
+        return Proxy()
+
+
+@pytest.fixture
+def kernel_spy(monkeypatch):
+    from fastcf.kernels import _backend
+
+    spy = KernelSpy()
+    real = _backend.twin
+    monkeypatch.setattr(_backend, "twin", lambda kernel, backend=None: spy.wrap(kernel, real(kernel, backend)))
+    return spy
