@@ -61,19 +61,27 @@ def writable(folder: Path) -> bool:
     return True
 
 
+def read_only_prefix(folders: list) -> list:
+    """A command prefix under which ``folders`` cannot be written, or [] if chmod already does it."""
+    if not any(writable(folder) for folder in folders):
+        return []
+    # Root ignores permission bits: remount the folders read-only in a private mount namespace.
+    if shutil.which("unshare") is None:
+        pytest.skip("running as root and `unshare` is missing: cannot make a folder read-only")
+    mounts = " && ".join(f'mount --bind -o ro "{folder}" "{folder}"' for folder in folders)
+    prefix = ["unshare", "--map-root-user", "--mount", "sh", "-c", f'{mounts} && exec "$0" "$@"']
+    probe = subprocess.run([*prefix, "touch", str(folders[0] / "probe")], capture_output=True, text=True)
+    if "Read-only file system" not in probe.stderr:
+        pytest.skip(f"cannot remount a folder read-only here (as root): {probe.stderr.strip() or 'touch succeeded'}")
+    return prefix
+
+
 def run_child(site: Path, read_only: list, env: dict, cwd: Path) -> dict:
     """Run CHILD with fastcf imported from ``site`` and every folder in ``read_only`` unwritable."""
-    command = [sys.executable, "-c", CHILD]
-    if any(writable(folder) for folder in read_only):  # root ignores permission bits
-        if shutil.which("unshare") is None:
-            pytest.skip("running as root and `unshare` is missing: cannot make a folder read-only")
-        mounts = " && ".join(f'mount --bind -o ro "{folder}" "{folder}"' for folder in read_only)
-        command = ["unshare", "--map-root-user", "--mount", "sh", "-c", f'{mounts} && exec "$0" "$@"', *command]
+    command = [*read_only_prefix(read_only), sys.executable, "-c", CHILD]
     env = dict(env, PYTHONPATH=str(site), PYTHONDONTWRITEBYTECODE="1")
     env.pop("NUMBA_CACHE_DIR", None)
     out = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if out.returncode != 0 and "unshare" in command[0] and "Operation not permitted" in out.stderr:
-        pytest.skip(f"no private mount namespace here to make a folder read-only as root: {out.stderr.strip()}")
     assert out.returncode == 0, out.stderr
     found = json.loads(out.stdout.strip().splitlines()[-1])
     assert Path(found["fastcf"]).is_relative_to(site), "the child imported another fastcf"

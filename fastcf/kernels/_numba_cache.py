@@ -64,7 +64,8 @@ def import_numba_twin(module_name: str) -> ModuleType:
         "Set NUMBA_CACHE_DIR to choose another.", reason, folder,
     )
     # Numba reads the folder when a function is decorated, so setting it before the second
-    # import is enough; NUMBA_* variables stay untouched for the user's own code.
+    # import is enough. It holds for the user's own cache=True functions decorated later
+    # too, which would fail the same way; os.environ is left alone for child processes.
     numba.config.CACHE_DIR = folder
     return importlib.import_module(module_name)
 
@@ -96,8 +97,10 @@ def _user_tag() -> str:
 def _private(folder: str) -> bool:
     if not hasattr(os, "getuid"):  # Windows: the temp dir is already per user
         return True
+    if os.path.islink(folder):
+        return False
     st = os.lstat(folder)
-    return st.st_uid == os.getuid() and not st.st_mode & 0o022 and not os.path.islink(folder)
+    return st.st_uid == os.getuid() and not st.st_mode & 0o022
 
 
 # --- compile times -----------------------------------------------------------------------
@@ -111,9 +114,12 @@ def install_compile_log() -> None:
     with _install_lock:
         if _listener_installed:
             return
-        from numba.core import event
+        try:
+            from numba.core import event
 
-        event.register("numba:compile", _compile_timer_class()())
+            event.register("numba:compile", _compile_timer_class()())
+        except (ImportError, AttributeError) as exc:  # a numba without the event API still runs
+            logger.debug("Numba compile times are not recorded: %s", exc)
         _listener_installed = True
 
 
