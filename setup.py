@@ -107,24 +107,35 @@ class BuildExtWithOpenMP(build_ext):
                 )
             compile_args += omp_compile
             link_args += omp_link
+        else:
+            print("fastcf: building WITHOUT OpenMP (FASTCF_NO_OPENMP=1): the Cython kernels will run "
+                  "serially, and fastcf.show_versions() will say so.", file=sys.stderr)
+        # Cythonize only now that OpenMP is known to work: a compiler without it fails in
+        # seconds. Only the sources change: the Extension objects keep what finalize_options
+        # set on them.
+        generated = {ext.name: ext.sources for ext in cythonize_kernels(self.extensions)}
         for ext in self.extensions:
+            ext.sources = generated[ext.name]
             ext.extra_compile_args = list(ext.extra_compile_args or []) + compile_args
             ext.extra_link_args = list(ext.extra_link_args or []) + link_args
         super().build_extensions()
 
 
 def kernel_extensions():
+    """One extension per kernel twin, from its .pyx: BuildExtWithOpenMP cythonizes them, so
+    that building an sdist or the metadata runs no Cython."""
+    return [
+        Extension(pyx[:-len(".pyx")].replace(os.sep, "."), [pyx])
+        for pyx in sorted(glob(os.path.join("fastcf", "kernels", "*", "_cython.pyx")))
+    ]
+
+
+def cythonize_kernels(extensions):
     from Cython import __version__ as cython_version
     from Cython.Build import cythonize
 
-    extensions = [
-        Extension(
-            pyx[:-len(".pyx")].replace(os.sep, "."),
-            [pyx],
-            define_macros=[("FASTCF_CYTHON_VERSION", f'"{cython_version}"')],
-        )
-        for pyx in sorted(glob(os.path.join("fastcf", "kernels", "*", "_cython.pyx")))
-    ]
+    for ext in extensions:
+        ext.define_macros = list(ext.define_macros or []) + [("FASTCF_CYTHON_VERSION", f'"{cython_version}"')]
     return cythonize(
         extensions,
         # Keeps generated C out of the package; the bounds-checked C apart from the fast one.

@@ -116,7 +116,7 @@ def show_versions(file=None) -> None:
     Paste its output into bug reports.
     """
     from fastcf._version import __version__
-    from fastcf.kernels import _backend, _threads
+    from fastcf.kernels import _backend, _numba_cache, _threads
 
     lines = [
         f"fastcf      {__version__}  ({os.path.dirname(os.path.abspath(__file__))})",
@@ -138,6 +138,7 @@ def show_versions(file=None) -> None:
                 status += ")"
             lines.append(f"  {kernel:<10}{backend:<12}{status}")
     lines.append(f"numba threading layer: {_threads.numba_threading_layer()}")
+    lines += _numba_cache.compile_report()
     lines.append("BLAS/OpenMP pools (threadpoolctl):")
     for pool in _threads.thread_pools():
         lines.append(

@@ -39,9 +39,11 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import pandas as pd
 
+from fastcf._lazy import lazy_module
 from fastcf.exceptions import DataError
+
+pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
 __all__ = ["CleaningReport", "DUPLICATE_POLICIES", "REASONS"]
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Iterable, Tuple
 
 import numpy as np
-import pandas as pd
+
+from fastcf._lazy import lazy_module
+
+pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
 __all__ = ["IdMap"]
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
+from fastcf._lazy import lazy_module
 from fastcf.data.cleaning import CleaningReport, CleanRatings, merge_duplicates
 from fastcf.data.id_map import IdMap
+
+pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
 __all__ = ["Interactions", "index_dtype_for"]
 

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import List, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 
+from fastcf._lazy import lazy_module
 from fastcf.data.interactions import Interactions
 from fastcf.data.readers import read_ratings
 from fastcf.exceptions import DataError
+
+pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
 __all__ = [
     "GENRES_100K",

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
-import pandas as pd
 
+from fastcf._lazy import lazy_module
 from fastcf.data.cleaning import DUPLICATE_POLICIES, Locations, clean_ratings
 from fastcf.data.interactions import Interactions, build_interactions
 from fastcf.exceptions import DataError
+
+pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
 __all__ = ["from_arrays", "read_ratings"]
 

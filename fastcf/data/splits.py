@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 
+from fastcf._lazy import lazy_module
 from fastcf.data.cleaning import CleaningReport, Locations
 from fastcf.data.interactions import Interactions, entry_rows
+
+pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
 __all__ = [
     "align_test",

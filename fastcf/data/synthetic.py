@@ -21,11 +21,13 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-import pandas as pd
 
+from fastcf._lazy import lazy_module
 from fastcf.data.cleaning import CleaningReport
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions, csr_from_sorted_keys
+
+pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
 __all__ = ["PRESETS", "synthetic"]
 

@@ -21,6 +21,8 @@ import warnings
 from types import ModuleType
 from typing import Dict, Optional, Tuple
 
+from fastcf.kernels import _numba_cache
+
 __all__ = ["BACKENDS", "KERNELS", "BackendFallbackWarning", "load_twin", "resolve_backend", "twin"]
 
 #: Twins in order of preference.
@@ -49,7 +51,11 @@ def load_twin(kernel: str, backend: str) -> Tuple[Optional[ModuleType], str]:
     with _lock:
         if key not in _loaded:
             try:
-                module = importlib.import_module(f"fastcf.kernels.{kernel}.{_TWIN_MODULE[backend]}")
+                name = f"fastcf.kernels.{kernel}.{_TWIN_MODULE[backend]}"
+                if backend == "numba":
+                    module = _numba_cache.import_numba_twin(name)  # copes with a read-only install
+                else:
+                    module = importlib.import_module(name)
                 _loaded[key] = (module, "")
             except Exception as exc:  # ImportError, or OSError from a shared library
                 _loaded[key] = (None, f"{type(exc).__name__}: {exc}")

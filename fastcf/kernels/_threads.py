@@ -32,6 +32,7 @@ import threading
 from typing import Iterator, Optional
 
 from fastcf import config
+from fastcf.kernels import _numba_cache
 
 __all__ = ["kernel_threads", "numba_threads", "numba_threading_layer", "resolve_n_threads"]
 
@@ -179,6 +180,7 @@ def configure_numba() -> None:
             unsafe = requested not in ("tbb", "omp", "safe", "threadsafe") or not safe_available
         if unsafe:
             _serialise_numba = threading.Lock()
+        _numba_cache.install_compile_log()
         _numba_configured = True
 
 
