@@ -32,8 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _checkout_is_built() -> bool:
-    return any(p.name.startswith("_cython.") for p in (REPO / "fastcf" / "kernels" / "topk").glob("_cython.*")
-               if p.suffix in (".so", ".pyd"))
+    return any(p.suffix in (".so", ".pyd") for p in (REPO / "fastcf" / "kernels" / "topk").glob("_cython.*"))
 
 
 # The scripts time this checkout when it is built in place (python setup.py build_ext
@@ -254,24 +253,42 @@ def lenskit_biased_predict(ratings, test_users, test_items, *, factors, regulari
 
 # --- SGD matrix factorisation: fastcf, Surprise, LIBMF -----------------------------------------
 
-def fastcf_epoch(data, factors, threads, epochs, backend, model=None, **params):
+def callback_epoch_seconds(make_model, data):
     """(median seconds between consecutive epochs of one fit, one-off setup seconds).
 
-    Epoch times come from the fit's callback timestamps: the kernel call with its input
-    checks, without the schedule and initialisation that a fit does once.
+    ``make_model(callback)`` returns an unfitted model that calls ``callback`` after every
+    epoch. Epoch times come from those timestamps: the kernel call with its input checks,
+    without the schedule and initialisation that a fit does once.
     """
-    if model is None:
-        from fastcf.models import BiasedMF as model
     stamps = []
     started = time.perf_counter()
-
-    def callback(*_):
-        stamps.append(time.perf_counter())
-
-    model(factors=factors, epochs=epochs, n_threads=threads, random_state=0, backend=backend, callback=callback,
-          **params).fit(data)
+    make_model(lambda *_: stamps.append(time.perf_counter())).fit(data)
+    if len(stamps) < 2:
+        raise ValueError("callback_epoch_seconds needs a fit of at least 2 epochs")
     setup = stamps[0] - started - (stamps[1] - stamps[0])  # first epoch's start minus fit start, about
     return float(np.median(np.diff(stamps))), setup
+
+
+def difference_epoch_seconds(make_model, data, epochs):
+    """(fit with 1 + N epochs - fit with 1 epoch) / N, for models without a callback:
+    ``make_model(n)`` returns an unfitted model that runs n epochs."""
+
+    def fit(n):
+        model = make_model(n)
+        start = time.perf_counter()
+        model.fit(data)
+        return time.perf_counter() - start
+
+    return (fit(1 + epochs) - fit(1)) / epochs
+
+
+def fastcf_epoch(data, factors, threads, epochs, backend, model=None, **params):
+    """``callback_epoch_seconds`` of a fastcf SGD model (default BiasedMF)."""
+    if model is None:
+        from fastcf.models import BiasedMF as model
+    return callback_epoch_seconds(
+        lambda callback: model(factors=factors, epochs=epochs, n_threads=threads, random_state=0, backend=backend,
+                               callback=callback, **params), data)
 
 
 def surprise_trainset(users, items, ratings, scale=(1, 5)):
@@ -336,15 +353,8 @@ def libmf_engine(factors, threads, iterations):
 
 
 def libmf_epoch(triples, factors, threads, epochs):
-    """(fit with 1 + N iterations - fit with 1) / N: its data copy and grid building left out."""
-
-    def fit(iterations):
-        engine = libmf_engine(factors, threads, iterations)
-        start = time.perf_counter()
-        engine.fit(triples)
-        return time.perf_counter() - start
-
-    return (fit(1 + epochs) - fit(1)) / epochs
+    """``difference_epoch_seconds``: its data copy and grid building are left out."""
+    return difference_epoch_seconds(lambda n: libmf_engine(factors, threads, n), triples, epochs)
 
 
 def libmf_predict(triples, users, items, factors, threads, iterations):
@@ -480,23 +490,34 @@ def implicit_ranking_metrics_runner(user_factors, item_factors, train, test, k, 
 
 # --- reading a ratings file: fastcf against pandas + scipy, each in a fresh process ------------
 
-READ_FASTCF = """
-import resource, sys, time
+# The peak is VmHWM (this process's own high-water mark; Linux), else ru_maxrss, which Linux
+# carries over from the parent through fork and exec and so would show the parent's peak.
+_PEAK_KIB = """
+def peak_kib():
+    try:
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("VmHWM:")).split()[1])
+    except (OSError, StopIteration):
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+"""
+READ_FASTCF = _PEAK_KIB + """
+import sys, time
 if sys.argv[2]:
     sys.path.insert(0, sys.argv[2])
 import fastcf
 t = time.perf_counter()
 data = fastcf.read_ratings(sys.argv[1], user_col="userId", item_col="movieId", timestamp_col="timestamp")
 seconds = time.perf_counter() - t
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, data.nnz)
+print(seconds, peak_kib(), data.nnz)
 """
-READ_BASELINE = """
-import resource, sys, time, numpy as np, pandas as pd, scipy.sparse as sp
+READ_BASELINE = _PEAK_KIB + """
+import sys, time, numpy as np, pandas as pd, scipy.sparse as sp
 t = time.perf_counter()
 frame = pd.read_csv(sys.argv[1])
 matrix = sp.coo_matrix((frame["rating"].to_numpy(np.float32), (frame["userId"].to_numpy(), frame["movieId"].to_numpy()))).tocsr()
 seconds = time.perf_counter() - t
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, matrix.nnz)
+print(seconds, peak_kib(), matrix.nnz)
 """
 
 
