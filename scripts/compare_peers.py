@@ -28,7 +28,8 @@ recommend, the share of top-10 slots equal to fastcf's. Quality fits are skipped
 
 Distance to the limit: the same run measures this machine's fp32 matrix-multiply rate (NumPy's
 BLAS, ``--threads`` threads, square sgemm of --gemm-size) and reports fastcf's achieved GFLOP/s
-for ALS and top-k recommend as a share of it. Flop counts (f factors, N ratings, n_u users,
+for ALS and top-k recommend as a share of it. Flop counts (benchmarks/asv_suites/_common.py,
+shared with asv's track_gflops; f factors, N ratings, n_u users,
 n_i items, s CG steps; symmetric products counted once, as in LAPACK's SYRK):
 
 - ALS Cholesky, one iteration (both half-steps):
@@ -53,6 +54,7 @@ import json
 import platform
 import re
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,8 @@ import fastcf
 from fastcf.data import random_split, read_movielens, synthetic
 
 REPO = _peers.REPO
+sys.path.insert(0, str(REPO / "benchmarks"))
+from asv_suites._common import als_iteration_flops, recommend_flops  # noqa: E402  (one flop count for all)
 SHARED_ML100K = REPO.parent / "shared" / "data" / "ml-100k"
 
 
@@ -187,20 +191,6 @@ def quality_or_none(problem, make):
 
 # --- flop counts ------------------------------------------------------------------------------
 
-def als_cholesky_flops(n_users, n_items, nnz, f):
-    rows = n_users + n_items
-    return 2 * nnz * f**2 + 4 * nnz * f + rows * (f**3 / 3 + 2 * f**2) + rows * f**2
-
-
-def als_cg_flops(n_users, n_items, nnz, f, steps):
-    rows = n_users + n_items
-    return (steps + 1) * (2 * rows * f**2 + 8 * nnz * f) + 4 * nnz * f + 10 * steps * rows * f + rows * f**2
-
-
-def recommend_flops(n_users, n_items, f):
-    return 2 * n_users * n_items * f
-
-
 def sgemm_gflops(threads, size, repeats=5):
     """This machine's fp32 matrix-multiply rate through NumPy's BLAS: median of ``repeats``."""
     from threadpoolctl import threadpool_limits
@@ -227,8 +217,7 @@ def _als_runners(problem, key, solver):
     f = args.factors
     users, items = problem.random_factors(f)
     init_users, init_items = users * 0.1, items * 0.1
-    flops = (als_cholesky_flops(*conf.shape, conf.nnz, f) if solver == "cholesky"
-             else als_cg_flops(*conf.shape, conf.nnz, f, steps))
+    flops = als_iteration_flops(*conf.shape, conf.nnz, f, steps)
     train, test = problem.split
 
     def train_conf():
@@ -891,7 +880,7 @@ def main(argv=None):
         if drawn:
             relative = chart.relative_to(REPO / "docs") if chart.is_relative_to(REPO / "docs") else chart
             sections += [f"![fastcf speed-ups, {preset}]({relative})", ""]
-    command = "python scripts/compare_peers.py " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
+    command = "python scripts/compare_peers.py " + " ".join(argv if argv is not None else sys.argv[1:])
     sections.append(f"Produced by `{command.strip()}` on {time.strftime('%Y-%m-%d %H:%M')}.")
     if args.update_doc:
         update_doc(Path(args.update_doc), "\n".join(sections))
