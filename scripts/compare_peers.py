@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import platform
 import re
 import subprocess
@@ -718,6 +719,10 @@ def machine_summary(args, gemm):
     lines.append("Peers: " + ", ".join(f"{p} {_peers.version(p)}" for p in _peers.PEER_MODULES))
     lines.append(f"fp32 matrix multiply (NumPy sgemm, {args.gemm_size}^2, {args.threads} threads): "
                  f"{gemm:.1f} GFLOP/s, measured in this run")
+    if hasattr(os, "getloadavg"):
+        # Other work on the machine hurts fastcf's parallel kernels (OpenMP barriers wait for
+        # descheduled threads) more than single-threaded peers: the load says how quiet it was.
+        lines.append("Load average (1, 5, 15 min) at the start: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     return lines
 
 
@@ -769,7 +774,8 @@ def markdown(report, args) -> str:
             if library.startswith("fastcf") and libraries:
                 behind.append(f"- {spec.title}: not measured for fastcf ({reason}).")
     if limit:
-        out += ["", f"Distance to the limit: achieved GFLOP/s (flop counts in scripts/compare_peers.py's docstring) "
+        out += ["", f"Distance to the limit: achieved GFLOP/s (flop counts in docs/benchmarks.md and in "
+                    f"benchmarks/asv_suites/_common.py) "
                     f"against this machine's fp32 sgemm rate, {report['gemm_gflops']:.1f} GFLOP/s, measured in the same run.",
                 "", "| task | library | GFLOP/s | share of sgemm |", "|---|---|---:|---:|", *limit]
     if report.get("read_peak_mib"):
@@ -880,6 +886,8 @@ def main(argv=None):
         if drawn:
             relative = chart.relative_to(REPO / "docs") if chart.is_relative_to(REPO / "docs") else chart
             sections += [f"![fastcf speed-ups, {preset}]({relative})", ""]
+    if hasattr(os, "getloadavg"):
+        sections.append("Load average at the end: " + ", ".join(f"{x:.1f}" for x in os.getloadavg()) + ".")
     command = "python scripts/compare_peers.py " + " ".join(argv if argv is not None else sys.argv[1:])
     sections.append(f"Produced by `{command.strip()}` on {time.strftime('%Y-%m-%d %H:%M')}.")
     if args.update_doc:
