@@ -27,8 +27,8 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+import _peers
 import fastcf
-from fastcf.kernels import als_half_step
 
 BACKENDS = ("reference", "numba", "cython")
 REGULARIZATION = 0.01  # implicit's default, so that the peer runs with its own setting
@@ -100,8 +100,6 @@ def main():
     rng = np.random.default_rng(args.seed + 1)
     init_users = (rng.random((args.users, args.factors)) * 0.01).astype(dtype)
     init_items = (rng.random((args.items, args.factors)) * 0.01).astype(dtype)
-    confidence_ui = user_items.data.astype(dtype)
-    confidence_iu = item_users.data.astype(dtype)
 
     asked = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = sorted(set(asked) - set(BACKENDS))
@@ -109,29 +107,21 @@ def main():
         parser.error(f"--backends: unknown {', '.join(unknown)}; choose from {', '.join(BACKENDS)}.")
     backends = [b for b in asked if b != "reference" or args.with_reference or user_items.nnz <= 100_000]
     solvers = {"cholesky": 0, "cg": args.cg_steps}
-    state = {}
-
-    def fastcf_iteration(backend, solver):
-        # Each (backend, solver) keeps its own factors, so that CG warm-starts from its last iteration.
-        users, items = state.setdefault((backend, solver), (init_users.copy(), init_items.copy()))
-        steps = solvers[solver]
-        als_half_step(
-            user_items.indptr, user_items.indices, confidence_ui, items, users,
-            regularization=REGULARIZATION, cg_steps=steps, n_threads=args.threads, backend=backend,
-        )
-        als_half_step(
-            item_users.indptr, item_users.indices, confidence_iu, users, items,
-            regularization=REGULARIZATION, cg_steps=steps, n_threads=args.threads, backend=backend,
-        )
-
-    runs = {(f"fastcf {backend}", solver): (lambda b=backend, s=solver: fastcf_iteration(b, s))
-            for backend in backends for solver in solvers}
-    peer = implicit_runner(user_items, args)
-    if peer is not None:
-        runs.update(peer)
-    lenskit_runs = lenskit_runner(user_items, args)
-    if lenskit_runs is not None:
-        runs.update(lenskit_runs)
+    user_items_typed = sp.csr_matrix((user_items.data.astype(dtype), user_items.indices, user_items.indptr),
+                                     shape=user_items.shape)
+    runs = {(f"fastcf {backend}", solver): _peers.fastcf_als_iteration_runner(
+                user_items_typed, init_users, init_items, regularization=REGULARIZATION, cg_steps=steps,
+                threads=args.threads, backend=backend)
+            for backend in backends for solver, steps in solvers.items()}
+    peer = None
+    if _peers.available("implicit"):
+        peer = _peers.implicit_als_runner(user_items, factors=args.factors, regularization=REGULARIZATION,
+                                          cg_steps=args.cg_steps, threads=args.threads, seed=args.seed,
+                                          dtype=dtype)
+        runs.update({("implicit", solver): run for solver, run in peer.items()})
+    if _peers.available("LensKit"):
+        runs[("lenskit", "cholesky")] = _peers.lenskit_als_runner(user_items, factors=args.factors,
+                                                                 regularization=REGULARIZATION)
 
     for run in runs.values():  # warm-up: Numba compiles, pages are touched
         run()
@@ -178,58 +168,6 @@ def main():
                 f"implicit {solver}: whole fit(iterations=1) median {np.median(walls[('implicit', solver)]):.3f} s "
                 f"(the iteration above plus transposing the matrix and initialising the factors)"
             )
-
-
-def implicit_runner(user_items, args):
-    """{("implicit", solver): one fit with iterations=1}, or None when implicit is missing."""
-    try:
-        from implicit.cpu.als import AlternatingLeastSquares
-    except ImportError:
-        return None
-    from threadpoolctl import threadpool_limits
-
-    def fit(use_cg):
-        """One fit(iterations=1); returns the iteration's seconds as implicit measured them."""
-        with threadpool_limits(1, "blas"):  # implicit warns and slows down with threaded BLAS
-            model = AlternatingLeastSquares(
-                factors=args.factors, regularization=REGULARIZATION, alpha=1.0, use_cg=use_cg,
-                iterations=1, num_threads=args.threads, calculate_training_loss=False,
-                random_state=args.seed, dtype=np.dtype(args.dtype),
-            )
-            model.cg_steps = args.cg_steps  # an attribute in implicit 0.7, not a parameter
-            iteration = []
-            model.fit_callback = lambda index, seconds, loss: iteration.append(seconds)
-            model.fit(user_items, show_progress=False)
-        return iteration[0] if iteration else None
-
-    return {("implicit", "cholesky"): lambda: fit(False), ("implicit", "cg"): lambda: fit(True)}
-
-
-def lenskit_runner(user_items, args):
-    """{("lenskit", "cholesky"): one training epoch of ImplicitMFScorer}, or None without lenskit.
-
-    LensKit decomposes 1 + weight * r; with r = (c - 1) / 2 and weight 2 it solves the same
-    problem as fastcf with confidence c (its only solver is Cholesky). The epoch runs on a
-    trainer made once, outside the timing, as fastcf's transposed matrix is.
-    """
-    try:
-        import pandas as pd
-        from lenskit.als import ImplicitMFScorer
-        from lenskit.data import from_interactions_df
-        from lenskit.training import TrainingOptions
-    except ImportError:
-        return None
-    coo = user_items.tocoo()
-    frame = pd.DataFrame({"user_id": coo.row, "item_id": coo.col, "rating": (coo.data - 1) / 2})
-    dataset = from_interactions_df(frame)
-    scorer = ImplicitMFScorer(embedding_size=args.factors, epochs=1, weight=2.0, use_ratings=True,
-                              regularization=REGULARIZATION)
-    trainer = scorer.create_trainer(dataset, TrainingOptions())
-
-    def epoch():
-        trainer.train_epoch()  # returns its metrics, not a time: the wall time is used
-
-    return {("lenskit", "cholesky"): epoch}
 
 
 if __name__ == "__main__":

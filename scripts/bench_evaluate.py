@@ -27,21 +27,14 @@ import time
 import tracemalloc
 
 import numpy as np
-import threadpoolctl
 
+import _peers
 import fastcf
+from _peers import factor_model
 from fastcf.data import random_split, synthetic
 from fastcf.evaluation import evaluate
-from fastcf.models import ImplicitALS
 
 METRICS = ["precision", "recall", "ndcg", "map", "precision_implicit"]
-
-
-def factor_model(U, V, seen, users=None, items=None):
-    model = ImplicitALS(factors=U.shape[1])
-    model.user_factors_, model.item_factors_ = U, V
-    model.seen_, model.users_, model.items_ = seen, users, items
-    return model
 
 
 def make_runners(args, model, train, test, names=None):
@@ -57,26 +50,9 @@ def make_runners(args, model, train, test, names=None):
             model, train, test, args.k, metrics=METRICS + ["auc"], n_threads=args.threads,
             block_size=args.block_size, backend="cython",
         )
-    try:
-        from implicit.cpu.als import AlternatingLeastSquares
-        from implicit.evaluation import ranking_metrics_at_k
-    except ImportError:
-        return runners
-    with threadpoolctl.threadpool_limits(1, "blas"):  # implicit warns about a BLAS pool otherwise
-        peer = AlternatingLeastSquares(factors=model.user_factors_.shape[1], num_threads=args.threads)
-    peer.user_factors, peer.item_factors = model.user_factors_, model.item_factors_
-    train_m = train.matrix if hasattr(train, "matrix") else train
-    test_m = test.matrix if hasattr(test, "matrix") else test
-    train32, test32 = train_m.astype(np.float32), test_m.astype(np.float32)
-
-    def implicit_metrics():
-        # implicit asks for single-threaded BLAS, and it is its best setting: measured here
-        # 4.8-6.7 s against 9-19 s with OpenBLAS's default pool of 2 threads.
-        with threadpoolctl.threadpool_limits(1, "blas"):
-            return ranking_metrics_at_k(peer, train32, test32, K=args.k, show_progress=False,
-                                        num_threads=args.threads)
-
-    runners["implicit"] = implicit_metrics
+    if _peers.available("implicit"):
+        runners["implicit"] = _peers.implicit_ranking_metrics_runner(model.user_factors_, model.item_factors_,
+                                                                     train, test, args.k, args.threads)
     return runners
 
 

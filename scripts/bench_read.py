@@ -12,47 +12,12 @@ resident memory (ru_maxrss) of each is comparable; runs alternate fastcf and bas
 import argparse
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-RUN_FASTCF = """
-import resource, sys, time, numpy as np
-import fastcf
-t = time.perf_counter()
-data = fastcf.read_ratings(sys.argv[1], user_col="userId", item_col="movieId", timestamp_col="timestamp")
-seconds = time.perf_counter() - t
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, data.nnz)
-"""
-RUN_BASELINE = """
-import resource, sys, time, numpy as np, pandas as pd, scipy.sparse as sp
-t = time.perf_counter()
-frame = pd.read_csv(sys.argv[1])
-matrix = sp.coo_matrix((frame["rating"].to_numpy(np.float32), (frame["userId"].to_numpy(), frame["movieId"].to_numpy()))).tocsr()
-seconds = time.perf_counter() - t
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, matrix.nnz)
-"""
-
-
-def write_csv(preset: str, path: Path, shuffled: bool) -> None:
-    from fastcf.data.synthetic import synthetic
-
-    data = synthetic(preset)
-    frame = data.to_frame().rename(columns={"user": "userId", "item": "movieId"})
-    if shuffled:  # the worst case for CSR building: no order at all
-        frame = frame.sample(frac=1.0, random_state=0)
-    frame.to_csv(path, index=False, float_format="%.1f")  # else sorted by user, item, as MovieLens
-
-
-def run(script: str, csv: Path):
-    out = subprocess.run([sys.executable, "-c", script, str(csv)], capture_output=True, text=True, cwd="/")
-    if out.returncode != 0:
-        raise SystemExit(out.stderr)
-    seconds, maxrss_kib, nnz = out.stdout.split()
-    return float(seconds), int(maxrss_kib) / 1024, int(nnz)
+from _peers import READ_BASELINE, READ_FASTCF, timed_read, write_ratings_csv
 
 
 def main():
@@ -68,13 +33,13 @@ def main():
     csv = workdir / f"ratings-{args.preset}{'-shuffled' if args.shuffled else ''}.csv"
     if not csv.exists():
         start = time.perf_counter()
-        write_csv(args.preset, csv, args.shuffled)
+        write_ratings_csv(args.preset, csv, args.shuffled)
         print(f"wrote {csv} ({csv.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - start:.0f} s")
 
     results = {"fastcf": [], "pandas+scipy": []}
     for _ in range(args.repeats):
-        results["fastcf"].append(run(RUN_FASTCF, csv))
-        results["pandas+scipy"].append(run(RUN_BASELINE, csv))
+        results["fastcf"].append(timed_read(READ_FASTCF, csv))
+        results["pandas+scipy"].append(timed_read(READ_BASELINE, csv))
     print(f"read {csv.name}: median of {args.repeats} alternating runs, each in a fresh process")
     print(f"{'reader':<14} {'seconds':>8} {'peak MiB':>9} {'entries':>12}")
     medians = {}

@@ -12,8 +12,8 @@ import time
 import tracemalloc
 
 import numpy as np
-import threadpoolctl
 
+import _peers
 import fastcf
 from fastcf.data import synthetic
 from fastcf.models import ImplicitALS
@@ -31,25 +31,13 @@ def main():
     data = synthetic(args.preset)
     model = ImplicitALS(factors=args.factors, iterations=1, n_threads=args.threads, random_state=0).fit(data)
     users = data.users.raw_ids
-    user_index = np.arange(data.n_users)
 
     runners = {"fastcf": lambda: model.recommend(users, args.k, n_threads=args.threads)[0]}
-    try:
-        from implicit.cpu.als import AlternatingLeastSquares
-
-        peer = AlternatingLeastSquares(factors=args.factors, num_threads=args.threads)
-        peer.user_factors = model.user_factors_.astype(np.float32)
-        peer.item_factors = model.item_factors_.astype(np.float32)
-        seen = data.matrix.astype(np.float32)
-
-        def implicit_recommend():
-            # implicit asks for single-threaded BLAS (it warns otherwise); give it its best setting.
-            with threadpoolctl.threadpool_limits(1, "blas"):
-                return peer.recommend(user_index, seen, N=args.k, filter_already_liked_items=True)[0]
-
-        runners["implicit"] = implicit_recommend
-    except ImportError:
-        print("implicit is not installed: timing fastcf alone")
+    if _peers.available("implicit"):
+        runners["implicit"] = _peers.implicit_recommend_runner(model.user_factors_, model.item_factors_,
+                                                               data.matrix, args.k, args.threads)
+    else:
+        print(f"implicit is not installed ({_peers.missing('implicit')}): timing fastcf alone")
 
     results = {name: [] for name in runners}
     outputs = {}

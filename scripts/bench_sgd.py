@@ -42,53 +42,11 @@ import time
 
 import numpy as np
 
+import _peers
+from _peers import fastcf_epoch, libmf_epoch, surprise_epoch
 from fastcf.data import synthetic
 from fastcf.data.interactions import entry_rows
-from fastcf.models import BiasedMF, ExplicitALS, SVDpp
-
-
-def fastcf_epoch(data, factors, threads, epochs, backend, model=BiasedMF):
-    stamps = []
-    started = time.perf_counter()
-
-    def callback(epoch, model, rmse):
-        stamps.append(time.perf_counter())
-
-    length = {"iterations": epochs} if model is ExplicitALS else {"epochs": epochs}
-    model(factors=factors, n_threads=threads, random_state=0, backend=backend, callback=callback, **length).fit(data)
-    setup = stamps[0] - started - (stamps[1] - stamps[0])  # first epoch's start minus fit start, about
-    return statistics.median(np.diff(stamps)), setup
-
-
-def surprise_epoch(trainset, factors):
-    import surprise
-
-    algo = surprise.SVD(n_factors=factors, n_epochs=1, random_state=0)
-    t = time.perf_counter()
-    algo.fit(trainset)
-    return time.perf_counter() - t
-
-
-def surprise_svdpp_epoch(trainset, factors):
-    import surprise
-
-    algo = surprise.SVDpp(n_factors=factors, n_epochs=1, random_state=0, cache_ratings=True)
-    t = time.perf_counter()
-    algo.fit(trainset)
-    return time.perf_counter() - t
-
-
-def libmf_epoch(triples, factors, threads, epochs):
-    from libmf import mf
-
-    def fit(iters):
-        engine = mf.MF(k=factors, nr_threads=threads, nr_iters=iters, lambda_p1=0.0, lambda_q1=0.0,
-                       lambda_p2=0.1, lambda_q2=0.1, quiet=True)
-        t = time.perf_counter()
-        engine.fit(triples)
-        return time.perf_counter() - t
-
-    return (fit(1 + epochs) - fit(1)) / epochs
+from fastcf.models import ExplicitALS, SVDpp
 
 
 def matmul_gflops(threads, n=4096, repeats=5):
@@ -133,23 +91,17 @@ def main():
     peers = {"fastcf BiasedMF": None}
     trainset = triples = None
     if not args.no_surprise:
-        try:
-            import pandas as pd
-            import surprise
-
-            frame = pd.DataFrame({"u": users, "i": items, "r": data.matrix.data.astype(np.float64)})
-            trainset = surprise.Dataset.load_from_df(frame, surprise.Reader(rating_scale=(1, 5))).build_full_trainset()
+        if _peers.available("Surprise"):
+            trainset = _peers.surprise_trainset(users, items, data.matrix.data)
             peers["Surprise SVD (1 thread)"] = None
-        except ImportError as exc:
-            print(f"Surprise not measured: {exc}")
+        else:
+            print(f"Surprise not measured: {_peers.missing('Surprise')}")
     if not args.no_libmf:
-        try:
-            import libmf  # noqa: F401
-
+        if _peers.available("LIBMF"):
             triples = np.column_stack([users, items, data.matrix.data]).astype(np.float32)
             peers["LIBMF (PyPI libmf)"] = None
-        except ImportError as exc:
-            print(f"LIBMF not measured: {exc}")
+        else:
+            print(f"LIBMF not measured: {_peers.missing('LIBMF')}")
 
     if not args.no_svdpp:
         peers["fastcf SVDpp"] = None
@@ -180,7 +132,7 @@ def main():
             times["fastcf ExplicitALS (per iteration)"].append(
                 fastcf_epoch(data, args.factors, args.threads, args.epochs, args.backend, ExplicitALS)[0])
         if "Surprise SVDpp (1 thread)" in times:
-            times["Surprise SVDpp (1 thread)"].append(surprise_svdpp_epoch(trainset, args.factors))
+            times["Surprise SVDpp (1 thread)"].append(surprise_epoch(trainset, args.factors, svdpp=True))
 
     for name, values in times.items():
         ours = statistics.median(times["fastcf SVDpp" if "SVDpp" in name else "fastcf BiasedMF"])

@@ -7,18 +7,18 @@ random float32 factors (64), the same for fastcf and implicit.
 
 import numpy as np
 
-from fastcf.data import random_split, synthetic
 from fastcf.evaluation import evaluate
 from fastcf.models import ImplicitALS
 
-THREADS = 2
+from ._common import THREADS, split
+
 METRICS = ["precision", "recall", "ndcg", "map"]
 _cache = {}
 
 
 def _problem(preset):
     if preset not in _cache:
-        train, test = random_split(synthetic(preset), 0.2, seed=0)
+        train, test = split(preset)  # the synthetic preset, cached on disk
         rng = np.random.default_rng(0)
         model = ImplicitALS(factors=64)
         model.user_factors_ = (0.1 * rng.standard_normal((train.n_users, 64))).astype(np.float32)
