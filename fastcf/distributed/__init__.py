@@ -26,8 +26,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         f"pip install \"fastcf[distributed]\" (or pip install \"dask[distributed]\")."
     ) from None
 
-from fastcf.distributed.als import fit_als
+from fastcf.distributed.als import fit_als, rating_blocks
 from fastcf.distributed.serving import evaluate, recommend_all
 from fastcf.distributed.worker import KernelWarmup, prepare_cluster, warm_up_kernels
 
-__all__ = ["KernelWarmup", "evaluate", "fit_als", "prepare_cluster", "recommend_all", "warm_up_kernels"]
+__all__ = ["KernelWarmup", "evaluate", "fit_als", "prepare_cluster", "rating_blocks", "recommend_all", "warm_up_kernels"]

@@ -8,6 +8,7 @@ from the block's own arrays, which travel inside its task (in-memory inputs).
 from __future__ import annotations
 
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -86,8 +87,12 @@ class RatingBlocks:
             bounds = row_bounds(np.diff(csr.indptr), n_blocks, row_cost)
             blocks = []
             for b, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
-                # The block's arrays travel inside its task: Dask can rerun it if a worker is lost.
-                blocks.append(client.submit(_copy, rows_of(csr, start, stop), key=f"{tag}-ratings-{name}-{b}"))
+                # The block's arrays travel inside its task, so that Dask can rerun it if a
+                # worker is lost (scattered data would be gone); Dask warns about such large
+                # tasks, which here are intended.
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+                    blocks.append(client.submit(_copy, rows_of(csr, start, stop), key=f"{tag}-ratings-{name}-{b}"))
             sides.append(Side(bounds, blocks))
         return cls(sides[0], sides[1], matrix.shape, user_ids, item_ids, int(matrix.nnz), tag)
 

@@ -23,7 +23,7 @@ from fastcf.kernels._threads import kernel_threads
 from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.implicit_als import ITEMS, USERS, ImplicitALS
 
-__all__ = ["fit_als"]
+__all__ = ["fit_als", "rating_blocks"]
 
 
 def fit_als(client, data, *, model: Optional[ImplicitALS] = None, n_blocks: Optional[int] = None, **params) -> ImplicitALS:
@@ -54,7 +54,8 @@ def fit_als(client, data, *, model: Optional[ImplicitALS] = None, n_blocks: Opti
     Parameters
     ----------
     client : distributed.Client
-    data : Interactions, scipy sparse matrix (users x items), or dask.dataframe.DataFrame
+    data : Interactions, scipy sparse matrix (users x items), dask.dataframe.DataFrame, or
+        the blocks ``rating_blocks`` returned (``n_blocks`` is then theirs)
         A Dask DataFrame needs columns ``user`` and ``item`` (raw IDs) and optionally
         ``rating`` (else every value is 1); its partitions are read by the workers. Its ID
         maps order the IDs as ``fastcf.data.IdMap.factorize`` does (sorted), repeated pairs
@@ -88,8 +89,23 @@ def fit_als(client, data, *, model: Optional[ImplicitALS] = None, n_blocks: Opti
     return model
 
 
+def rating_blocks(client, data, *, n_blocks: Optional[int] = None, factors: int = 64) -> RatingBlocks:
+    """The ratings cut into row blocks on the cluster, for several ``fit_als`` calls.
+
+    ``fit_als(client, blocks, ...)`` then skips reading and cutting the data (e.g. in a
+    parameter search). ``factors`` only weighs rows against entries when balancing the
+    blocks; any model may use them.
+    """
+    if n_blocks is None:
+        n_blocks = 2 * max(1, sum(client.nthreads().values()))
+    n_blocks = check_positive_int(n_blocks, "n_blocks", "rating_blocks")
+    return _rating_blocks(client, data, ImplicitALS(factors=factors), n_blocks)
+
+
 def _rating_blocks(client, data, model: ImplicitALS, n_blocks: int) -> RatingBlocks:
     row_cost = float(model.factors)
+    if isinstance(data, RatingBlocks):
+        return data
     if _is_dask_frame(data):
         return RatingBlocks.from_dask_frame(client, data, n_blocks, row_cost)
     if isinstance(data, Interactions) or sp.issparse(data):

@@ -87,6 +87,15 @@ def test_a_model_passed_in_is_fitted_in_place_with_its_loss(client, ratings):
     assert model.loss_history_[-1] < model.loss_history_[0]
 
 
+def test_rating_blocks_serve_several_fits(client, ratings):
+    _, data = ratings
+    blocks = fd.rating_blocks(client, data, n_blocks=3, factors=PARAMS["factors"])
+    assert blocks.users.n_blocks == blocks.items.n_blocks == 3
+    for alpha in (1.0, 4.0):
+        params = dict(PARAMS, alpha=alpha)
+        _assert_same_factors(fd.fit_als(client, blocks, **params), ImplicitALS(**params).fit(data))
+
+
 def test_killing_a_worker_mid_fit_still_gives_the_same_model(client, ratings):
     _, data = ratings
     params = dict(PARAMS, iterations=5)
