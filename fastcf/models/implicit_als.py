@@ -13,11 +13,14 @@ import scipy.sparse as sp
 from fastcf.data.interactions import Interactions
 from fastcf.kernels import als_half_step, als_loss
 from fastcf.kernels._checks import check_positive_int
+from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.base import FactorModel
 
 __all__ = ["ImplicitALS"]
 
 _SOLVERS = ("cg", "cholesky")
+#: Sides of the initial factors' streams (fastcf.models._factor_init).
+USERS, ITEMS = 0, 1
 
 
 class ImplicitALS(FactorModel):
@@ -51,7 +54,9 @@ class ImplicitALS(FactorModel):
         CG steps per row and half-step (solver="cg").
     dtype : float32 or float64
     random_state : int or None
-        Seeds the initial factors; one seed gives one model for any thread count.
+        Seeds the initial factors (uniform, standard deviation 0.01, each row drawn from its
+        own place in the seed's stream); one seed gives one model for any thread count, and
+        the same model when fitted in row blocks by ``fastcf.distributed.fit_als``.
     n_threads : int >= 1 or None
         Threads for the kernels (None: ``fastcf.get_num_threads()``).
     backend : {"auto", "cython", "numba", "reference"} or None
@@ -137,11 +142,11 @@ class ImplicitALS(FactorModel):
         dtype = np.dtype(self.dtype)
         user_items = self._confidence(matrix)
         item_users = user_items.T.tocsr()
-        rng = np.random.default_rng(self.random_state)
-        # Small random starts; users are solved from the items first thing anyway.
-        scale = 0.01
-        user_factors = (scale * rng.standard_normal((matrix.shape[0], self.factors))).astype(dtype)
-        item_factors = (scale * rng.standard_normal((matrix.shape[1], self.factors))).astype(dtype)
+        # Small random starts, each row's from its own place in the seed's stream, so that a
+        # fit split into row blocks (fastcf.distributed) starts from the same factors.
+        seed = factor_seed(self.random_state)
+        user_factors = initial_factors(seed, USERS, 0, matrix.shape[0], self.factors, dtype)
+        item_factors = initial_factors(seed, ITEMS, 0, matrix.shape[1], self.factors, dtype)
         self.loss_history_ = []
         with self._progress(self.iterations) as progress:
             for iteration in range(1, self.iterations + 1):

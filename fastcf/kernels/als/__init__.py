@@ -26,6 +26,7 @@ def als_half_step(
     *,
     regularization: float,
     cg_steps: int = 0,
+    gram: Optional[np.ndarray] = None,
     n_threads: Optional[int] = None,
     backend: Optional[str] = None,
 ) -> np.ndarray:
@@ -62,6 +63,11 @@ def als_half_step(
         k > 0: k conjugate-gradient steps warm-started from the current factors (Takács et
         al. 2011), O(k (n_u f + f²)) per row; stops early once the residual's squared norm
         is below 1e-20.
+    gram : ndarray of shape (f, f), optional
+        YᵀY, i.e. ``other_factors.T @ other_factors``, in the factors' dtype, computed once by
+        a caller that solves the rows in blocks (``fastcf.distributed``): each call would
+        otherwise spend O(n_other f²) on it. Not checked against ``other_factors``; computed
+        here when omitted.
     n_threads : int >= 1, optional
         Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
         cores and at the number of rows.
@@ -100,9 +106,11 @@ def als_half_step(
     _check_finite(other_factors, "other_factors", owner)
     if cg_steps:
         _check_finite(factors, "factors", owner, " (the conjugate-gradient warm start)")
+    if gram is not None:
+        gram = _gram(gram, factors, owner)
     twin = _backend.twin("als", backend)
     with kernel_threads(n_threads, owner, n_tasks=factors.shape[0]) as n:
-        twin.als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, n)
+        twin.als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n)
     return factors
 
 
@@ -338,6 +346,20 @@ def _factors_like(arr, name: str, like: Optional[np.ndarray], like_name: Optiona
                 f"got shapes {arr.shape} and {like.shape}."
             )
     return np.ascontiguousarray(arr)
+
+
+def _gram(gram, factors: np.ndarray, owner: str) -> np.ndarray:
+    """A given YᵀY: (f, f), the factors' dtype, finite, C-contiguous (copied if not)."""
+    gram = np.asarray(gram)
+    f = factors.shape[1]
+    if gram.shape != (f, f):
+        raise ValueError(f"{owner}: 'gram' must have shape ({f}, {f}) (factors x factors); got {gram.shape}.")
+    if gram.dtype != factors.dtype:
+        raise TypeError(
+            f"{owner}: 'gram' and 'factors' must have the same dtype; got {gram.dtype} and {factors.dtype}."
+        )
+    _check_finite(gram, "gram", owner)
+    return np.ascontiguousarray(gram)
 
 
 def _check_regularization(value, owner: str, name: str = "regularization", minimum: Optional[float] = 0.0) -> float:

@@ -723,7 +723,7 @@ def _round_up(n, multiple):
     return (n + multiple - 1) // multiple * multiple
 
 
-def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, n_threads):
+def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n_threads):
     """Solve every row's normal equations in place; see ``reference.als_half_step``."""
     dtype = factors.dtype
     n_rows, f = factors.shape
@@ -731,12 +731,12 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
     longest = int(np.diff(indptr).max()) if n_rows else 0
     fp, chunk, block_rows, offsets, slab = _scratch_layout(f, dtype, cg_steps, simd, longest)
     # Y is fixed during this half-step, so YᵀY (+ λI) is computed once, as in the reference.
-    gram = np.eye(fp, dtype=dtype)  # the identity pads SIMD Cholesky's matrix to fp x fp
-    gram[:f, :f] = other_factors.T @ other_factors
-    gram[:f, :f] += dtype.type(regularization) * np.eye(f, dtype=dtype)
+    padded = np.eye(fp, dtype=dtype)  # the identity pads SIMD Cholesky's matrix to fp x fp
+    padded[:f, :f] = other_factors.T @ other_factors if gram is None else gram
+    padded[:f, :f] += dtype.type(regularization) * np.eye(f, dtype=dtype)
     status = np.zeros(n_rows, dtype=np.uint8)
     _half_step(
-        indptr, indices, confidence, other_factors, factors, gram, cg_steps, simd, chunk,
+        indptr, indices, confidence, other_factors, factors, padded, cg_steps, simd, chunk,
         block_rows, _aligned_zeros(n_threads, slab, dtype), offsets, status, n_threads,
     )
     raise_failed_rows("als_half_step", status, regularization, cg_steps)

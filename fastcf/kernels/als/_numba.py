@@ -201,12 +201,14 @@ def _half_step(indptr, indices, confidence, other, factors, gram, one, cg_steps,
         status[u] = code
 
 
-def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, n_threads):
+def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n_threads):
     """Solve every row's normal equations in place; see ``reference.als_half_step``."""
     dtype = factors.dtype
     n_rows, f = factors.shape
     # Y is fixed during this half-step, so YᵀY (+ λI) is computed once, as in the reference.
-    gram = other_factors.T @ other_factors + dtype.type(regularization) * np.eye(f, dtype=dtype)
+    if gram is None:
+        gram = other_factors.T @ other_factors
+    gram = gram + dtype.type(regularization) * np.eye(f, dtype=dtype)
     status = np.zeros(n_rows, dtype=np.uint8)
     with numba_threads(n_threads):
         n = numba.get_num_threads()

@@ -51,7 +51,7 @@ __all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
 CG_TOLERANCE = 1e-20
 
 
-def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, n_threads):
+def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n_threads):
     """Solve every row's normal equations with the other side fixed; updates ``factors`` in place.
 
     Parameters
@@ -66,6 +66,9 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
     cg_steps : int >= 0
         0: exact solve (Cholesky as the positive-definiteness test, then ``np.linalg.solve``).
         k > 0: k conjugate-gradient steps from the current row of ``factors``.
+    gram : ndarray of shape (f, f), same dtype, or None
+        YᵀY of ``other_factors`` computed by the caller (once for many calls on row blocks);
+        None: computed here.
     n_threads : int
         Unused here (the reference is serial); present so that all twins share one signature.
 
@@ -82,7 +85,9 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
     dtype = factors.dtype
     n_rows, f = factors.shape
     # Y is fixed during this half-step, so YᵀY (+ λI) is computed once.
-    gram = other_factors.T @ other_factors + dtype.type(regularization) * np.eye(f, dtype=dtype)
+    if gram is None:
+        gram = other_factors.T @ other_factors
+    gram = gram + dtype.type(regularization) * np.eye(f, dtype=dtype)
     status = np.zeros(n_rows, dtype=np.uint8)
     for u in range(n_rows):
         start, end = indptr[u], indptr[u + 1]
