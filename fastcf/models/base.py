@@ -138,9 +138,13 @@ class Recommender:
             check_float_dtype(self.dtype, "dtype", name)
         if hasattr(self, "random_state"):
             check_seed(self.random_state, "random_state", name)
-        for flag in ("shuffle", "track_loss", "show_progress"):
+        for flag in ("shuffle", "track_loss"):
             if hasattr(self, flag):
                 check_flag(getattr(self, flag), flag, name)
+        if hasattr(self, "show_progress"):
+            from fastcf.progress import _check_show
+
+            _check_show(name, self.show_progress)  # None too: it follows fastcf.set_progress
         if getattr(self, "n_threads", None) is not None:
             config.check_n_threads(self.n_threads, "n_threads", name)
         if getattr(self, "backend", None) is not None:
