@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
+import scipy.sparse as sp
 
 __all__ = ["check_recommender", "check_round_trip", "topk_problem"]
 
@@ -56,7 +57,6 @@ def check_recommender(make_model, data=None, *, k: int = 5) -> None:
     give back every fitted attribute bit for bit, and bitwise-identical recommendations,
     predictions, similar items and fold-in.
     """
-    import scipy.sparse as sp
 
     from fastcf.data.synthetic import synthetic
     from fastcf.exceptions import NotFittedError
@@ -167,9 +167,13 @@ def check_round_trip(model, data, *, k: int = 5) -> None:
             for attribute in ours:
                 assert _same(ours[attribute], theirs[attribute]), f"{name}.{attribute} differs once {how}"
             if mmap:
-                mapped = [a for a, v in theirs.items() if isinstance(v, np.ndarray) and v.size]
-                assert mapped and all(isinstance(theirs[a], np.memmap) for a in mapped), \
-                    f"{name}: mmap=True must memory-map the fitted arrays"
+                # Dense arrays, and the parts of sparse ones (seen_ at least is always there).
+                mapped = {a: v for a, v in theirs.items() if isinstance(v, np.ndarray) and v.size}
+                mapped.update({f"{a}.{part}": getattr(v, part) for a, v in theirs.items() if sp.issparse(v)
+                               for part in ("data", "indices", "indptr") if getattr(v, part).size})
+                assert mapped and all(isinstance(v, np.memmap) for v in mapped.values()), \
+                    f"{name}: mmap=True must memory-map the fitted arrays; not mapped: " \
+                    f"{sorted(a for a, v in mapped.items() if not isinstance(v, np.memmap))}"
             for call, value in answers(loaded).items():
                 assert _same(value, expected[call]), f"{name}.{call} differs once {how}"
             del loaded, theirs
@@ -178,7 +182,6 @@ def check_round_trip(model, data, *, k: int = 5) -> None:
 
 def _same(a, b) -> bool:
     """Equal in type, dtype, shape and every bit (NaN equal to NaN)."""
-    import scipy.sparse as sp
 
     from fastcf.data.id_map import IdMap
 

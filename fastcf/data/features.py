@@ -14,10 +14,12 @@ from __future__ import annotations
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
+from fastcf._lazy import lazy_module
 from fastcf.data.interactions import Interactions
+
+pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
 __all__ = ["AGE_BUCKETS", "item_features", "user_features"]
 
