@@ -35,6 +35,14 @@ MODELS: Dict[str, Tuple[str, str]] = {
     "svdpp": ("SVDpp", "SVD++ (Koren 2008): biased MF plus the implicit signal of what was rated"),
     "explicit-als": ("ExplicitALS", "biased MF of ratings by weighted-lambda ALS (Zhou et al. 2008)"),
     "baseline": ("BaselineOnly", "global mean + user and item biases (Koren 2010)"),
+    "bpr": ("BPR", "matrix factorisation ranked by BPR (Rendle et al. 2009) on sampled triples"),
+    "warp": ("WARP", "matrix factorisation ranked by WARP (Weston et al. 2011)"),
+    "hybrid": ("HybridMF", "BPR/WARP on sums of feature embeddings: genres, demographics, identities"),
+    "item-knn": ("ItemKNN", "item neighbourhoods: sums of pruned item-item similarities (implicit)"),
+    "user-knn": ("UserKNN", "user neighbourhoods: neighbours' interactions weighted by similarity (implicit)"),
+    "knn-baseline": ("KNNBaseline", "Surprise-style kNN on baseline residuals, predicts ratings"),
+    "ease": ("EASE", "closed-form item-item model (Steck 2019); dense items x items"),
+    "popularity": ("Popularity", "most popular items: the baseline to beat"),
 }
 #: ``fastcf download`` names -> fastcf.data.download_movielens releases.
 RELEASES = {
