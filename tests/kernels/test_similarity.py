@@ -240,6 +240,16 @@ def test_output_assembled_from_many_chunks(backend, monkeypatch):
     assert_same(run(matrix, 60, backend, measure="pearson"), expected)
 
 
+@pytest.mark.parametrize("block_rows", [1, 3])
+def test_cython_blocks_of_rows_give_the_same_bits(block_rows, monkeypatch):
+    cython_twin = pytest.importorskip("fastcf.kernels.similarity._cython")
+    matrix = ratings(np.random.default_rng(4), 41, 23, 0.3, integer=False)
+    matrix = sp.vstack([matrix, sp.csr_matrix((3, 23)), ratings(np.random.default_rng(5), 6, 23, 0.02)]).tocsr()
+    expected = run(matrix, 5, "reference", dtype=np.float32)
+    monkeypatch.setattr(cython_twin, "BLOCK_ROWS", block_rows)
+    assert_same(run(matrix, 5, "cython", dtype=np.float32), expected)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_unsorted_and_duplicate_indices_are_summed(backend):
     indptr = np.array([0, 3, 5, 6])

@@ -33,6 +33,11 @@ cdef enum:
 _CODES = {"dot": DOT, "corated_cosine": CORATED_COSINE, "pearson": PEARSON, "jaccard": JACCARD}
 # See the Numba twin: scan the accumulator instead of tracking touched rows past this walk.
 cdef double DENSE_WALK_RATIO = 0.5
+# Rows whose plain dot products are accumulated together (see _block_dot), at most
+# BLOCK_ROWS (1 turns blocking off) and as many as BLOCK_BYTES of accumulators allow per
+# thread. On the 10M shape, 16-32 rows cut the time by a third against row by row.
+BLOCK_ROWS = 32
+BLOCK_BYTES = 8 << 20
 
 
 def openmp_max_threads():
@@ -180,6 +185,108 @@ cdef Py_ssize_t _row(
     return size
 
 
+cdef inline int64_t _walk(Py_ssize_t a, const index_t* indptr, const index_t* indices, const index_t* t_indptr) noexcept nogil:
+    """Steps of row a's accumulation: the entries of all of its columns."""
+    cdef int64_t walk = 0
+    cdef Py_ssize_t p
+    for p in range(indptr[a], indptr[a + 1]):
+        walk += t_indptr[indices[p] + 1] - t_indptr[indices[p]]
+    return walk
+
+
+cdef Py_ssize_t _select_dot(
+    Py_ssize_t a, Py_ssize_t n_rows, bint exclude_self, floating* acc, const floating* left, const floating* right,
+    Py_ssize_t n_slots, floating* values, int64_t* neighbours,
+) noexcept nogil:
+    """The sorted heap of row a from its full accumulator of dot products, which it zeroes."""
+    cdef Py_ssize_t b, size = 0
+    cdef floating dot, score, left_a = left[a]
+    for b in range(n_rows):
+        dot = acc[b]
+        if dot == 0 or (exclude_self and b == a):
+            continue
+        score = (dot * right[b]) * left_a
+        if score > 0 and (size < n_slots or score >= values[0]):
+            size = heap_offer(values, neighbours, size, n_slots, score, b)
+    memset(acc, 0, n_rows * sizeof(floating))
+    heap_sort(values, neighbours, size)
+    return size
+
+
+cdef void _block_dot(
+    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t chunk_first, Py_ssize_t n_rows, bint exclude_self,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    const floating* left, const floating* right,
+    floating* block_acc, int64_t* cursors, Py_ssize_t* members, floating* weights, floating** targets,
+    Sums* s, Py_ssize_t n_slots, floating* out_values, int64_t* out_neighbours, int64_t* out_counts,
+) noexcept nogil:
+    """Plain dot products of the rows [first, stop) together. Their columns are merged in
+    increasing order, and each column's entries are read once for every row of the block
+    that has it: the walk's memory traffic falls by the block's overlap, while each row's
+    sums still run over its columns in order (the same bits as row by row). Rows whose walk
+    is short are left to ``_row``."""
+    cdef Py_ssize_t r, m, n_members = 0, q, q_stop, n_sharing, j, b, row
+    cdef int64_t u, lowest
+    cdef floating y, x0, x1
+    cdef floating* acc0
+    cdef floating* acc1
+    cdef Py_ssize_t width = n_rows + 1
+    for row in range(first, stop):
+        if _walk(row, indptr, indices, t_indptr) >= DENSE_WALK_RATIO * n_rows:
+            members[n_members] = row
+            cursors[n_members] = indptr[row]
+            n_members += 1
+        else:
+            out_counts[row - chunk_first] = _row(
+                row, n_rows, DOT, 0.0, 0, 1, exclude_self, indptr, indices, data, t_indptr, t_indices, t_data,
+                left, right, s, n_slots, out_values + (row - chunk_first) * n_slots,
+                out_neighbours + (row - chunk_first) * n_slots,
+            )
+    while True:
+        lowest = -1
+        for m in range(n_members):
+            if cursors[m] < indptr[members[m] + 1]:
+                u = indices[cursors[m]]
+                if lowest < 0 or u < lowest:
+                    lowest = u
+        if lowest < 0:
+            break
+        n_sharing = 0
+        for m in range(n_members):
+            if cursors[m] < indptr[members[m] + 1] and indices[cursors[m]] == lowest:
+                weights[n_sharing] = data[cursors[m]]
+                targets[n_sharing] = block_acc + m * width
+                n_sharing += 1
+                cursors[m] += 1
+        q_stop = t_indptr[lowest + 1]
+        if n_sharing == 1:
+            acc0 = targets[0]
+            x0 = weights[0]
+            for q in range(t_indptr[lowest], q_stop):
+                acc0[t_indices[q]] += x0 * t_data[q]
+        elif n_sharing == 2:
+            acc0, acc1 = targets[0], targets[1]
+            x0, x1 = weights[0], weights[1]
+            for q in range(t_indptr[lowest], q_stop):
+                b = t_indices[q]
+                y = t_data[q]
+                acc0[b] += x0 * y
+                acc1[b] += x1 * y
+        else:
+            for q in range(t_indptr[lowest], q_stop):
+                b = t_indices[q]
+                y = t_data[q]
+                for j in range(n_sharing):
+                    targets[j][b] += weights[j] * y
+    for m in range(n_members):
+        row = members[m]
+        out_counts[row - chunk_first] = _select_dot(
+            row, n_rows, exclude_self, block_acc + m * width, left, right, n_slots,
+            out_values + (row - chunk_first) * n_slots, out_neighbours + (row - chunk_first) * n_slots,
+        )
+
+
 def similarity_topk(
     const index_t[::1] indptr,           # IN  (n_rows + 1,)
     const index_t[::1] indices,          # IN  (nnz,)
@@ -201,6 +308,7 @@ def similarity_topk(
     cdef Py_ssize_t n_rows = indptr.shape[0] - 1, n_slots = slots(k, n_rows), first, stop, a, t
     cdef int code = _CODES[measure]
     cdef Py_ssize_t per_chunk = chunk_rows(n_rows, n_slots, sizeof(floating))
+    cdef Py_ssize_t block = max(1, min(BLOCK_ROWS, BLOCK_BYTES // ((n_rows + 1) * sizeof(floating))))
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t width = n_rows + 1  # +1: a valid pointer even when n_rows == 0
     cdef Py_ssize_t sums_width = width if code == CORATED_COSINE or code == PEARSON else 1
@@ -234,6 +342,16 @@ def similarity_topk(
     cdef const floating* left_p = &left_scale[0] if n_rows else NULL
     cdef const floating* right_p = &right_scale[0] if n_rows else NULL
     cdef int64_t[::1] out_counts
+    cdef bint blocked = code == DOT and min_support <= 1 and shrinkage <= 0 and block > 1
+    cdef Py_ssize_t n_blocks, blk
+    block_acc_array = np.zeros((n_threads, block * width if blocked else 1), dtype=dtype)
+    block_int_array = np.zeros((n_threads, 2 * block), dtype=np.int64)  # cursors, members
+    block_weights_array = np.zeros((n_threads, block), dtype=dtype)
+    block_targets_array = np.zeros((n_threads, block), dtype=np.uintp)
+    cdef floating[:, ::1] block_acc = block_acc_array
+    cdef int64_t[:, ::1] block_int = block_int_array
+    cdef floating[:, ::1] block_weights = block_weights_array
+    cdef size_t[:, ::1] block_targets = block_targets_array
     cdef floating[:, ::1] out_values
     cdef int64_t[:, ::1] out_neighbours
     parts = []
@@ -243,6 +361,19 @@ def similarity_topk(
         values_array = np.zeros((stop - first, n_slots), dtype=dtype)
         neighbours_array = np.zeros((stop - first, n_slots), dtype=np.int64)
         out_counts, out_values, out_neighbours = counts_array, values_array, neighbours_array
+        if blocked:
+            n_blocks = (stop - first + block - 1) // block
+            for blk in prange(n_blocks, nogil=True, schedule="dynamic", num_threads=n_threads):
+                t = threadid()
+                _block_dot(
+                    first + blk * block, min(first + (blk + 1) * block, stop), first, n_rows, exclude_self,
+                    &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p, left_p, right_p,
+                    &block_acc[t, 0], &block_int[t, 0], <Py_ssize_t*>&block_int[t, block], &block_weights[t, 0],
+                    <floating**>&block_targets[t, 0], &scratch[t], n_slots, &out_values[0, 0],
+                    &out_neighbours[0, 0], &out_counts[0],
+                )
+            parts.append((counts_array, neighbours_array, values_array))
+            continue
         for a in prange(first, stop, nogil=True, schedule="dynamic", chunksize=4, num_threads=n_threads):
             out_counts[a - first] = _row(
                 a, n_rows, code, shrinkage, shrink_offset, min_support, exclude_self,
