@@ -72,7 +72,7 @@ def spark_session():
 
     return (SparkSession.builder.master("local[2]").appName("fastcf-bench")
             .config("spark.driver.memory", "6g").config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .config("spark.ui.enabled", "false").getOrCreate())
+            .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false").getOrCreate())
 
 
 def time_spark(spark, frame, params, iterations):
