@@ -49,3 +49,10 @@ def pytest_report_header(config):
 @pytest.fixture
 def rng():
     return __import__("numpy").random.default_rng(20261124)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/realdata carries the ``realdata`` marker (for ``-m "not realdata"``)."""
+    for item in items:
+        if "realdata" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.realdata)
