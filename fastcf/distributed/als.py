@@ -7,8 +7,6 @@ this reproduces.
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import List, Optional
 
 import numpy as np
@@ -151,24 +149,23 @@ class _Fit:
             for side, code in (("users", USERS), ("items", ITEMS))
         }
         model.loss_history_ = []
-        started = time.perf_counter()
-        for iteration in range(1, model.iterations + 1):
-            factors["items"] = self._half_step(confidence["items"], factors["users"], factors["items"], f"{iteration}-items")
-            factors["users"] = self._half_step(confidence["users"], factors["items"], factors["users"], f"{iteration}-users")
-            loss = self._loss(confidence["users"], factors, iteration) if model.track_loss else None
-            # One iteration at a time: errors surface in the iteration that raised them, and
-            # a lost worker costs at most the recomputation of its blocks' lineage.
-            self._wait(factors["users"] + factors["items"])
-            if loss is not None:
-                model.loss_history_.append(loss)
-            if model.show_progress:
-                shown = f", loss {loss:.6g}" if loss is not None else ""
-                print(f"fit_als: iteration {iteration}/{model.iterations}{shown} "
-                      f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
-            if model.callback is not None:
-                self._gather(factors)
-                if model.callback(iteration, model, loss) is False:
-                    break
+        with model._progress(model.iterations) as progress:
+            for iteration in range(1, model.iterations + 1):
+                factors["items"] = self._half_step(confidence["items"], factors["users"], factors["items"],
+                                                   f"{iteration}-items")
+                factors["users"] = self._half_step(confidence["users"], factors["items"], factors["users"],
+                                                   f"{iteration}-users")
+                loss = self._loss(confidence["users"], factors, iteration) if model.track_loss else None
+                # One iteration at a time: errors surface in the iteration that raised them, and
+                # a lost worker costs at most the recomputation of its blocks' lineage.
+                self._wait(factors["users"] + factors["items"])
+                if loss is not None:
+                    model.loss_history_.append(loss)
+                progress.update(loss=loss)
+                if model.callback is not None:
+                    self._gather(factors)
+                    if model.callback(iteration, model, loss) is False:
+                        break
         self._gather(factors)
         model.users_, model.items_ = ratings.user_ids, ratings.item_ids
         model.seen_ = ratings.gather_matrix(self.client)

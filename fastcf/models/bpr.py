@@ -5,8 +5,6 @@ Kernel: ``fastcf/kernels/bpr/`` (SGD over sampled triples, one random stream pai
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Callable, Optional
 
 import numpy as np
@@ -84,29 +82,27 @@ class RankingFactorModel(FactorModel):
         entry_users = entry_rows(positives).astype(positives.indices.dtype)
         rank_weights = self._rank_weights(matrix.shape[1])
         self.loss_history_ = []
-        started = time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
-            ordered = ranking_epoch(
-                positives.indptr, positives.indices, entry_users, user_embeddings, item_embeddings, bias, streams,
-                loss=self._loss, n_samples=n_samples, max_sampled=self.max_sampled,
-                learning_rate=self.learning_rate * self.learning_rate_decay ** (epoch - 1),
-                reg_user=self.regularization, reg_item=self.regularization,
-                reg_bias=self.bias_regularization, learn_bias=self.item_bias, user_features=user_features,
-                item_features=item_features, rank_weights=rank_weights, n_threads=self.n_threads,
-                backend=self.backend,
-            )
-            if not (np.isfinite(user_embeddings).all() and np.isfinite(item_embeddings).all()):
-                raise FloatingPointError(
-                    f"{type(self).__name__}: the factors diverged in epoch {epoch}; lower 'learning_rate' "
-                    f"(now {self.learning_rate}) or raise 'regularization' (now {self.regularization})."
+        with self._progress(self.epochs, "epoch") as progress:
+            for epoch in range(1, self.epochs + 1):
+                ordered = ranking_epoch(
+                    positives.indptr, positives.indices, entry_users, user_embeddings, item_embeddings, bias, streams,
+                    loss=self._loss, n_samples=n_samples, max_sampled=self.max_sampled,
+                    learning_rate=self.learning_rate * self.learning_rate_decay ** (epoch - 1),
+                    reg_user=self.regularization, reg_item=self.regularization,
+                    reg_bias=self.bias_regularization, learn_bias=self.item_bias, user_features=user_features,
+                    item_features=item_features, rank_weights=rank_weights, n_threads=self.n_threads,
+                    backend=self.backend,
                 )
-            self.loss_history_.append(ordered)
-            if self.show_progress:
-                print(f"{type(self).__name__}: epoch {epoch}/{self.epochs}, {ordered:.1%} of sampled pairs ordered "
-                      f"({time.perf_counter() - started:.1f} s)", file=sys.stderr)
-            self._set_embeddings(user_embeddings, item_embeddings, bias, user_features, item_features)
-            if self.callback is not None and self.callback(epoch, self, ordered) is False:
-                break
+                if not (np.isfinite(user_embeddings).all() and np.isfinite(item_embeddings).all()):
+                    raise FloatingPointError(
+                        f"{type(self).__name__}: the factors diverged in epoch {epoch}; lower 'learning_rate' "
+                        f"(now {self.learning_rate}) or raise 'regularization' (now {self.regularization})."
+                    )
+                self.loss_history_.append(ordered)
+                progress.update(ordered=ordered)
+                self._set_embeddings(user_embeddings, item_embeddings, bias, user_features, item_features)
+                if self.callback is not None and self.callback(epoch, self, ordered) is False:
+                    break
         self._set_embeddings(user_embeddings, item_embeddings, bias, user_features, item_features)
 
     def _rank_weights(self, n_items: int) -> np.ndarray:
@@ -171,9 +167,12 @@ class RankingFactorModel(FactorModel):
             return factors
         # Fold-in draws from a stream of its own: the same history gives the same factors.
         seed = [0 if self.random_state is None else self.random_state, 1]
+        # update_items=False leaves the item side untouched, but the kernel's item arguments are
+        # writable buffers: a memory-mapped (read-only) model lends it a private copy.
+        items, bias = (a if a.flags.writeable else a.copy() for a in (self.item_factors_, self.item_bias_))
         ranking_epoch(
             positives.indptr, positives.indices, entry_rows(positives).astype(positives.indices.dtype), factors,
-            self.item_factors_, self.item_bias_, ranking_rng_state(seed, 1), loss=self._loss,
+            items, bias, ranking_rng_state(seed, 1), loss=self._loss,
             n_samples=positives.nnz * self.fold_in_epochs, max_sampled=self.max_sampled,
             learning_rate=self.learning_rate, reg_user=self.regularization, reg_item=self.regularization,
             learn_bias=self.item_bias, update_items=False, rank_weights=self._rank_weights(rows.shape[1]),
@@ -245,7 +244,9 @@ _SHARED_DOC = """
     callback : callable(epoch, model, ordered) or None
         Called after every epoch with the share of sampled pairs already ordered; return
         False to stop.
-    show_progress : bool
+    show_progress : bool or None
+        A progress bar on stderr (None: follows ``fastcf.set_progress``); log lines go to the
+        "fastcf" logger (see fastcf.progress).
 
     Attributes
     ----------
@@ -296,7 +297,7 @@ class BPR(_Params, RankingFactorModel):
         n_threads: Optional[int] = None,
         backend: Optional[str] = None,
         callback: Optional[Callable] = None,
-        show_progress: bool = False,
+        show_progress: Optional[bool] = None,
     ):
         self._store(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
 
@@ -334,6 +335,6 @@ class WARP(_Params, RankingFactorModel):
         n_threads: Optional[int] = None,
         backend: Optional[str] = None,
         callback: Optional[Callable] = None,
-        show_progress: bool = False,
+        show_progress: Optional[bool] = None,
     ):
         self._store(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})

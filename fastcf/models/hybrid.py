@@ -86,7 +86,7 @@ class HybridMF(_Params, RankingFactorModel):
         n_threads: Optional[int] = None,
         backend: Optional[str] = None,
         callback: Optional[Callable] = None,
-        show_progress: bool = False,
+        show_progress: Optional[bool] = None,
     ):
         self._store(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
 
