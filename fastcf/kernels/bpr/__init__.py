@@ -198,8 +198,9 @@ def ranking_epoch(
             (("reg_user", reg_user), ("reg_item", reg_item), ("reg_bias", reg_bias))]
     if rank_weights is None:
         rank_weights = harmonic_rank_weights(n_items)
-    rank_weights = _checks.as_float_vector(rank_weights, "rank_weights", owner, n_items + 1,
-                                           "rank 0..n_items").astype(np.float64, copy=False)
+    rank_weights = _checks.as_float_vector(rank_weights, "rank_weights", owner).astype(np.float64, copy=False)
+    if rank_weights.shape != (n_items + 1,):
+        raise ValueError(f"{owner}: 'rank_weights' must have n_items + 1 = {n_items + 1} entries; got shape {rank_weights.shape}.")
 
     learn_bias = _checks.check_flag(learn_bias, "learn_bias", owner)
     update_items = _checks.check_flag(update_items, "update_items", owner)
