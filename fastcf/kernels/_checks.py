@@ -151,16 +151,38 @@ def as_float_matrix(x, name: str, owner: str) -> np.ndarray:
         raise ValueError(
             f"{owner}: '{name}' must be a 2-D array (rows x items); got {arr.ndim}-D with shape {arr.shape}."
         )
-    if arr.dtype not in FLOAT_DTYPES:
-        if arr.dtype == np.float16:
-            arr = arr.astype(np.float32)
-        elif arr.dtype.kind in "biu":
-            arr = arr.astype(np.float64)
-        else:
-            raise TypeError(
-                f"{owner}: '{name}' must hold float32 or float64 numbers; got dtype {arr.dtype}."
-            )
-    return np.ascontiguousarray(arr)
+    return np.ascontiguousarray(_as_float_dtype(arr, name, owner))
+
+
+def as_float_vector(x, name: str, owner: str, length: Optional[int] = None, per: str = "entry") -> np.ndarray:
+    """A finite, C-contiguous 1-D float32 or float64 array in native byte order (a view of
+    ``x`` when it already is one), converted as :func:`as_float_matrix` converts.
+
+    ``length``: the number of values required, one per ``per`` (named in the error).
+    """
+    arr = native_byte_order(np.asarray(x))
+    if arr.ndim != 1:
+        raise ValueError(f"{owner}: '{name}' must be a 1-D array; got shape {arr.shape}.")
+    if length is not None and arr.shape[0] != length:
+        raise ValueError(f"{owner}: '{name}' must have one value per {per} ({length}); got {arr.shape[0]}.")
+    arr = np.ascontiguousarray(_as_float_dtype(arr, name, owner))
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"{owner}: '{name}' must be finite; got {arr[bad]} at position {bad}.")
+    return arr
+
+
+def _as_float_dtype(arr: np.ndarray, name: str, owner: str) -> np.ndarray:
+    """float32 and float64 as they are, float16 as float32, integers and booleans as float64;
+    complex, object and strings refused, not guessed at."""
+    if arr.dtype in FLOAT_DTYPES:
+        return arr
+    if arr.dtype == np.float16:
+        return arr.astype(np.float32)
+    if arr.dtype.kind in "biu":
+        return arr.astype(np.float64)
+    raise TypeError(f"{owner}: '{name}' must hold float32 or float64 numbers; got dtype {arr.dtype}.")
 
 
 def as_index_array(x, name: str, owner: str) -> np.ndarray:

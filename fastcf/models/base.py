@@ -104,7 +104,12 @@ class Recommender:
     _nonnegative_data = False
 
     def _training_data(self, data):
-        """(canonical CSR, user IdMap or None, item IdMap or None), validated once here."""
+        """(canonical CSR, user IdMap or None, item IdMap or None), validated once here.
+
+        The shared parameters are checked first (``_check_common_params``), so that every
+        model refuses a bad ``dtype``, seed or flag with one message, before any work.
+        """
+        self._check_common_params()
         name = type(self).__name__
         owner = f"{name}.fit"
         if isinstance(data, Interactions):

@@ -78,7 +78,8 @@ class EASE(HistoryFoldIn, Recommender):
     max_memory : int or None
         Upper bound in bytes on the dense matrix; None: only what the OS reports available.
     n_threads : int or None
-        BLAS / LAPACK threads for the inverse (None: ``fastcf.get_num_threads()``).
+        BLAS / LAPACK threads for the inverse (None: ``fastcf.get_num_threads()``). LAPACK sums
+        in an order that follows the thread count, so the weights' last bits may too.
 
     Attributes
     ----------

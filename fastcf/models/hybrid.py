@@ -110,8 +110,8 @@ class HybridMF(_Params, RankingFactorModel):
 
     def fit(self, data, *, user_features="auto", item_features="auto") -> "HybridMF":
         """Fit on ``data`` (Interactions or a users x items sparse matrix) with side features."""
+        matrix, _, _ = self._training_data(data)  # the shared parameters first, then the data
         self._check_params()
-        matrix, _, _ = self._training_data(data)
         users = self._side(data, user_features, "user", matrix.shape[0])
         items = self._side(data, item_features, "item", matrix.shape[1])
         return super().fit(data, users=users, items=items)

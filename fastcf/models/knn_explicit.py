@@ -103,8 +103,8 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
         self._fit_scale(matrix)
         try:
             baseline = BaselineOnly(**(self.baseline_params or {})).fit(matrix)
-        except TypeError as exc:
-            raise TypeError(f"{type(self).__name__}: 'baseline_params': {exc}") from None
+        except (TypeError, ValueError) as exc:  # the data passed its checks: the parameters are at fault
+            raise type(exc)(f"{type(self).__name__}: 'baseline_params': {exc}") from None
         self.user_bias_, self.item_bias_ = baseline.user_bias_, baseline.item_bias_
         self.reg_user_ = float(baseline.reg_user)
         ratings = sp.csr_matrix(matrix, dtype=np.float64, copy=True)

@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from fastcf.kernels import (
     als_half_step, factor_ranking_metrics, list_ranking_metrics, select_topk, sgd_epoch, sgd_schedule,
+    similarity_topk,
 )
 from fastcf.kernels.metrics import RANKING_COLUMNS
+from fastcf.kernels.similarity import MEASURES
 
 BACKENDS = ["reference", "numba", "cython"]
 EXAMPLES = settings(max_examples=25, deadline=None)
@@ -234,3 +236,56 @@ def test_sgd_every_twin_equals_the_reference_at_any_thread_count(problem, index)
     for backend in ("numba", "cython"):  # the thread count changes nothing, bit for bit
         for name in start:
             np.testing.assert_array_equal(results[backend, 1][1][name], results[backend, 2][1][name])
+
+
+# --- similarity top-k -----------------------------------------------------------------------
+
+@st.composite
+def similarity_problems(draw):
+    """A random small CSR (duplicates, unsorted rows, empty rows, stored zeros, negative and
+    tied values), a k up to beyond the row count, and a measure with its options."""
+    n_rows, n_cols = draw(shapes)
+    rows = draw(csr_lists(n_rows, n_cols))
+    nnz = sum(len(r) for r in rows)
+    values = draw(st.lists(st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.0, 3.0]), min_size=nnz, max_size=nnz))
+    options = draw(st.fixed_dictionaries({
+        "measure": st.sampled_from(sorted(MEASURES)), "shrinkage": st.sampled_from([0.0, 2.0]),
+        "min_support": st.integers(1, 2), "exclude_self": st.booleans()}))
+    return rows, np.asarray(values), n_cols, draw(st.integers(1, n_rows + 2)), options
+
+
+@EXAMPLES
+@given(problem=similarity_problems(), dtype=float_dtypes, index=index_dtypes)
+def test_similarity_every_twin_equals_the_reference(problem, dtype, index):
+    rows, values, n_cols, k, options = problem
+    indptr, indices = as_csr(rows, index)
+    expected = similarity_topk(indptr, indices, values.astype(dtype), n_cols, k, backend="reference", **options)
+    for backend in ("numba", "cython"):
+        got = similarity_topk(indptr, indices, values.astype(dtype), n_cols, k, n_threads=2, backend=backend,
+                              **options)
+        np.testing.assert_array_equal(got[0], expected[0], err_msg=backend)
+        np.testing.assert_array_equal(got[1], expected[1], err_msg=backend)
+        assert got[2].dtype == expected[2].dtype == dtype
+        np.testing.assert_allclose(got[2], expected[2], rtol=1e-5 if dtype == np.float32 else 1e-12, err_msg=backend)
+
+
+@EXAMPLES
+@given(problem=similarity_problems(), backend=st.sampled_from(BACKENDS))
+def test_similarity_rows_are_the_sorted_top_k_of_all_positive_neighbours(problem, backend):
+    """At most k per row, all > 0, no row its own neighbour (with exclude_self), sorted by
+    similarity descending then row ascending, and the first k of the list with no k limit."""
+    rows, values, n_cols, k, options = problem
+    indptr, indices = as_csr(rows)
+    n_rows = len(rows)
+    top = similarity_topk(indptr, indices, values, n_cols, k, backend=backend, **options)
+    every = similarity_topk(indptr, indices, values, n_cols, n_rows + 1, backend=backend, **options)
+    for a in range(n_rows):
+        neighbours, sims = (part[top[0][a]:top[0][a + 1]] for part in top[1:])
+        all_neighbours, all_sims = (part[every[0][a]:every[0][a + 1]] for part in every[1:])
+        assert neighbours.size <= k and (sims > 0).all()
+        if options["exclude_self"]:
+            assert a not in all_neighbours
+        order = np.lexsort((all_neighbours, -all_sims))
+        np.testing.assert_array_equal(order, np.arange(all_neighbours.size))
+        np.testing.assert_array_equal(neighbours, all_neighbours[:k])
+        np.testing.assert_array_equal(sims, all_sims[:k])

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import fastcf.kernels as K
-from fastcf.models import BaselineOnly, BiasedMF, ExplicitALS, ImplicitALS, SVDpp
+from fastcf.models import (BPR, EASE, WARP, BaselineOnly, BiasedMF, ExplicitALS, HybridMF, ImplicitALS, ItemKNN,
+                           KNNBaseline, KNNBasic, KNNWithMeans, Popularity, SVDpp, UserKNN)
 
 # --- models -------------------------------------------------------------------------------
 
@@ -30,8 +31,34 @@ MODELS: Dict[str, Callable] = {
     "BiasedMF": lambda **kw: BiasedMF(**{"factors": 4, "epochs": 3, "n_blocks": 3, "random_state": 0, "n_threads": 2, **kw}),
     "SVDpp": lambda **kw: SVDpp(**{"factors": 4, "epochs": 3, "n_blocks": 3, "random_state": 0, "n_threads": 2, **kw}),
     "ExplicitALS": lambda **kw: ExplicitALS(**{"factors": 4, "iterations": 2, "random_state": 0, **kw}),
+    "Popularity": lambda **kw: Popularity(**kw),
+    "EASE": lambda **kw: EASE(**{"regularization": 10.0, "n_threads": 2, **kw}),
+    "ItemKNN": lambda **kw: ItemKNN(**{"k": 5, "n_threads": 2, **kw}),
+    "UserKNN": lambda **kw: UserKNN(**{"k": 5, "n_threads": 2, **kw}),
+    "KNNBasic": lambda **kw: KNNBasic(**{"k": 5, "n_threads": 2, **kw}),
+    "KNNWithMeans": lambda **kw: KNNWithMeans(**{"k": 5, "n_threads": 2, **kw}),
+    "KNNBaseline": lambda **kw: KNNBaseline(**{"k": 5, "baseline_params": {"epochs": 3}, "n_threads": 2, **kw}),
+    # One thread: with more, the ranking models' blocks race (Hogwild), as their docstrings say.
+    "BPR": lambda **kw: BPR(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1, **kw}),
+    "WARP": lambda **kw: WARP(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1, **kw}),
+    "HybridMF": lambda **kw: HybridMF(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1,
+                                         **kw}),
 }
 IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky"}
+_HOGWILD = "ranking SGD: with n_threads > 1 the blocks update shared item rows without locks (Hogwild)"
+_CO_OCCURRENCE = "similar_items come from co-occurrence: an item nobody had has none (documented: all padding)"
+_ITEM_BASED = "item-based (the default) holds item-item similarities only; user_based=True has similar_users"
+#: What a model legitimately cannot do, and why (its docs say so): model -> {capability: reason}.
+#: Capabilities: "thread_count" (fitted state independent of it), "similar_items_of_unseen"
+#: (finite similar items for an item without interactions), "similar_users".
+LIMITATIONS: Dict[str, Dict[str, str]] = {
+    "BPR": {"thread_count": _HOGWILD}, "WARP": {"thread_count": _HOGWILD}, "HybridMF": {"thread_count": _HOGWILD},
+    "EASE": {"thread_count": "the inverse is multithreaded LAPACK, whose sums' order (last bits) follows the threads"},
+    "Popularity": {"similar_items_of_unseen": _CO_OCCURRENCE},
+    "ItemKNN": {"similar_items_of_unseen": _CO_OCCURRENCE}, "UserKNN": {"similar_items_of_unseen": _CO_OCCURRENCE},
+    **{name: {"similar_items_of_unseen": _CO_OCCURRENCE, "similar_users": _ITEM_BASED}
+       for name in ("KNNBasic", "KNNWithMeans", "KNNBaseline")},
+}
 
 #: Bad values every model must refuse for the parameters it has, each error naming the parameter.
 COMMON_BAD_PARAMS = {
@@ -59,7 +86,23 @@ COMMON_BAD_PARAMS = {
     "callback": [3, "print"],
 }
 #: Per-model additions to COMMON_BAD_PARAMS (a new model's own parameters).
-BAD_PARAMS: Dict[str, Dict[str, list]] = {}
+_NEIGHBOURS = {"k": [0, True, 2.5, None], "measure": ["euclid", None], "shrinkage": [-1.0, np.nan],
+               "min_support": [0, 1.5]}
+_ITEM_KNN = {**_NEIGHBOURS, "alpha": [-0.1, 1.5], "bm25_k1": [-1.0, np.inf], "bm25_b": [1.5], "exponent": [0, np.nan],
+             "normalize": ["yes", 1], "binarize": [None]}
+_EXPLICIT_KNN = {**_NEIGHBOURS, "measure": ["euclid", 3], "shrinkage": [-1.0, np.inf, "x"], "min_k": [0, 1.5], "user_based": ["no", None],
+                 "max_neighbours": [0, 2.5], "baseline_params": ["fast", [("epochs", 3)], {"epochs": 0}, {"bogus": 1}]}
+_RANKING = {"max_sampled": [0, 1.5], "samples_per_epoch": [0, 2.5], "bias_regularization": [-1.0, np.nan],
+            "item_bias": ["yes", None], "fold_in_epochs": [0, True]}
+BAD_PARAMS: Dict[str, Dict[str, list]] = {
+    "Popularity": {"by": ["items", None, 3]},
+    "EASE": {"regularization": [0, -1.0, np.nan], "binarize": ["yes", None], "max_memory": [0, -1, 1.5, "1GB"]},
+    "ItemKNN": _ITEM_KNN, "UserKNN": _ITEM_KNN,
+    "KNNBasic": _EXPLICIT_KNN, "KNNWithMeans": _EXPLICIT_KNN, "KNNBaseline": _EXPLICIT_KNN,
+    "BPR": _RANKING, "WARP": _RANKING,
+    "HybridMF": {**_RANKING, "loss": ["hinge", None], "side_weight": [-1.0, np.nan, "x"], "user_identity": ["no"],
+                 "item_identity": [1]},
+}
 
 
 def bad_params(model_name: str):
@@ -193,6 +236,37 @@ def _schedule_call():
     return dict(users=users, items=items, n_users=N_USERS, n_items=N_ITEMS, n_blocks=2, seed=3)
 
 
+def _explicit_als_call():
+    rng = np.random.default_rng(11)
+    indptr, indices = _csr(rng, N_USERS, N_ITEMS)
+    return dict(indptr=indptr, indices=indices, ratings=rng.integers(1, 6, indices.size).astype(np.float64),
+                other_factors=_factors(rng, N_ITEMS), other_bias=rng.standard_normal(N_ITEMS),
+                factors=np.zeros((N_USERS, F)), bias=np.zeros(N_USERS), global_mean=3.0, reg_factors=0.1,
+                reg_bias=0.1)
+
+
+def _similarity_call():
+    rng = np.random.default_rng(12)
+    indptr, indices = _csr(rng, N_USERS, N_ITEMS, per_row=5)
+    # Rows reversed, the empty one first: the CSR alone defines the row count here, so a
+    # shortened indptr must be caught by its last entry no longer matching len(indices).
+    lengths = np.diff(indptr)[::-1]
+    indices = np.concatenate([indices[indptr[r]:indptr[r + 1]] for r in range(N_USERS)][::-1])
+    indptr = np.r_[0, np.cumsum(lengths)].astype(np.int64)
+    return dict(indptr=indptr, indices=indices, data=rng.integers(1, 4, indices.size).astype(np.float64),
+                n_columns=N_ITEMS, k=3, measure="pearson", shrinkage=1.0)
+
+
+def _ranking_call():
+    rng = np.random.default_rng(13)
+    indptr, indices = _csr(rng, N_USERS, N_ITEMS, unique=True)  # the positives: canonical rows
+    return dict(indptr=indptr, indices=indices, entry_users=np.repeat(np.arange(N_USERS), np.diff(indptr)),
+                user_embeddings=_factors(rng, N_USERS) * 0.1, item_embeddings=_factors(rng, N_ITEMS) * 0.1,
+                item_bias=np.zeros(N_ITEMS), rng_state=K.ranking_rng_state(0, 2), loss="warp",
+                rank_weights=K.harmonic_rank_weights(N_ITEMS), learning_rate=0.05, reg_user=0.01, reg_item=0.01,
+                n_threads=1)  # one thread: with more, the blocks race (Hogwild) and results vary
+
+
 _METRIC_CSR = (("train_indptr", "train_indices", N_ITEMS), ("test_indptr", "test_indices", N_ITEMS))
 _EPOCH_SCALARS = (("learning_rate", 0.0), ("learning_rate", np.nan), ("reg_factors", -1.0),
                   ("reg_bias", np.inf), ("global_mean", np.nan), ("global_mean", "3"))
@@ -233,6 +307,22 @@ KERNEL_CALLS: Dict[str, KernelCall] = {
         indices=(("users", N_USERS), ("items", N_ITEMS)),
         written=("user_factors", "item_factors", "user_bias", "item_bias", "gradient_sums"),
         bad_scalars=_EPOCH_SCALARS + _SCALARS),
+    "als_explicit_half_step": KernelCall(
+        K.als_explicit_half_step, _explicit_als_call, csr=(("indptr", "indices", N_ITEMS),),
+        floats=("ratings", "other_factors", "other_bias"), written=("factors", "bias"),
+        bad_scalars=(("global_mean", np.nan), ("global_mean", "3"), ("reg_factors", -1.0), ("reg_bias", np.inf))
+        + _SCALARS),
+    "similarity_topk": KernelCall(
+        K.similarity_topk, _similarity_call, csr=(("indptr", "indices", N_ITEMS),), floats=("data",),
+        bad_scalars=(("k", 0), ("k", 1.5), ("n_columns", -1), ("n_columns", 2.5), ("measure", "euclid"),
+                     ("shrinkage", -1.0), ("shrinkage", np.nan), ("min_support", 0), ("alpha", 1.5),
+                     ("exclude_self", "yes")) + _SCALARS),
+    "ranking_epoch": KernelCall(
+        K.ranking_epoch, _ranking_call, csr=(("indptr", "indices", N_ITEMS),), floats=("rank_weights",),
+        indices=(("entry_users", N_USERS),), written=("user_embeddings", "item_embeddings", "item_bias", "rng_state"),
+        bad_scalars=(("loss", "hinge"), ("n_samples", -1), ("max_sampled", 0), ("learning_rate", 0.0),
+                     ("learning_rate", np.nan), ("reg_user", -1.0), ("reg_item", np.inf), ("reg_bias", "x"),
+                     ("learn_bias", "yes"), ("update_items", None)) + _SCALARS),
     "sgd_schedule": KernelCall(
         K.sgd_schedule, _schedule_call, indices=(("users", N_USERS), ("items", N_ITEMS)),
         bad_scalars=(("n_blocks", 0), ("n_users", 0), ("n_items", True))),
@@ -269,6 +359,12 @@ def implicit_only():
 @pytest.fixture
 def make_model(model_name):
     return MODELS[model_name]
+
+
+@pytest.fixture
+def limitation(model_name):
+    """limitation(capability): why the model cannot do it (LIMITATIONS), or None."""
+    return lambda capability: LIMITATIONS.get(model_name, {}).get(capability)
 
 
 @pytest.fixture

@@ -198,17 +198,19 @@ def ranking_epoch(
             (("reg_user", reg_user), ("reg_item", reg_item), ("reg_bias", reg_bias))]
     if rank_weights is None:
         rank_weights = harmonic_rank_weights(n_items)
-    rank_weights = np.ascontiguousarray(rank_weights, dtype=np.float64)
+    rank_weights = _checks.as_float_vector(rank_weights, "rank_weights", owner).astype(np.float64, copy=False)
     if rank_weights.shape != (n_items + 1,):
         raise ValueError(f"{owner}: 'rank_weights' must have n_items + 1 = {n_items + 1} entries; got shape {rank_weights.shape}.")
-    _check_finite(rank_weights, "rank_weights", owner)
+
+    learn_bias = _checks.check_flag(learn_bias, "learn_bias", owner)
+    update_items = _checks.check_flag(update_items, "update_items", owner)
 
     twin = _backend.twin("bpr", backend)
     with kernel_threads(n_threads, owner, n_tasks=rng_state.shape[0]) as n:
         ordered = twin.ranking_epoch(
             indptr, indices, entry_users, *user_features, *item_features, user_embeddings, item_embeddings,
             item_bias, rng_state, rank_weights, n_samples, LOSSES[loss], max_sampled, learning_rate, *regs,
-            bool(learn_bias), bool(update_items), n,
+            learn_bias, update_items, n,
         )
     return float(ordered) / max(n_samples, 1)
 

@@ -455,7 +455,7 @@ def ranking_epoch(
     cdef bint identity = user_feature_indptr.shape[0] == 0 and item_feature_indptr.shape[0] == 0
     cdef floating* scratch
     weights_array = np.asarray(rank_weights, dtype=np.float32 if floating is float else np.float64)
-    cdef floating[::1] weights = weights_array
+    cdef const floating[::1] weights = weights_array
     ordered_array = np.zeros(n_blocks, dtype=np.int64)
     cdef int64_t[::1] ordered = ordered_array
     if n_samples == 0:

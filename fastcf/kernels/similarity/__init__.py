@@ -161,7 +161,7 @@ def similarity_topk(
         raise ValueError(f"{owner}: 'indptr' must have n_rows + 1 >= 1 entries; got an empty array.")
     n_rows = index.shape[0] - 1
     indptr, indices = _checks.as_csr_structure(indptr, indices, n_rows, n_columns, ("indptr", "indices"), owner)
-    values = _as_values(data, indices.shape[0], owner)
+    values = _checks.as_float_vector(data, "data", owner, indices.shape[0], "stored entry")
 
     rows = _canonical(values, indices, indptr, n_rows, n_columns)
     rows = _transform(rows, measure, bm25_k1, bm25_b)
@@ -189,27 +189,6 @@ def _finite_number(value, name: str, owner: str, low: float, high: float) -> flo
         bound = f">= {low:g}" if high == np.inf else f"in [{low:g}, {high:g}]"
         raise ValueError(f"{owner}: '{name}' must be a finite number {bound}; got {value!r}.")
     return float(value)
-
-
-def _as_values(data, nnz: int, owner: str) -> np.ndarray:
-    values = np.asarray(data)
-    if values.ndim != 1:
-        raise ValueError(f"{owner}: 'data' must be a 1-D array of the stored values; got shape {values.shape}.")
-    if values.dtype not in _checks.FLOAT_DTYPES:
-        if values.dtype == np.float16:
-            values = values.astype(np.float32)
-        elif values.dtype.kind in "biu" or values.size == 0:
-            values = values.astype(np.float64)
-        else:
-            raise TypeError(f"{owner}: 'data' must hold float32 or float64 numbers; got dtype {values.dtype}.")
-    values = np.ascontiguousarray(values.astype(values.dtype.newbyteorder("="), copy=False))
-    if values.shape[0] != nnz:
-        raise ValueError(f"{owner}: 'data' must have one value per stored entry, len(indices) = {nnz}; got {values.shape[0]}.")
-    finite = np.isfinite(values)
-    if not finite.all():
-        bad = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f"{owner}: 'data' must be finite; got {values[bad]} at position {bad}.")
-    return values
 
 
 def _canonical(values, indices, indptr, n_rows, n_columns) -> sp.csr_matrix:
