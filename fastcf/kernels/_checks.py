@@ -54,7 +54,8 @@ def check_float_dtype(value, name: str, owner: str) -> np.dtype:
         dtype = None
     # (``np.dtype("float64") == None`` is True in NumPy, so None is tested by identity.)
     if dtype is None or dtype not in FLOAT_DTYPES:
-        raise ValueError(f"{owner}: '{name}' must be float32 or float64; got {value!r}.")
+        shown = dtype if dtype is not None else repr(value)  # int32, not <class 'numpy.int32'>
+        raise ValueError(f"{owner}: '{name}' must be float32 or float64; got {shown}.")
     return dtype
 
 
