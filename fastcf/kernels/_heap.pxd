@@ -1,5 +1,5 @@
-# The binary heap of top-k selection, for Cython twins to cimport: the root is the worst kept
-# entry, so a candidate that does not beat it costs one comparison. Entry a ranks below entry
+# The binary heap of top-k selection, shared by the Cython twins of topk, metrics and
+# similarity: the root is the worst kept entry, so a candidate that does not beat it costs one comparison. Entry a ranks below entry
 # b when its score is lower, or equal with a higher item index.
 from cython cimport floating
 from libc.stdint cimport int64_t

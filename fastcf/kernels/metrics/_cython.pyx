@@ -33,6 +33,7 @@ import numpy as np
 
 from fastcf.kernels._fused cimport index_t
 from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION, fastcf_omp_max_threads
+from fastcf.kernels._heap cimport heap_sift_down, heap_sift_up, heap_swap, heap_worse
 from fastcf.kernels.metrics import _columns
 from fastcf.kernels.metrics._columns import discount_tables, item_tile, pack_items, raise_nan_users
 
@@ -381,45 +382,6 @@ assert [C_HITS, C_PRECISION, C_PRECISION_IMPLICIT, C_RECALL, C_F1, C_MAP, C_NDCG
 assert N_COLUMNS == len(_columns.COLUMNS)
 
 
-# --- heap of (score, item): the root is the worst kept entry --------------------------------
-
-cdef inline bint _worse(const floating* scores, const int64_t* items, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    return scores[a] < scores[b] or (scores[a] == scores[b] and items[a] > items[b])
-
-
-cdef inline void _swap(floating* scores, int64_t* items, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    cdef floating score = scores[a]
-    cdef int64_t item = items[a]
-    scores[a] = scores[b]
-    items[a] = items[b]
-    scores[b] = score
-    items[b] = item
-
-
-cdef inline void _sift_up(floating* scores, int64_t* items, Py_ssize_t pos) noexcept nogil:
-    cdef Py_ssize_t parent
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if not _worse(scores, items, pos, parent):
-            break
-        _swap(scores, items, pos, parent)
-        pos = parent
-
-
-cdef inline void _sift_down(floating* scores, int64_t* items, Py_ssize_t pos, Py_ssize_t size) noexcept nogil:
-    cdef Py_ssize_t child
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and _worse(scores, items, child + 1, child):
-            child += 1
-        if not _worse(scores, items, child, pos):
-            break
-        _swap(scores, items, pos, child)
-        pos = child
-
-
 cdef inline Py_ssize_t _next(const floating* row, Py_ssize_t start, Py_ssize_t n, floating root) noexcept nogil:
     if floating is float:
         return fcf_metrics_next_f(row, start, n, root)
@@ -451,7 +413,7 @@ cdef bint _rank(
             if not excluded[item]:
                 heap[0] = score
                 top[0] = item
-                _sift_down(heap, top, 0, size)
+                heap_sift_down(heap, top, 0, size)
         else:
             score = row[item]
             if score != score:
@@ -459,12 +421,12 @@ cdef bint _rank(
             if not excluded[item]:
                 heap[size] = score
                 top[size] = item
-                _sift_up(heap, top, size)
+                heap_sift_up(heap, top, size)
                 size += 1
         item += 1
     for end in range(size - 1, 0, -1):
-        _swap(heap, top, 0, end)
-        _sift_down(heap, top, 0, end)
+        heap_swap(heap, top, 0, end)
+        heap_sift_down(heap, top, 0, end)
     for pos in range(size, k):
         top[pos] = -1
     return False

@@ -15,6 +15,7 @@ import numpy as np
 
 from fastcf.kernels._fused cimport index_t
 from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION, fastcf_omp_max_threads
+from fastcf.kernels._heap cimport heap_sift_down, heap_sift_up, heap_swap, heap_worse
 from fastcf.kernels._checks import raise_nan_rows
 
 __all__ = ["select_topk", "select_topk_dot"]
@@ -26,44 +27,6 @@ CYTHON_VERSION = FASTCF_CYTHON_VERSION.decode()
 def openmp_max_threads():
     """omp_get_max_threads() of the OpenMP runtime this module links (1 without OpenMP)."""
     return fastcf_omp_max_threads()
-
-
-cdef inline bint _worse(const floating* scores, const int64_t* items, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    """Heap entry a ranks below entry b: lower score, or the same score and a higher item."""
-    return scores[a] < scores[b] or (scores[a] == scores[b] and items[a] > items[b])
-
-
-cdef inline void _swap(floating* scores, int64_t* items, Py_ssize_t a, Py_ssize_t b) noexcept nogil:
-    cdef floating score = scores[a]
-    cdef int64_t item = items[a]
-    scores[a] = scores[b]
-    items[a] = items[b]
-    scores[b] = score
-    items[b] = item
-
-
-cdef inline void _sift_up(floating* scores, int64_t* items, Py_ssize_t pos) noexcept nogil:
-    cdef Py_ssize_t parent
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if not _worse(scores, items, pos, parent):
-            break
-        _swap(scores, items, pos, parent)
-        pos = parent
-
-
-cdef inline void _sift_down(floating* scores, int64_t* items, Py_ssize_t pos, Py_ssize_t size) noexcept nogil:
-    cdef Py_ssize_t child
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and _worse(scores, items, child + 1, child):
-            child += 1
-        if not _worse(scores, items, child, pos):
-            break
-        _swap(scores, items, pos, child)
-        pos = child
 
 
 cdef bint _row_topk(
@@ -95,7 +58,7 @@ cdef bint _row_topk(
                 continue
             top_scores[0] = score
             top_items[0] = item
-            _sift_down(top_scores, top_items, 0, size)
+            heap_sift_down(top_scores, top_items, 0, size)
         else:
             if score != score:
                 has_nan = True
@@ -104,14 +67,14 @@ cdef bint _row_topk(
                 continue
             top_scores[size] = score
             top_items[size] = item
-            _sift_up(top_scores, top_items, size)
+            heap_sift_up(top_scores, top_items, size)
             size += 1
     for pos in range(n_excluded):
         excluded[excluded_items[pos]] = 0
     # Heap sort: the worst kept item moves to the end, so the row ends best-first.
     for end in range(size - 1, 0, -1):
-        _swap(top_scores, top_items, 0, end)
-        _sift_down(top_scores, top_items, 0, end)
+        heap_swap(top_scores, top_items, 0, end)
+        heap_sift_down(top_scores, top_items, 0, end)
     for pos in range(size, k):
         top_scores[pos] = -INFINITY
         top_items[pos] = -1
