@@ -325,7 +325,7 @@ class WARP(_Params, RankingFactorModel):
         bias_regularization: float = 0.01,
         item_bias: bool = True,
         epochs: int = 30,
-        max_sampled: int = 50,
+        max_sampled: int = 10,
         samples_per_epoch: Optional[int] = None,
         n_blocks: int = 64,
         init_std: float = 0.1,

@@ -149,7 +149,7 @@ def _use_simd(enabled=None):
     return _simd
 
 
-# Pairs are drawn AHEAD samples early; their rows are prefetched MIDWAY samples early.
+# Pairs are drawn AHEAD samples early; their data are fetched MIDWAY and NEAR samples early (_advance).
 cdef enum:
     AHEAD = 8
     MIDWAY = 4
@@ -210,6 +210,64 @@ cdef inline floating _scale_of(Problem* pr, floating positive, floating negative
     return 0
 
 
+cdef inline void _prime(int64_t* ring, int64_t start, int64_t end, uint64_t* state,
+                        const index_t* entry_users, const index_t* indices, int64_t nnz) noexcept nogil:
+    """Draw the pairs of the first AHEAD samples and start fetching them."""
+    cdef int64_t k
+    for k in range(min(<int64_t>AHEAD, end - start)):
+        ring[k] = fcf_bounded(&state[0], nnz)
+        fcf_rank_prefetch(&entry_users[ring[k]], 1)
+        fcf_rank_prefetch(&indices[ring[k]], 1)
+
+
+cdef inline int64_t _advance(
+    int64_t* ring, int64_t t, int64_t start, int64_t end, uint64_t* state,
+    const index_t* indptr, const index_t* indices, const index_t* entry_users, int64_t nnz,
+    const index_t* uf_ptr, const index_t* uf_index, const index_t* if_ptr, const index_t* if_index,
+    const floating* U, const floating* V, int f,
+) noexcept nogil:
+    """The pair of sample t, drawn AHEAD samples ago, while later samples' data are fetched.
+
+    The positive stream is drawn in sample order, as the reference draws it. AHEAD samples
+    early: the pair's entry; MIDWAY: the user's and item's first embedding rows (feature
+    matrices: their feature ranges) and the user's row bounds; NEAR: the lines of the user's
+    positives, which the search for negatives walks (a chain of dependent loads, each a miss
+    on large data: short rows whole, long ones at 16 evenly spaced points, the search's first
+    four levels), and with feature matrices the first feature rows.
+    """
+    cdef int64_t q = ring[(t - start) % AHEAD], k, row_start, row_length, slot
+    cdef int line
+    if t + AHEAD < end:
+        slot = (t - start) % AHEAD
+        ring[slot] = fcf_bounded(&state[0], nnz)
+        fcf_rank_prefetch(&entry_users[ring[slot]], 1)
+        fcf_rank_prefetch(&indices[ring[slot]], 1)
+    if t + MIDWAY < end:
+        k = ring[(t - start + MIDWAY) % AHEAD]
+        if uf_ptr == NULL:
+            fcf_rank_prefetch(U + <int64_t>entry_users[k] * f, f * sizeof(floating))
+        else:
+            fcf_rank_prefetch(&uf_ptr[entry_users[k]], 2 * sizeof(index_t))
+        if if_ptr == NULL:
+            fcf_rank_prefetch(V + <int64_t>indices[k] * f, f * sizeof(floating))
+        else:
+            fcf_rank_prefetch(&if_ptr[indices[k]], 2 * sizeof(index_t))
+        fcf_rank_prefetch(&indptr[entry_users[k]], 2 * sizeof(index_t))
+    if t + NEAR < end:
+        k = ring[(t - start + NEAR) % AHEAD]
+        # (A row without features has no first one to fetch.)
+        if uf_ptr != NULL and uf_ptr[entry_users[k] + 1] > uf_ptr[entry_users[k]]:
+            fcf_rank_prefetch(U + <int64_t>uf_index[uf_ptr[entry_users[k]]] * f, f * sizeof(floating))
+        if if_ptr != NULL and if_ptr[indices[k] + 1] > if_ptr[indices[k]]:
+            fcf_rank_prefetch(V + <int64_t>if_index[if_ptr[indices[k]]] * f, f * sizeof(floating))
+        k = entry_users[k]
+        row_start = indptr[k]
+        row_length = indptr[k + 1] - row_start
+        for line in range(16):
+            fcf_rank_prefetch(&indices[row_start + row_length * line // 16], 1)
+    return q
+
+
 cdef int64_t _identity_block(
     Problem* pr, int64_t start, int64_t end, uint64_t* state,
     const index_t* indptr, const index_t* indices, const index_t* entry_users,     # IN
@@ -217,8 +275,8 @@ cdef int64_t _identity_block(
     floating lr, floating reg_u, floating reg_i, floating reg_b,
 ) noexcept nogil:
     cdef int64_t ring[AHEAD]
-    cdef int64_t t, k, q, u, i, j, ahead, n_valid, row_start, row_length, ordered = 0
-    cdef int f = pr.f, draw, c, line
+    cdef int64_t t, q, u, i, j, n_valid, ordered = 0
+    cdef int f = pr.f, draw, c
     cdef floating* p
     cdef floating* qi
     cdef floating* qj
@@ -226,32 +284,10 @@ cdef int64_t _identity_block(
     cdef floating keep_u = 1 - lr * reg_u, keep_i = 1 - lr * reg_i
     cdef bint taken
     cdef bint simd = pr.simd and floating is float
-    for k in range(min(AHEAD, end - start)):
-        ring[k] = fcf_bounded(&state[0], pr.nnz)
-        fcf_rank_prefetch(&entry_users[ring[k]], 1)
-        fcf_rank_prefetch(&indices[ring[k]], 1)
+    _prime(ring, start, end, state, entry_users, indices, pr.nnz)
     for t in range(start, end):
-        q = ring[(t - start) % AHEAD]
-        ahead = t + AHEAD
-        if ahead < end:
-            ring[(t - start) % AHEAD] = fcf_bounded(&state[0], pr.nnz)
-            fcf_rank_prefetch(&entry_users[ring[(t - start) % AHEAD]], 1)
-            fcf_rank_prefetch(&indices[ring[(t - start) % AHEAD]], 1)
-        if t + MIDWAY < end:
-            k = ring[(t - start + MIDWAY) % AHEAD]
-            fcf_rank_prefetch(U + <int64_t>entry_users[k] * f, f * sizeof(floating))
-            fcf_rank_prefetch(V + <int64_t>indices[k] * f, f * sizeof(floating))
-            fcf_rank_prefetch(&indptr[entry_users[k]], 2 * sizeof(index_t))
-        if t + NEAR < end:
-            # The binary search for negatives among this user's positives is a chain of
-            # dependent loads, each a cache miss on large data: fetch the row's lines (short
-            # rows whole, long ones at 16 evenly spaced points, which covers the search's
-            # first four levels) while two samples run.
-            k = entry_users[ring[(t - start + NEAR) % AHEAD]]
-            row_start = indptr[k]
-            row_length = indptr[k + 1] - row_start
-            for line in range(16):
-                fcf_rank_prefetch(&indices[row_start + row_length * line // 16], 1)
+        q = _advance(ring, t, start, end, state, indptr, indices, entry_users, pr.nnz,
+                     NULL, NULL, NULL, NULL, U, V, f)
         u = entry_users[q]
         i = indices[q]
         p = U + u * f
@@ -379,8 +415,11 @@ cdef int64_t _feature_block(
     cdef floating positive, negative, scale, bi, bj
     cdef bint taken
     cdef bint simd = pr.simd and floating is float
+    cdef int64_t ring[AHEAD]
+    _prime(ring, start, end, state, entry_users, indices, pr.nnz)
     for t in range(start, end):
-        q = fcf_bounded(&state[0], pr.nnz)
+        q = _advance(ring, t, start, end, state, indptr, indices, entry_users, pr.nnz,
+                     uf_ptr, uf_index, if_ptr, if_index, U, V, f)
         u = entry_users[q]
         i = indices[q]
         _represent(p, U, bias, uf_ptr, uf_index, uf_weight, u, f, False, simd)
@@ -391,6 +430,10 @@ cdef int64_t _feature_block(
         scale = 0
         for draw in range(pr.max_sampled):
             j = fcf_bounded(&state[1], pr.n_items)
+            if if_ptr != NULL:
+                fcf_rank_prefetch(&if_ptr[j], 2 * sizeof(index_t))
+            else:
+                fcf_rank_prefetch(V + j * f, f * sizeof(floating))
             if _is_positive(indptr, indices, u, j):
                 continue
             n_valid += 1
