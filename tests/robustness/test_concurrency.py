@@ -90,14 +90,16 @@ FORK_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork start method: tested on Linux")
 @pytest.mark.parametrize("backend", ["cython", "reference", "numba"])
-def test_fork_after_use_then_recommend_and_fit_in_the_child(backend):
+def test_fork_after_use_then_recommend_and_fit_in_the_child(backend, tmp_path):
     """The child gets the parent's answer (on one thread: GNU OpenMP's pool does not survive
     fork), or, for Numba's OpenMP layer, which would terminate the process, a RuntimeError
     saying what to do. Run in a subprocess with a timeout: a runtime that is not fork-safe
     hangs rather than fails."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    # cwd outside the checkout: `python -c` puts the working folder first on sys.path, and the
+    # checkout's fastcf has no compiled twins where fastcf was installed with pip.
     done = subprocess.run([sys.executable, "-c", FORK_SCRIPT, backend], capture_output=True, text=True,
-                          timeout=240, env=env)
+                          timeout=240, env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     answer = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-2000:]
     from fastcf.kernels._threads import numba_threading_layer
