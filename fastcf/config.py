@@ -126,7 +126,8 @@ def show_versions(file=None) -> None:
     for module in ("numpy", "scipy", "numba", "threadpoolctl"):
         lines.append(f"{module:<11} {_module_version(module)}")
     lines.append(f"backend     FASTCF_BACKEND={os.environ.get('FASTCF_BACKEND', '') or '(unset: auto)'}")
-    lines.append("kernels     twin        status")
+    width = max(len(kernel) for kernel in _backend.KERNELS) + 2  # a space always parts the columns
+    lines.append(f"  {'kernel':<{width}}{'twin':<12}status")
     for kernel in _backend.KERNELS:
         for backend in _backend.BACKENDS:
             twin, reason = _backend.load_twin(kernel, backend)
@@ -136,7 +137,7 @@ def show_versions(file=None) -> None:
                 if hasattr(twin, "SIMD_AVAILABLE"):
                     status += f"; SIMD micro-kernels {'in use' if twin.SIMD_AVAILABLE else 'not available'}"
                 status += ")"
-            lines.append(f"  {kernel:<10}{backend:<12}{status}")
+            lines.append(f"  {kernel:<{width}}{backend:<12}{status}")
     lines.append(f"numba threading layer: {_threads.numba_threading_layer()}")
     lines += _numba_cache.compile_report()
     lines.append("BLAS/OpenMP pools (threadpoolctl):")
