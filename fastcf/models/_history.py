@@ -23,13 +23,8 @@ import scipy.sparse as sp
 from fastcf.kernels._checks import check_positive_int
 from fastcf.models.base import DEFAULT_BLOCK_BYTES
 
-__all__ = ["HistoryFoldIn", "HistoryScorer", "binarized", "check_bool", "check_choice", "top_of_sparse_rows"]
+__all__ = ["HistoryFoldIn", "HistoryScorer", "binarized", "check_choice", "top_of_sparse_rows"]
 
-
-def check_bool(owner: str, name: str, value) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: '{name}' must be True or False; got {value!r}.")
-    return bool(value)
 
 
 def check_choice(owner: str, name: str, value, choices) -> str:

@@ -42,6 +42,16 @@ def check_number(owner: str, name: str, value, low: float = 0.0, strict: bool = 
     return float(value)
 
 
+
+def check_sgd_params(model, owner: str) -> None:
+    """The SGD schedule every SGD model shares: factors, epochs, n_blocks, learning rate and its decay."""
+    for param in ("factors", "epochs", "n_blocks"):
+        check_positive_int(getattr(model, param), param, owner)
+    check_number(owner, "learning_rate", model.learning_rate, strict=True)
+    decay = check_number(owner, "learning_rate_decay", model.learning_rate_decay, strict=True)
+    if decay > 1:
+        raise ValueError(f"{owner}: 'learning_rate_decay' must be a finite number in (0, 1]; got {decay!r}.")
+
 class RatingPredictor:
     """Mixin for explicit-rating models: rating scale, baseline fallback, fold-in, predict.
 

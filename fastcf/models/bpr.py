@@ -12,9 +12,9 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import harmonic_rank_weights, ranking_epoch, ranking_rng_state
-from fastcf.kernels._checks import check_positive_int
+from fastcf.kernels._checks import check_flag, check_positive_int
 from fastcf.models.base import FactorModel
-from fastcf.models.baseline import check_number
+from fastcf.models.baseline import check_number, check_sgd_params
 
 __all__ = ["BPR", "RankingFactorModel", "WARP"]
 
@@ -39,21 +39,14 @@ class RankingFactorModel(FactorModel):
 
     def _check_params(self) -> None:
         name = type(self).__name__
-        check_positive_int(self.factors, "factors", name)
-        check_positive_int(self.epochs, "epochs", name)
-        check_positive_int(self.n_blocks, "n_blocks", name)
+        check_sgd_params(self, name)
         check_positive_int(self.max_sampled, "max_sampled", name)
         check_positive_int(self.fold_in_epochs, "fold_in_epochs", name)
-        check_number(name, "learning_rate", self.learning_rate, strict=True)
-        decay = check_number(name, "learning_rate_decay", self.learning_rate_decay, strict=True)
-        if decay > 1:
-            raise ValueError(f"{name}: 'learning_rate_decay' must be a finite number in (0, 1]; got {decay!r}.")
         for param in ("regularization", "bias_regularization", "init_std"):
             check_number(name, param, getattr(self, param))
         if self.samples_per_epoch is not None:
             check_positive_int(self.samples_per_epoch, "samples_per_epoch", name)
-        if not isinstance(self.item_bias, (bool, np.bool_)):
-            raise TypeError(f"{name}: 'item_bias' must be True or False; got {self.item_bias!r}.")
+        check_flag(self.item_bias, "item_bias", name)
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")
         if self.callback is not None and not callable(self.callback):

@@ -17,7 +17,8 @@ from scipy.linalg import get_lapack_funcs
 
 from fastcf.config import check_n_threads
 from fastcf.kernels._threads import resolve_n_threads
-from fastcf.models._history import HistoryFoldIn, binarized, check_bool
+from fastcf.kernels._checks import check_flag
+from fastcf.models._history import HistoryFoldIn, binarized
 from fastcf.models.base import Recommender
 from fastcf.models.baseline import check_number
 
@@ -108,7 +109,7 @@ class EASE(HistoryFoldIn, Recommender):
     def _check_params(self) -> None:
         name = type(self).__name__
         check_number(name, "regularization", self.regularization, strict=True)
-        check_bool(name, "binarize", self.binarize)
+        check_flag(self.binarize, "binarize", name)
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")
         if self.max_memory is not None:

@@ -14,7 +14,7 @@ from fastcf.data.interactions import entry_rows
 from fastcf.kernels import als_explicit_half_step, sgd_epoch, sgd_schedule
 from fastcf.kernels._checks import check_positive_int
 from fastcf.models.base import FactorModel
-from fastcf.models.baseline import RatingPredictor, check_number
+from fastcf.models.baseline import RatingPredictor, check_number, check_sgd_params
 
 __all__ = ["BiasedMF"]
 
@@ -131,13 +131,7 @@ class BiasedMF(RatingPredictor, FactorModel):
 
     def _check_params(self) -> None:
         name = type(self).__name__
-        check_positive_int(self.factors, "factors", name)
-        check_positive_int(self.epochs, "epochs", name)
-        check_positive_int(self.n_blocks, "n_blocks", name)
-        check_number(name, "learning_rate", self.learning_rate, strict=True)
-        decay = check_number(name, "learning_rate_decay", self.learning_rate_decay, strict=True)
-        if decay > 1:
-            raise ValueError(f"{name}: 'learning_rate_decay' must be a finite number in (0, 1]; got {decay!r}.")
+        check_sgd_params(self, name)
         for param in ("reg_factors", "reg_bias", "init_std"):
             check_number(name, param, getattr(self, param))
         self._check_common_params()

@@ -99,12 +99,12 @@ class HybridMF(_Params, RankingFactorModel):
         name = type(self).__name__
         if self.loss not in _LOSSES:
             raise ValueError(f"{name}: 'loss' must be one of {_LOSSES}; got {self.loss!r}.")
+        from fastcf.kernels._checks import check_flag
         from fastcf.models.baseline import check_number
 
         check_number(name, "side_weight", self.side_weight, strict=True)
         for param in ("user_identity", "item_identity"):
-            if not isinstance(getattr(self, param), (bool, np.bool_)):
-                raise TypeError(f"{name}: '{param}' must be True or False; got {getattr(self, param)!r}.")
+            check_flag(getattr(self, param), param, name)
 
     # --- fit ------------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf.kernels._checks import check_positive_int
+from fastcf.kernels._checks import check_flag, check_positive_int
 from fastcf.kernels.similarity import MEASURES, similarity_topk
-from fastcf.models._history import HistoryFoldIn, HistoryScorer, binarized, check_bool, check_choice
+from fastcf.models._history import HistoryFoldIn, HistoryScorer, binarized, check_choice
 from fastcf.models.base import Recommender
 from fastcf.models.baseline import check_number
 
@@ -80,8 +80,8 @@ class _NeighbourModel(HistoryScorer, Recommender):
         if check_number(name, "bm25_b", self.bm25_b) > 1:
             raise ValueError(f"{name}: 'bm25_b' must be a finite number in [0, 1]; got {self.bm25_b!r}.")
         check_number(name, "exponent", self.exponent, strict=True)
-        check_bool(name, "normalize", self.normalize)
-        check_bool(name, "binarize", self.binarize)
+        check_flag(self.normalize, "normalize", name)
+        check_flag(self.binarize, "binarize", name)
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")
 

@@ -16,9 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
-from fastcf.kernels._checks import check_positive_int
+from fastcf.kernels._checks import check_flag, check_positive_int
 from fastcf.kernels.similarity import MEASURES
-from fastcf.models._history import HistoryScorer, check_bool, check_choice
+from fastcf.models._history import HistoryScorer, check_choice
 from fastcf.models.base import DEFAULT_BLOCK_BYTES, Recommender
 from fastcf.models.baseline import BaselineOnly, RatingPredictor, check_number
 from fastcf.models.item_knn import pruned_similarity
@@ -84,7 +84,7 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
         name = type(self).__name__
         check_positive_int(self.k, "k", name)
         check_positive_int(self.min_k, "min_k", name)
-        check_bool(name, "user_based", self.user_based)
+        check_flag(self.user_based, "user_based", name)
         check_choice(name, "measure", self._measure, MEASURES)
         if self.shrinkage is not None:
             check_number(name, "shrinkage", self.shrinkage)
