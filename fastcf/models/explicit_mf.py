@@ -12,7 +12,6 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import als_explicit_half_step, sgd_epoch, sgd_schedule
-from fastcf.kernels._checks import check_positive_int
 from fastcf.models.base import FactorModel
 from fastcf.models.baseline import RatingPredictor, check_number, check_sgd_params
 
