@@ -4,8 +4,8 @@ epoch) on the whole data, and track_* of the quality of a full fit on an 80/20 r
 ranking models, RMSE for rating models.
 
 Sizes and guards: see _common (ml100k is MovieLens 100K when the files are found). Numba is
-timed up to ml1m, Cython everywhere; models that are not in this fastcf yet (BPR, WARP,
-HybridMF, ItemKNN, EASE while on their branches) are skipped by asv until they are.
+timed up to ml1m, Cython everywhere. A model missing from the fastcf being timed (asv
+times older commits too) is skipped by asv, with the reason.
 """
 
 from fastcf.evaluation import evaluate

@@ -1,0 +1,68 @@
+"""scripts/compare_peers.py's bookkeeping: goal verdicts per preset and merging a partial re-run.
+
+The timings themselves are not tested (speed is measured, never asserted); what is tested is that
+the table states the goals the issues set, on the presets they set them, and that ``--merge``
+keeps every task it did not re-run.
+"""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+if not (SCRIPTS / "compare_peers.py").exists():
+    pytest.skip("scripts/ is not beside the tests (suite run against an installed wheel)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def compare_peers():
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        yield importlib.import_module("compare_peers")
+    finally:
+        sys.path.remove(str(SCRIPTS))
+
+
+def _row(library, median, speedup=None):
+    return {"library": library, "median": median, "min": median, "max": median, "seconds": [median],
+            "speedup": speedup, "quality": None, "note": "", "gflops": None}
+
+
+def _report(preset, results, skipped=None):
+    return {"preset": preset, "shape": [10, 20, 30], "results": results, "skipped": skipped or {},
+            "gemm_gflops": 100.0}
+
+
+def test_goals_apply_only_on_the_presets_their_issue_names(compare_peers):
+    similarity = compare_peers.TASKS["similarity"]
+    assert similarity.goal_for("implicit", "ml20m") == 2.0
+    assert similarity.goal_for("sparse_dot_topn", "ml10m") == 1.5
+    assert similarity.goal_for("implicit", "ml100k-real") is None
+    assert compare_peers.TASKS["bpr"].goal_for("implicit", "ml1m") is None
+    assert compare_peers.TASKS["sgd-mf"].goal_for("Surprise", "ml1m") == 30.0
+
+
+def test_markdown_marks_each_goal_met_or_not(compare_peers):
+    rows = [_row("fastcf cython", 1.0), _row("implicit", 1.9, 1.9), _row("sparse_dot_topn", 1.6, 1.6)]
+    args = type("Args", (), {"threads": 2, "repeats": 3, "backends": ["cython"]})()
+    text = compare_peers.markdown(_report("ml20m", [{"task": "similarity", "rows": rows}]), args)
+    assert ">= 2x NOT met" in text and ">= 1.5x met" in text
+    assert "misses its goal against implicit (1.90x; goal 2x)" in text
+    unjudged = compare_peers.markdown(_report("ml1m", [{"task": "similarity", "rows": rows}]), args)
+    assert "met" not in unjudged and "fastcf is ahead of every peer timed here." in unjudged
+
+
+def test_merge_replaces_rerun_tasks_and_keeps_the_rest_in_task_order(compare_peers):
+    earlier = _report("ml1m", [{"task": "als-cg", "rows": [_row("fastcf cython", 1.0)]},
+                               {"task": "bpr", "rows": [_row("fastcf cython", -0.5)]},
+                               {"task": "recommend", "rows": [_row("fastcf cython", 3.0)]}],
+                      skipped={"bpr": {"LightFM": "old reason"}, "recommend": {"x": "kept"}})
+    earlier["read_peak_mib"] = {"fastcf": [10.0]}
+    now = _report("ml1m", [{"task": "bpr", "rows": [_row("fastcf cython", 0.25)]}])
+    merged = compare_peers.merge_reports(earlier, now)
+    assert [r["task"] for r in merged["results"]] == ["als-cg", "bpr", "recommend"]
+    assert merged["results"][1]["rows"][0]["median"] == 0.25
+    assert merged["skipped"] == {"recommend": {"x": "kept"}}
+    assert merged["read_peak_mib"] == {"fastcf": [10.0]}
