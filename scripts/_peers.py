@@ -410,6 +410,36 @@ def lightfm_factors(user_items, *, loss, factors, learning_rate, regularization,
     return users, items
 
 
+def lightfm_features_fit(user_items, user_side, item_side, *, loss, factors, learning_rate, epochs, threads,
+                         user_alpha=0.0, item_alpha=0.0, learning_schedule="adagrad", max_sampled=10, seed=0):
+    """LightFM fitted with given user and item feature matrices (rows: users / items of
+    ``user_items``; columns: LightFM's features, identity columns included when wanted).
+
+    The matrices go in as they are: LightFM itself does not normalise feature rows (only its
+    ``Dataset`` helper does), so giving it the matrices fastcf builds poses one problem.
+    """
+    from lightfm import LightFM
+
+    interactions = sp.coo_matrix(user_items, dtype=np.float32)
+    interactions.data[:] = 1  # every stored entry is a positive, as in fastcf's ranking models
+    model = LightFM(no_components=factors, loss=loss, learning_rate=learning_rate, user_alpha=user_alpha,
+                    item_alpha=item_alpha, learning_schedule=learning_schedule, max_sampled=max_sampled,
+                    random_state=seed)
+    model.fit(interactions, user_features=sp.csr_matrix(user_side, dtype=np.float32),
+              item_features=sp.csr_matrix(item_side, dtype=np.float32), epochs=epochs, num_threads=threads)
+    return model
+
+
+def lightfm_feature_vectors(model, user_rows, item_side):
+    """([user vectors, 1], [item vectors, item bias]) of a LightFM model for feature rows
+    ``user_rows`` (new users: their side columns, identity columns zero) and ``item_side``;
+    the user bias is dropped (equal for all of one user's items, so no ranking changes)."""
+    _, users = model.get_user_representations(sp.csr_matrix(user_rows, dtype=np.float32))
+    item_bias, items = model.get_item_representations(sp.csr_matrix(item_side, dtype=np.float32))
+    return (np.column_stack([users, np.ones(users.shape[0], np.float32)]),
+            np.column_stack([items, item_bias]))
+
+
 # --- item-item similarity: implicit, sparse_dot_topn ------------------------------------------
 
 def implicit_cosine_runner(user_items, k, threads):
