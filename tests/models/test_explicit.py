@@ -196,3 +196,21 @@ def test_explicit_als_fold_in_gives_back_the_fitted_user(data):
     # The last half-step solved the users exactly, so a fold-in repeats it.
     assert bias == pytest.approx(model.user_bias_[u], rel=1e-8, abs=1e-10)
     np.testing.assert_allclose(factors, model.user_factors_[u], rtol=1e-8, atol=1e-10)
+
+
+def test_svdpp_defaults_stay_finite_when_items_have_very_many_raters():
+    # Each y_j takes one step per rater; summed, 3,000 raters made the default rate diverge in
+    # epoch 5 here (and in epoch 2 on MovieLens 10M, with up to ~35,000 raters an item).
+    rng = np.random.default_rng(3)
+    n_users, n_items, popular = 3_000, 300, 100
+    rows = np.concatenate([np.repeat(np.arange(n_users), popular), np.repeat(np.arange(n_users), 10)])
+    cols = np.concatenate([np.tile(np.arange(popular), n_users), rng.integers(popular, n_items, n_users * 10)])
+    keys = np.unique(rows * n_items + cols)  # the long-tail draws may repeat an item
+    rows, cols = keys // n_items, keys % n_items
+    taste = rng.normal(size=(n_users, 4)) @ rng.normal(size=(4, n_items))
+    ratings = np.clip(np.round(3.5 + taste[rows, cols] + rng.normal(0, 0.5, rows.size)), 1, 5)
+    matrix = sp.csr_matrix((ratings, (rows, cols)), shape=(n_users, n_items))
+    model = SVDpp(epochs=5, random_state=0).fit(matrix)
+    assert np.isfinite(model.implicit_factors_).all() and np.isfinite(model.user_factors_).all()
+    assert np.all(np.diff(model.loss_history_) < 0), model.loss_history_
+    assert np.abs(model.implicit_factors_[:popular]).max() > 0
