@@ -250,6 +250,40 @@ def test_cython_blocks_of_rows_give_the_same_bits(block_rows, monkeypatch):
     assert_same(run(matrix, 5, "cython", dtype=np.float32), expected)
 
 
+def long_and_short_rows(seed):
+    """Rows whose walk is long (the pairwise path) between rows whose walk is short (row by
+    row), exact ties, an empty row and a row sharing nothing."""
+    rng = np.random.default_rng(seed)
+    dense = ratings(rng, 30, 23, 0.35, integer=True)
+    short = ratings(rng, 7, 23, 0.03)
+    ties = sp.csr_matrix(np.tile([[1.0, 0.0, 2.0] + [0.0] * 20], (3, 1)))
+    lone = sp.csr_matrix((np.ones(1), [22], [0, 1]), shape=(1, 23))
+    return sp.vstack([short[:3], dense[:12], sp.csr_matrix((1, 23)), ties, dense[12:], short[3:], lone]).tocsr()
+
+
+@pytest.mark.parametrize("k", [1, 4, 100])
+@pytest.mark.parametrize("dtype, index_dtype", [(np.float32, np.int32), (np.float64, np.int64)])
+@pytest.mark.parametrize("params", [{}, {"exclude_self": False}, {"alpha": 0.3, "measure": "asymmetric_cosine"}])
+def test_cython_pairwise_path_gives_the_bits_of_row_by_row(k, dtype, index_dtype, params, monkeypatch):
+    # The pairwise path computes each pair of long rows once and offers it to both rows'
+    # per-thread heaps; it must list exactly what the row-by-row path lists, in any blocking.
+    cython_twin = pytest.importorskip("fastcf.kernels.similarity._cython")
+    matrix = long_and_short_rows(k)
+    kwargs = dict(dtype=dtype, index_dtype=index_dtype, **params)
+    expected = run(matrix, k, "reference", **kwargs)
+    monkeypatch.setattr(cython_twin, "SYMMETRIC_BYTES", 0)
+    row_by_row = run(matrix, k, "cython", n_threads=2, **kwargs)
+    assert_same(row_by_row, expected)
+    monkeypatch.setattr(cython_twin, "SYMMETRIC_BYTES", 128 << 20)
+    for block_rows in (2, 5, 32):
+        monkeypatch.setattr(cython_twin, "BLOCK_ROWS", block_rows)
+        for n_threads in (1, 2):
+            pairwise = run(matrix, k, "cython", n_threads=n_threads, **kwargs)
+            for got, want in zip(pairwise, row_by_row):
+                np.testing.assert_array_equal(got, want)
+                assert got.dtype == want.dtype
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_unsorted_and_duplicate_indices_are_summed(backend):
     indptr = np.array([0, 3, 5, 6])

@@ -38,6 +38,9 @@ cdef double DENSE_WALK_RATIO = 0.5
 # thread. On the 10M shape, 16-32 rows cut the time by a third against row by row.
 BLOCK_ROWS = 32
 BLOCK_BYTES = 8 << 20
+# Plain dot products compute each pair of long rows once when every thread's heaps of all
+# rows (n_threads x n_rows x k slots) fit in this many bytes; else row by row in chunks.
+SYMMETRIC_BYTES = 128 << 20
 
 
 def openmp_max_threads():
@@ -55,6 +58,29 @@ cdef struct Sums:
     double* own_sum
     double* other_sum
     int64_t* touched
+
+
+cdef struct Partners:
+    # The symmetric path's per-thread heaps of every row (see _block_symmetric): a short row
+    # offers each long neighbour b the pair (b, a) too, in b's heap of this thread.
+    const unsigned char* is_long
+    void* values          # n_rows x n_slots
+    int64_t* neighbours   # n_rows x n_slots
+    int64_t* sizes        # n_rows
+    void* thresholds      # n_rows: heap b's worst kept score once full, else 0
+
+
+cdef inline void _offer_partner(
+    Partners* partners, Py_ssize_t b, Py_ssize_t n_slots, floating score, int64_t a,
+) noexcept nogil:
+    """Offer (score, a) to row b's heap of this thread; one comparison when it cannot enter."""
+    cdef floating* thresholds = <floating*>partners.thresholds
+    cdef floating* values
+    if score > 0 and score >= thresholds[b]:
+        values = <floating*>partners.values + b * n_slots
+        partners.sizes[b] = heap_offer(values, partners.neighbours + b * n_slots, partners.sizes[b], n_slots, score, a)
+        if partners.sizes[b] == n_slots:
+            thresholds[b] = values[0]
 
 
 cdef inline Py_ssize_t _accumulate(
@@ -136,9 +162,11 @@ cdef Py_ssize_t _row(
     const index_t* indptr, const index_t* indices, const floating* data,
     const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
     const floating* left, const floating* right,
-    Sums* s, Py_ssize_t n_slots, floating* values, int64_t* neighbours,
+    Sums* s, Py_ssize_t n_slots, floating* values, int64_t* neighbours, Partners* partners=NULL,
 ) noexcept nogil:
-    """Fill one row's heap in ``values`` / ``neighbours``, sorted best-first; returns its size."""
+    """Fill one row's heap in ``values`` / ``neighbours``, sorted best-first; returns its size.
+    With ``partners`` (plain dot products only), also offer every long row b the pair (b, a),
+    and leave the heap unsorted for the final merge."""
     cdef bint counting = measure != DOT or min_support > 1 or shrinkage > 0
     cdef floating* acc = <floating*>s.acc
     cdef Py_ssize_t p, c, b, n_touched, n_candidates, size = 0
@@ -165,6 +193,8 @@ cdef Py_ssize_t _row(
             score = score * <floating>(shrunk / (shrunk + shrinkage))
         if score > 0:
             size = heap_offer(values, neighbours, size, n_slots, score, b)
+        if partners != NULL and b != a and partners.is_long[b]:
+            _offer_partner(partners, b, n_slots, (acc[b] * right[a]) * left[b], a)
     # Reset the scratch for the thread's next row.
     if dense:
         memset(acc, 0, n_rows * sizeof(floating))
@@ -181,7 +211,8 @@ cdef Py_ssize_t _row(
                 s.other[b] = 0
                 s.own_sum[b] = 0
                 s.other_sum[b] = 0
-    heap_sort(values, neighbours, size)
+    if partners == NULL:
+        heap_sort(values, neighbours, size)
     return size
 
 
@@ -213,36 +244,34 @@ cdef Py_ssize_t _select_dot(
     return size
 
 
-cdef void _block_dot(
-    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t chunk_first, Py_ssize_t n_rows, bint exclude_self,
+cdef inline Py_ssize_t _lower_bound(const index_t* t_indices, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t row) noexcept nogil:
+    """The first position in the sorted t_indices[start:stop] holding a row >= ``row``."""
+    cdef Py_ssize_t middle
+    while start < stop:
+        middle = start + (stop - start) // 2
+        if t_indices[middle] < row:
+            start = middle + 1
+        else:
+            stop = middle
+    return start
+
+
+cdef void _walk_block(
+    Py_ssize_t n_members, const Py_ssize_t* members, int64_t* cursors,
     const index_t* indptr, const index_t* indices, const floating* data,
     const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
-    const floating* left, const floating* right,
-    floating* block_acc, int64_t* cursors, Py_ssize_t* members, floating* weights, floating** targets,
-    Sums* s, Py_ssize_t n_slots, floating* out_values, int64_t* out_neighbours, int64_t* out_counts,
+    floating* block_acc, Py_ssize_t width, floating* weights, floating** targets, Py_ssize_t lowest_row,
 ) noexcept nogil:
-    """Plain dot products of the rows [first, stop) together. Their columns are merged in
-    increasing order, and each column's entries are read once for every row of the block
-    that has it: the walk's memory traffic falls by the block's overlap, while each row's
-    sums still run over its columns in order (the same bits as row by row). Rows whose walk
-    is short are left to ``_row``."""
-    cdef Py_ssize_t r, m, n_members = 0, q, q_stop, n_sharing, j, b, row
+    """acc_m[b] += x_au * x_bu for every member row a = members[m], its columns u and the
+    rows b >= lowest_row of column u (cursors start at each member's indptr). The members'
+    columns are merged in increasing order, and each column's entries are read once for
+    every member that has it: the walk's memory traffic falls by the block's overlap, while
+    each row's sums still run over its columns in order (the same bits as row by row)."""
+    cdef Py_ssize_t m, q, start, q_stop, n_sharing, j, b
     cdef int64_t u, lowest
     cdef floating y, x0, x1
     cdef floating* acc0
     cdef floating* acc1
-    cdef Py_ssize_t width = n_rows + 1
-    for row in range(first, stop):
-        if _walk(row, indptr, indices, t_indptr) >= DENSE_WALK_RATIO * n_rows:
-            members[n_members] = row
-            cursors[n_members] = indptr[row]
-            n_members += 1
-        else:
-            out_counts[row - chunk_first] = _row(
-                row, n_rows, DOT, 0.0, 0, 1, exclude_self, indptr, indices, data, t_indptr, t_indices, t_data,
-                left, right, s, n_slots, out_values + (row - chunk_first) * n_slots,
-                out_neighbours + (row - chunk_first) * n_slots,
-            )
     while True:
         lowest = -1
         for m in range(n_members):
@@ -260,31 +289,192 @@ cdef void _block_dot(
                 n_sharing += 1
                 cursors[m] += 1
         q_stop = t_indptr[lowest + 1]
+        start = t_indptr[lowest]
+        if lowest_row > 0:
+            start = _lower_bound(t_indices, start, q_stop, lowest_row)
         if n_sharing == 1:
             acc0 = targets[0]
             x0 = weights[0]
-            for q in range(t_indptr[lowest], q_stop):
+            for q in range(start, q_stop):
                 acc0[t_indices[q]] += x0 * t_data[q]
         elif n_sharing == 2:
             acc0, acc1 = targets[0], targets[1]
             x0, x1 = weights[0], weights[1]
-            for q in range(t_indptr[lowest], q_stop):
+            for q in range(start, q_stop):
                 b = t_indices[q]
                 y = t_data[q]
                 acc0[b] += x0 * y
                 acc1[b] += x1 * y
         else:
-            for q in range(t_indptr[lowest], q_stop):
+            for q in range(start, q_stop):
                 b = t_indices[q]
                 y = t_data[q]
                 for j in range(n_sharing):
                     targets[j][b] += weights[j] * y
+
+
+cdef void _block_dot(
+    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t chunk_first, Py_ssize_t n_rows, bint exclude_self,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    const floating* left, const floating* right,
+    floating* block_acc, int64_t* cursors, Py_ssize_t* members, floating* weights, floating** targets,
+    Sums* s, Py_ssize_t n_slots, floating* out_values, int64_t* out_neighbours, int64_t* out_counts,
+) noexcept nogil:
+    """Plain dot products of the rows [first, stop) together (see _walk_block); rows whose
+    walk is short are left to ``_row``."""
+    cdef Py_ssize_t m, n_members = 0, row
+    cdef Py_ssize_t width = n_rows + 1
+    for row in range(first, stop):
+        if _walk(row, indptr, indices, t_indptr) >= DENSE_WALK_RATIO * n_rows:
+            members[n_members] = row
+            cursors[n_members] = indptr[row]
+            n_members += 1
+        else:
+            out_counts[row - chunk_first] = _row(
+                row, n_rows, DOT, 0.0, 0, 1, exclude_self, indptr, indices, data, t_indptr, t_indices, t_data,
+                left, right, s, n_slots, out_values + (row - chunk_first) * n_slots,
+                out_neighbours + (row - chunk_first) * n_slots,
+            )
+    _walk_block(n_members, members, cursors, indptr, indices, data, t_indptr, t_indices, t_data,
+                block_acc, width, weights, targets, 0)
     for m in range(n_members):
         row = members[m]
         out_counts[row - chunk_first] = _select_dot(
             row, n_rows, exclude_self, block_acc + m * width, left, right, n_slots,
             out_values + (row - chunk_first) * n_slots, out_neighbours + (row - chunk_first) * n_slots,
         )
+
+
+cdef void _block_symmetric(
+    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t n_rows, bint exclude_self,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    const floating* left, const floating* right,
+    floating* block_acc, int64_t* cursors, Py_ssize_t* members, floating* weights, floating** targets,
+    Sums* s, Py_ssize_t n_slots, Partners* partners,
+) noexcept nogil:
+    """_block_dot's walk for the rows [first, stop), computing each pair of long rows once.
+
+    x_a . x_b sums the same products x_au x_bu over the same columns u in the same order
+    whichever of a and b is accumulated, so the dot product of long rows a < b comes out of
+    a's walk with the bits b's walk would give; a offers (a, b) to its own heap and (b, a) to
+    b's, each scaled as the row-by-row path scales it. The walk therefore reads only the rows
+    from the block's first long row on (a binary search per column), about half of them. A
+    short row is left to ``_row``, which covers all of its pairs itself (and offers its long
+    neighbours theirs), so the long rows skip the short ones. Heaps are per thread and stay
+    unsorted until the merge."""
+    cdef Py_ssize_t m, n_members = 0, b, row, lowest_row
+    cdef floating dot, score, left_a, right_a
+    cdef floating* acc
+    cdef floating* own_values
+    cdef int64_t* own_neighbours
+    cdef Py_ssize_t size, width = n_rows + 1
+    cdef floating* heap_values = <floating*>partners.values
+    for row in range(first, stop):
+        if partners.is_long[row]:
+            members[n_members] = row
+            cursors[n_members] = indptr[row]
+            n_members += 1
+        else:
+            partners.sizes[row] = _row(
+                row, n_rows, DOT, 0.0, 0, 1, exclude_self, indptr, indices, data, t_indptr, t_indices, t_data,
+                left, right, s, n_slots, heap_values + row * n_slots, partners.neighbours + row * n_slots, partners,
+            )
+    if n_members == 0:
+        return
+    lowest_row = members[0]
+    _walk_block(n_members, members, cursors, indptr, indices, data, t_indptr, t_indices, t_data,
+                block_acc, width, weights, targets, lowest_row)
+    for m in range(n_members):
+        row = members[m]
+        acc = block_acc + m * width
+        own_values = heap_values + row * n_slots
+        own_neighbours = partners.neighbours + row * n_slots
+        size = partners.sizes[row]
+        left_a = left[row]
+        right_a = right[row]
+        # Rows below ``row`` were accumulated too (from lowest_row on) but are not its pairs.
+        for b in range(row + 1 if exclude_self else row, n_rows):
+            dot = acc[b]
+            if dot == 0 or not partners.is_long[b]:
+                continue
+            score = (dot * right[b]) * left_a
+            if score > 0 and (size < n_slots or score >= own_values[0]):
+                size = heap_offer(own_values, own_neighbours, size, n_slots, score, b)
+            if b != row:
+                _offer_partner(partners, b, n_slots, (dot * right_a) * left[b], row)
+        partners.sizes[row] = size
+        if size == n_slots:
+            (<floating*>partners.thresholds)[row] = own_values[0]
+        memset(acc + lowest_row, 0, (n_rows - lowest_row) * sizeof(floating))
+
+
+cdef void _merge_heaps(
+    Py_ssize_t row, Py_ssize_t n_rows, Py_ssize_t n_threads, Py_ssize_t n_slots,
+    floating* values, int64_t* neighbours, int64_t* sizes,
+) noexcept nogil:
+    """Row ``row``'s best pairs from every thread's heap into thread 0's, sorted. The order
+    (score, then row) is total, so the k best of the union do not depend on which thread
+    held which pair."""
+    cdef Py_ssize_t t, j, size = sizes[row]
+    cdef floating* own_values = values + row * n_slots
+    cdef int64_t* own_neighbours = neighbours + row * n_slots
+    cdef floating* other_values
+    cdef int64_t* other_neighbours
+    for t in range(1, n_threads):
+        other_values = values + (t * n_rows + row) * n_slots
+        other_neighbours = neighbours + (t * n_rows + row) * n_slots
+        for j in range(sizes[t * n_rows + row]):
+            size = heap_offer(own_values, own_neighbours, size, n_slots, other_values[j], other_neighbours[j])
+    heap_sort(own_values, own_neighbours, size)
+    sizes[row] = size
+
+
+cdef _symmetric(
+    Py_ssize_t n_rows, Py_ssize_t n_slots, Py_ssize_t block, bint exclude_self, int n_threads,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    const floating* left, const floating* right,
+    floating[:, ::1] block_acc, int64_t[:, ::1] block_int, floating[:, ::1] block_weights,
+    size_t[:, ::1] block_targets, Sums* scratch, dtype,
+):
+    """Plain dot products, each pair of long rows computed once (see _block_symmetric), into
+    per-thread heaps of every row that are merged at the end."""
+    cdef Py_ssize_t a, blk, t, n_blocks = (n_rows + block - 1) // block
+    is_long_array = np.zeros(n_rows + 1, dtype=np.uint8)
+    heap_values_array = np.zeros((n_threads, n_rows, n_slots), dtype=dtype)
+    heap_neighbours_array = np.zeros((n_threads, n_rows, n_slots), dtype=np.int64)
+    heap_sizes_array = np.zeros((n_threads, n_rows), dtype=np.int64)
+    thresholds_array = np.zeros((n_threads, n_rows + 1), dtype=dtype)
+    cdef unsigned char[::1] is_long = is_long_array
+    cdef floating[:, :, ::1] heap_values = heap_values_array
+    cdef int64_t[:, :, ::1] heap_neighbours = heap_neighbours_array
+    cdef int64_t[:, ::1] heap_sizes = heap_sizes_array
+    cdef floating[:, ::1] thresholds = thresholds_array
+    per_thread = np.zeros(n_threads * sizeof(Partners), dtype=np.uint8)
+    cdef unsigned char[::1] per_thread_bytes = per_thread
+    cdef Partners* partners = <Partners*>&per_thread_bytes[0]
+    for a in range(n_rows):
+        is_long[a] = _walk(a, indptr, indices, t_indptr) >= DENSE_WALK_RATIO * n_rows
+    for t in range(n_threads):
+        partners[t].is_long = &is_long[0]
+        partners[t].values = &heap_values[t, 0, 0]
+        partners[t].neighbours = &heap_neighbours[t, 0, 0]
+        partners[t].sizes = &heap_sizes[t, 0]
+        partners[t].thresholds = &thresholds[t, 0]
+    for blk in prange(n_blocks, nogil=True, schedule="dynamic", num_threads=n_threads):
+        t = threadid()
+        _block_symmetric(
+            blk * block, min((blk + 1) * block, n_rows), n_rows, exclude_self, indptr, indices, data,
+            t_indptr, t_indices, t_data, left, right, &block_acc[t, 0], &block_int[t, 0],
+            <Py_ssize_t*>&block_int[t, block], &block_weights[t, 0], <floating**>&block_targets[t, 0],
+            &scratch[t], n_slots, &partners[t],
+        )
+    for a in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+        _merge_heaps(a, n_rows, n_threads, n_slots, &heap_values[0, 0, 0], &heap_neighbours[0, 0, 0],
+                     &heap_sizes[0, 0])
+    return assemble(n_rows, [(heap_sizes_array[0], heap_neighbours_array[0], heap_values_array[0])], dtype)
 
 
 def similarity_topk(
@@ -355,6 +545,12 @@ def similarity_topk(
     cdef floating[:, ::1] out_values
     cdef int64_t[:, ::1] out_neighbours
     parts = []
+    if blocked and n_rows > 0 and n_threads * n_rows * n_slots * (8 + sizeof(floating)) <= SYMMETRIC_BYTES:
+        return _symmetric(
+            n_rows, n_slots, block, exclude_self, n_threads, &indptr[0], indices_p, data_p, &t_indptr[0],
+            t_indices_p, t_data_p, left_p, right_p, block_acc, block_int, block_weights, block_targets, scratch,
+            dtype,
+        )
     for first in range(0, n_rows, per_chunk):
         stop = min(first + per_chunk, n_rows)
         counts_array = np.zeros(stop - first, dtype=np.int64)
