@@ -260,10 +260,12 @@ cdef void _walk_block(
     Py_ssize_t n_members, const Py_ssize_t* members, int64_t* cursors,
     const index_t* indptr, const index_t* indices, const floating* data,
     const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
-    floating* block_acc, Py_ssize_t width, floating* weights, floating** targets, Py_ssize_t lowest_row,
+    floating* block_acc, Py_ssize_t width, Py_ssize_t stride, floating* weights, floating** targets,
+    Py_ssize_t lowest_row,
 ) noexcept nogil:
     """acc_m[b] += x_au * x_bu for every member row a = members[m], its columns u and the
-    rows b >= lowest_row of column u (cursors start at each member's indptr). The members'
+    rows b >= lowest_row of column u (cursors start at each member's indptr); acc_m[b] is
+    block_acc[m * width + b * stride]. The members'
     columns are merged in increasing order, and each column's entries are read once for
     every member that has it: the walk's memory traffic falls by the block's overlap, while
     each row's sums still run over its columns in order (the same bits as row by row)."""
@@ -296,18 +298,18 @@ cdef void _walk_block(
             acc0 = targets[0]
             x0 = weights[0]
             for q in range(start, q_stop):
-                acc0[t_indices[q]] += x0 * t_data[q]
+                acc0[t_indices[q] * stride] += x0 * t_data[q]
         elif n_sharing == 2:
             acc0, acc1 = targets[0], targets[1]
             x0, x1 = weights[0], weights[1]
             for q in range(start, q_stop):
-                b = t_indices[q]
+                b = t_indices[q] * stride
                 y = t_data[q]
                 acc0[b] += x0 * y
                 acc1[b] += x1 * y
         else:
             for q in range(start, q_stop):
-                b = t_indices[q]
+                b = t_indices[q] * stride
                 y = t_data[q]
                 for j in range(n_sharing):
                     targets[j][b] += weights[j] * y
@@ -337,7 +339,7 @@ cdef void _block_dot(
                 out_neighbours + (row - chunk_first) * n_slots,
             )
     _walk_block(n_members, members, cursors, indptr, indices, data, t_indptr, t_indices, t_data,
-                block_acc, width, weights, targets, 0)
+                block_acc, width, 1, weights, targets, 0)
     for m in range(n_members):
         row = members[m]
         out_counts[row - chunk_first] = _select_dot(
@@ -347,7 +349,7 @@ cdef void _block_dot(
 
 
 cdef void _block_symmetric(
-    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t n_rows, bint exclude_self,
+    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t block, Py_ssize_t n_rows, bint exclude_self,
     const index_t* indptr, const index_t* indices, const floating* data,
     const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
     const floating* left, const floating* right,
@@ -365,11 +367,10 @@ cdef void _block_symmetric(
     neighbours theirs), so the long rows skip the short ones. Heaps are per thread and stay
     unsorted until the merge."""
     cdef Py_ssize_t m, n_members = 0, b, row, lowest_row
-    cdef floating dot, score, left_a, right_a
+    cdef floating dot, score, left_b, right_b
     cdef floating* acc
     cdef floating* own_values
-    cdef int64_t* own_neighbours
-    cdef Py_ssize_t size, width = n_rows + 1
+    cdef Py_ssize_t size
     cdef floating* heap_values = <floating*>partners.values
     for row in range(first, stop):
         if partners.is_long[row]:
@@ -385,29 +386,34 @@ cdef void _block_symmetric(
         return
     lowest_row = members[0]
     _walk_block(n_members, members, cursors, indptr, indices, data, t_indptr, t_indices, t_data,
-                block_acc, width, weights, targets, lowest_row)
-    for m in range(n_members):
-        row = members[m]
-        acc = block_acc + m * width
-        own_values = heap_values + row * n_slots
-        own_neighbours = partners.neighbours + row * n_slots
-        size = partners.sizes[row]
-        left_a = left[row]
-        right_a = right[row]
-        # Rows below ``row`` were accumulated too (from lowest_row on) but are not its pairs.
-        for b in range(row + 1 if exclude_self else row, n_rows):
-            dot = acc[b]
-            if dot == 0 or not partners.is_long[b]:
+                block_acc, 1, block, weights, targets, lowest_row)
+    # Scored b by b: acc_m[b] lies at block_acc[b * block + m], so the members' sums for
+    # one b share a cache line or two, in the walk above as here.
+    for b in range(lowest_row, n_rows):
+        if not partners.is_long[b]:
+            continue
+        acc = block_acc + b * block
+        right_b = right[b]
+        left_b = left[b]
+        # Members are in increasing order; b's pairs with rows from b on are b's own walk's.
+        for m in range(n_members):
+            row = members[m]
+            if row > b or (exclude_self and row == b):
+                break
+            dot = acc[m]
+            if dot == 0:
                 continue
-            score = (dot * right[b]) * left_a
+            size = partners.sizes[row]
+            own_values = heap_values + row * n_slots
+            score = (dot * right_b) * left[row]
             if score > 0 and (size < n_slots or score >= own_values[0]):
-                size = heap_offer(own_values, own_neighbours, size, n_slots, score, b)
+                size = heap_offer(own_values, partners.neighbours + row * n_slots, size, n_slots, score, b)
+                partners.sizes[row] = size
+                if size == n_slots:
+                    (<floating*>partners.thresholds)[row] = own_values[0]
             if b != row:
-                _offer_partner(partners, b, n_slots, (dot * right_a) * left[b], row)
-        partners.sizes[row] = size
-        if size == n_slots:
-            (<floating*>partners.thresholds)[row] = own_values[0]
-        memset(acc + lowest_row, 0, (n_rows - lowest_row) * sizeof(floating))
+                _offer_partner(partners, b, n_slots, (dot * right[row]) * left_b, row)
+    memset(block_acc + lowest_row * block, 0, (n_rows - lowest_row) * block * sizeof(floating))
 
 
 cdef void _merge_heaps(
@@ -466,7 +472,7 @@ cdef _symmetric(
     for blk in prange(n_blocks, nogil=True, schedule="dynamic", num_threads=n_threads):
         t = threadid()
         _block_symmetric(
-            blk * block, min((blk + 1) * block, n_rows), n_rows, exclude_self, indptr, indices, data,
+            blk * block, min((blk + 1) * block, n_rows), block, n_rows, exclude_self, indptr, indices, data,
             t_indptr, t_indices, t_data, left, right, &block_acc[t, 0], &block_int[t, 0],
             <Py_ssize_t*>&block_int[t, block], &block_weights[t, 0], <floating**>&block_targets[t, 0],
             &scratch[t], n_slots, &partners[t],
