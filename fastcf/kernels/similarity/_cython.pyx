@@ -244,18 +244,6 @@ cdef Py_ssize_t _select_dot(
     return size
 
 
-cdef inline Py_ssize_t _lower_bound(const index_t* t_indices, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t row) noexcept nogil:
-    """The first position in the sorted t_indices[start:stop] holding a row >= ``row``."""
-    cdef Py_ssize_t middle
-    while start < stop:
-        middle = start + (stop - start) // 2
-        if t_indices[middle] < row:
-            start = middle + 1
-        else:
-            stop = middle
-    return start
-
-
 cdef void _walk_block(
     Py_ssize_t n_members, const Py_ssize_t* members, int64_t* cursors,
     const index_t* indptr, const index_t* indices, const floating* data,
@@ -269,7 +257,7 @@ cdef void _walk_block(
     columns are merged in increasing order, and each column's entries are read once for
     every member that has it: the walk's memory traffic falls by the block's overlap, while
     each row's sums still run over its columns in order (the same bits as row by row)."""
-    cdef Py_ssize_t m, q, start, q_stop, n_sharing, j, b
+    cdef Py_ssize_t m, q, start, n_sharing, j, b
     cdef int64_t u, lowest
     cdef floating y, x0, x1
     cdef floating* acc0
@@ -290,29 +278,33 @@ cdef void _walk_block(
                 targets[n_sharing] = block_acc + m * width
                 n_sharing += 1
                 cursors[m] += 1
-        q_stop = t_indptr[lowest + 1]
+        # The column's rows from the last down to lowest_row: a column gets one term per row
+        # b, so the direction does not change any sum, and no search is needed for where the
+        # rows >= lowest_row start (a binary search per column cost a sixth of the time).
         start = t_indptr[lowest]
-        if lowest_row > 0:
-            start = _lower_bound(t_indices, start, q_stop, lowest_row)
+        q = t_indptr[lowest + 1] - 1
         if n_sharing == 1:
             acc0 = targets[0]
             x0 = weights[0]
-            for q in range(start, q_stop):
+            while q >= start and t_indices[q] >= lowest_row:
                 acc0[t_indices[q] * stride] += x0 * t_data[q]
+                q -= 1
         elif n_sharing == 2:
             acc0, acc1 = targets[0], targets[1]
             x0, x1 = weights[0], weights[1]
-            for q in range(start, q_stop):
+            while q >= start and t_indices[q] >= lowest_row:
                 b = t_indices[q] * stride
                 y = t_data[q]
                 acc0[b] += x0 * y
                 acc1[b] += x1 * y
+                q -= 1
         else:
-            for q in range(start, q_stop):
+            while q >= start and t_indices[q] >= lowest_row:
                 b = t_indices[q] * stride
                 y = t_data[q]
                 for j in range(n_sharing):
                     targets[j][b] += weights[j] * y
+                q -= 1
 
 
 cdef void _block_dot(
@@ -362,7 +354,7 @@ cdef void _block_symmetric(
     whichever of a and b is accumulated, so the dot product of long rows a < b comes out of
     a's walk with the bits b's walk would give; a offers (a, b) to its own heap and (b, a) to
     b's, each scaled as the row-by-row path scales it. The walk therefore reads only the rows
-    from the block's first long row on (a binary search per column), about half of them. A
+    from the block's first long row on, about half of them. A
     short row is left to ``_row``, which covers all of its pairs itself (and offers its long
     neighbours theirs), so the long rows skip the short ones. Heaps are per thread and stay
     unsorted until the merge."""
