@@ -5,6 +5,11 @@ n_rows, a walk row a -> its columns u -> column u's rows b, touched-row bookkeep
 rows whose walk is short next to n_rows, and a heap per row in the output buffer. Rows are
 scheduled dynamically; every row's sums run over its columns in order, so the result does
 not depend on the thread count or the schedule.
+
+Plain dot products (cosine and its kin, no support or shrinkage) go further when memory
+allows (``SYMMETRIC_BYTES``): blocks of rows share one read of each column, and each pair of
+long rows is computed once, by the lower row, for both rows' heaps (``_block_symmetric``);
+about half the walk of row by row, with the same bits.
 """
 
 from cython cimport floating
