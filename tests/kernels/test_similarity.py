@@ -122,6 +122,10 @@ def test_reference_follows_the_definitions(measure):
         matrix = ratings(rng, 12, 9, 0.45, integer=trial != 1)
         check_against_oracle(matrix, 4, measure)
         check_against_oracle(matrix, 50, measure, shrinkage=2.5, min_support=2, alpha=0.3, exclude_self=False)
+    # Empty rows first, inside and last: the norms of the rows next to them stay whole.
+    matrix = ratings(rng, 12, 9, 0.5, integer=False).tolil()
+    matrix[[0, 5, 10, 11]] = 0
+    check_against_oracle(sp.csr_matrix(matrix), 3, measure, alpha=0.3)
 
 
 def test_known_answers_on_a_hand_made_matrix():
@@ -248,6 +252,97 @@ def test_cython_blocks_of_rows_give_the_same_bits(block_rows, monkeypatch):
     expected = run(matrix, 5, "reference", dtype=np.float32)
     monkeypatch.setattr(cython_twin, "BLOCK_ROWS", block_rows)
     assert_same(run(matrix, 5, "cython", dtype=np.float32), expected)
+
+
+def long_and_short_rows(seed):
+    """Rows whose walk is long (the pairwise path) between rows whose walk is short (row by
+    row), exact ties, an empty row and a row sharing nothing."""
+    rng = np.random.default_rng(seed)
+    dense = ratings(rng, 30, 23, 0.35, integer=True)
+    short = ratings(rng, 7, 23, 0.03)
+    ties = sp.csr_matrix(np.tile([[1.0, 0.0, 2.0] + [0.0] * 20], (3, 1)))
+    lone = sp.csr_matrix((np.ones(1), [22], [0, 1]), shape=(1, 23))
+    return sp.vstack([short[:3], dense[:12], sp.csr_matrix((1, 23)), ties, dense[12:], short[3:], lone]).tocsr()
+
+
+@pytest.mark.parametrize("k", [1, 4, 100])
+@pytest.mark.parametrize("dtype, index_dtype", [(np.float32, np.int32), (np.float64, np.int64)])
+@pytest.mark.parametrize("params", [{}, {"exclude_self": False}, {"alpha": 0.3, "measure": "asymmetric_cosine"}])
+def test_cython_pairwise_path_gives_the_bits_of_row_by_row(k, dtype, index_dtype, params, monkeypatch):
+    # The pairwise path computes each pair of long rows once and offers it to both rows'
+    # per-thread heaps; it must list exactly what the row-by-row path lists, in any blocking.
+    cython_twin = pytest.importorskip("fastcf.kernels.similarity._cython")
+    matrix = long_and_short_rows(k)
+    kwargs = dict(dtype=dtype, index_dtype=index_dtype, **params)
+    expected = run(matrix, k, "reference", **kwargs)
+    monkeypatch.setattr(cython_twin, "SYMMETRIC_BYTES", 0)
+    row_by_row = run(matrix, k, "cython", n_threads=2, **kwargs)
+    assert_same(row_by_row, expected)
+    monkeypatch.setattr(cython_twin, "SYMMETRIC_BYTES", 128 << 20)
+    for block_rows in (2, 5, 32):
+        monkeypatch.setattr(cython_twin, "BLOCK_ROWS", block_rows)
+        for n_threads in (1, 2):
+            pairwise = run(matrix, k, "cython", n_threads=n_threads, **kwargs)
+            for got, want in zip(pairwise, row_by_row):
+                np.testing.assert_array_equal(got, want)
+                assert got.dtype == want.dtype
+
+
+@pytest.mark.parametrize("dtype, index_dtype", [(np.float32, np.int32), (np.float32, np.int64),
+                                                (np.float64, np.int32), (np.float64, np.int64)])
+@pytest.mark.parametrize("block_rows", [3, 8, 32])
+def test_cython_vector_updates_give_the_bits_of_row_by_row(dtype, index_dtype, block_rows, monkeypatch):
+    # A column shared by DENSE_SHARING or more members of a block is added to all of their
+    # sums at once, the other members' lanes with weight 0; sharing 1 sends every column that
+    # way, a huge value none. Widths of 3 and 8 members exercise the unrolled and the general
+    # loop in both dtypes.
+    cython_twin = pytest.importorskip("fastcf.kernels.similarity._cython")
+    matrix = sp.vstack([long_and_short_rows(7), ratings(np.random.default_rng(9), 25, 23, 0.6)]).tocsr()
+    kwargs = dict(dtype=dtype, index_dtype=index_dtype)
+    expected = run(matrix, 6, "reference", **kwargs)
+    monkeypatch.setattr(cython_twin, "BLOCK_ROWS", block_rows)
+    results = []
+    for sharing in (1, 2, 1 << 30):
+        monkeypatch.setattr(cython_twin, "DENSE_SHARING", sharing)
+        results.append(run(matrix, 6, "cython", n_threads=2, **kwargs))
+    assert_same(results[0], expected)
+    for other in results[1:]:
+        for got, want in zip(other, results[0]):
+            np.testing.assert_array_equal(got, want)
+
+
+def shuffled_lengths(seed):
+    """Rows of many lengths in no order, with exact ties (binary values, repeated rows)."""
+    rng = np.random.default_rng(seed)
+    parts = [sp.random(1, 40, density=d, format="csr", random_state=rng) for d in rng.uniform(0.02, 0.9, 45)]
+    matrix = sp.vstack(parts + [parts[3], parts[3], sp.csr_matrix((1, 40))]).tocsr()
+    matrix.data[:] = 1.0
+    return matrix[rng.permutation(matrix.shape[0])]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("measure", ["cosine", "asymmetric_cosine", "bm25", "pearson"])
+def test_rows_reordered_longest_first_come_back_in_the_callers_order(backend, measure):
+    # The dot-product measures run on the rows sorted longest first; the output, and which of
+    # tied neighbours make the cut, must be those of the given order: the reference twin run
+    # on the given order (identity labels) is the answer.
+    from fastcf.kernels import similarity as module
+    from fastcf.kernels.similarity import reference
+
+    matrix = shuffled_lengths(2)
+    lengths = np.diff(matrix.indptr)
+    assert not np.all(lengths[:-1] >= lengths[1:])  # else nothing would be reordered
+    rows = module._transform(module._canonical(matrix.data, matrix.indices, matrix.indptr, *matrix.shape),
+                             measure, 1.2, 0.75)
+    left, right = module._scales(rows, measure, 0.3)
+    columns = rows.T.tocsr()
+    core = MEASURES[measure]
+    for k in (1, 3, 100):
+        expected = reference.similarity_topk(
+            rows.indptr, rows.indices, rows.data, columns.indptr, columns.indices, columns.data, left, right,
+            np.arange(rows.shape[0], dtype=np.int64), k, core, 0.0, 0, 1, True, 1,
+        )
+        assert_same(run(matrix, k, backend, measure=measure, alpha=0.3, n_threads=2), expected)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -165,6 +165,7 @@ def similarity_topk(
 
     rows = _canonical(values, indices, indptr, n_rows, n_columns)
     rows = _transform(rows, measure, bm25_k1, bm25_b)
+    rows, labels = _longest_first(rows, measure)
     left, right = _scales(rows, measure, alpha)
     # The accumulation walks row a -> its columns u -> the rows of column u, so the twins
     # need the matrix by columns too.
@@ -176,11 +177,12 @@ def similarity_topk(
     ]
     twin = _backend.twin("similarity", backend)
     with kernel_threads(n_threads, owner, n_tasks=n_rows) as n:
-        return twin.similarity_topk(
-            arrays[0], arrays[1], rows.data, arrays[2], arrays[3], columns.data, left, right, k,
+        result = twin.similarity_topk(
+            arrays[0], arrays[1], rows.data, arrays[2], arrays[3], columns.data, left, right, labels, k,
             MEASURES[measure], shrinkage, 1 if measure == "pearson_baseline" else 0, min_support,
             bool(exclude_self), n,
         )
+    return _in_caller_order(result, labels)
 
 
 def _finite_number(value, name: str, owner: str, low: float, high: float) -> float:
@@ -224,6 +226,43 @@ def _transform(rows: sp.csr_matrix, measure: str, bm25_k1: float, bm25_b: float)
     return rows
 
 
+def _longest_first(rows: sp.csr_matrix, measure: str) -> Tuple[sp.csr_matrix, np.ndarray]:
+    """The rows reordered longest first for the "dot" core, and each one's index in ``rows``.
+
+    Long rows share many columns: next to each other they fill the Cython twin's blocks with
+    members that read a column together (on the 10M shape, half of its walk then runs with
+    16 or more of a block's 32 members sharing each column, against 1% in the given order).
+    The twins name every row by its label, so the output and its ties are the given order's;
+    the other cores keep the given order (their walk is row by row)."""
+    labels = np.arange(rows.shape[0], dtype=np.int64)
+    if MEASURES[measure] != "dot" or rows.shape[0] < 2:
+        return rows, labels
+    lengths = np.diff(rows.indptr)
+    if np.all(lengths[:-1] >= lengths[1:]):
+        return rows, labels
+    labels = np.argsort(-lengths, kind="stable").astype(np.int64)
+    return rows[labels], labels
+
+
+def _in_caller_order(result, labels: np.ndarray):
+    """The twin's CSR, whose row i is the caller's row ``labels[i]``, in the caller's order."""
+    indptr, indices, values = result
+    n_rows = labels.shape[0]
+    if n_rows == 0 or np.array_equal(labels, np.arange(n_rows)):
+        return result
+    counts = np.diff(indptr)
+    caller_counts = np.empty_like(counts)
+    caller_counts[labels] = counts
+    caller_indptr = np.zeros_like(indptr)
+    np.cumsum(caller_counts, out=caller_indptr[1:])
+    position = np.empty(n_rows, dtype=np.int64)
+    position[labels] = np.arange(n_rows)
+    # Entry j of the caller's row r is entry j of the twin's row position[r].
+    shift = indptr[:-1][position].astype(np.int64) - caller_indptr[:-1].astype(np.int64)
+    take = np.repeat(shift, caller_counts) + np.arange(indices.shape[0], dtype=np.int64)
+    return caller_indptr, indices[take], values[take]
+
+
 def _with_data(rows: sp.csr_matrix, data: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix((data.astype(rows.dtype), rows.indices, rows.indptr), shape=rows.shape)
 
@@ -263,9 +302,9 @@ def _row_sums_of_squares(rows: sp.csr_matrix, block: int = 1 << 20) -> np.ndarra
         if stop > start:
             values = rows.data[start:stop].astype(np.float64)
             values *= values
-            offsets = np.minimum(rows.indptr[first:last] - start, values.size - 1)
-            sums = np.add.reduceat(values, offsets)
-            sums[np.diff(rows.indptr[first:last + 1]) == 0] = 0.0  # reduceat's empty segments
-            squares[first:last] = sums
+            # reduceat over the non-empty rows only: an empty row's offset would cut short the
+            # segment of the row before it (and past the end, could not be given at all).
+            nonempty = np.diff(rows.indptr[first:last + 1]) > 0
+            squares[first:last][nonempty] = np.add.reduceat(values, rows.indptr[first:last][nonempty] - start)
         first = last
     return squares

@@ -5,12 +5,21 @@ n_rows, a walk row a -> its columns u -> column u's rows b, touched-row bookkeep
 rows whose walk is short next to n_rows, and a heap per row in the output buffer. Rows are
 scheduled dynamically; every row's sums run over its columns in order, so the result does
 not depend on the thread count or the schedule.
+
+Plain dot products (cosine and its kin, no support or shrinkage) go further when memory
+allows (``SYMMETRIC_BYTES``): blocks of rows share one read of each column, and each pair of
+long rows is computed once, by the lower row, for both rows' heaps (``_block_symmetric``);
+about half the walk of row by row, with the same bits. A column that many of a block's
+members share is added to all of their sums with one vector update per entry
+(``DENSE_SHARING``); the public function sorts the rows longest first so that blocks are made
+of rows that share many columns. Rows are named by ``labels`` in the heaps (the caller's row
+indices), so the order of the rows changes neither the output nor its ties.
 """
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memset
 
 import numpy as np
@@ -19,6 +28,95 @@ from fastcf.kernels._fused cimport index_t
 from fastcf.kernels._heap cimport heap_offer, heap_sort
 from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION, fastcf_omp_max_threads
 from fastcf.kernels.similarity._layout import assemble, chunk_rows, slots
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    /* acc[rows[q] * stride + m] += w[m] * y_q for m < width, for the entries q of one column
+       from q down to the first whose row is below lowest_row; returns where it stopped. A
+       multiply and an add per product, as the scalar loops (no FMA), so the bits are theirs;
+       lanes whose weight is 0 add 0 and change nothing. Width 32 (a full block) is unrolled. */
+    #define FCF_SIM_COLUMN(NAME, REAL, INDEX, ATTR)                                            \\
+    static ATTR int64_t NAME(REAL* acc, int64_t stride, int64_t width, const REAL* w,          \\
+                             const INDEX* rows, const REAL* values, int64_t start, int64_t q,  \\
+                             int64_t lowest_row) {                                             \\
+        if (width == 32) {                                                                     \\
+            for (; q >= start && rows[q] >= lowest_row; q--) {                                 \\
+                REAL* __restrict p = acc + (int64_t)rows[q] * stride;                          \\
+                REAL y = values[q];                                                            \\
+                if (q - 8 >= start) __builtin_prefetch(acc + (int64_t)rows[q - 8] * stride, 1); \\
+                for (int m = 0; m < 32; m++) p[m] += w[m] * y;                                 \\
+            }                                                                                  \\
+            return q;                                                                          \\
+        }                                                                                      \\
+        for (; q >= start && rows[q] >= lowest_row; q--) {                                     \\
+            REAL* __restrict p = acc + (int64_t)rows[q] * stride;                              \\
+            REAL y = values[q];                                                                \\
+            for (int64_t m = 0; m < width; m++) p[m] += w[m] * y;                              \\
+        }                                                                                      \\
+        return q;                                                                              \\
+    }
+    FCF_SIM_COLUMN(fcf_sim_column_plain_fi, float, int32_t, )
+    FCF_SIM_COLUMN(fcf_sim_column_plain_fl, float, int64_t, )
+    FCF_SIM_COLUMN(fcf_sim_column_plain_di, double, int32_t, )
+    FCF_SIM_COLUMN(fcf_sim_column_plain_dl, double, int64_t, )
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__) && !defined(FASTCF_NO_SIMD)
+    #define FCF_SIM_AVX2 __attribute__((target("avx2")))
+    FCF_SIM_COLUMN(fcf_sim_column_avx2_fi, float, int32_t, FCF_SIM_AVX2)
+    FCF_SIM_COLUMN(fcf_sim_column_avx2_fl, float, int64_t, FCF_SIM_AVX2)
+    FCF_SIM_COLUMN(fcf_sim_column_avx2_di, double, int32_t, FCF_SIM_AVX2)
+    FCF_SIM_COLUMN(fcf_sim_column_avx2_dl, double, int64_t, FCF_SIM_AVX2)
+    static int fcf_sim_simd(void) {
+        static int known = -1;
+        if (known < 0) { __builtin_cpu_init(); known = __builtin_cpu_supports("avx2") ? 1 : 0; }
+        return known;
+    }
+    #else
+    #define fcf_sim_column_avx2_fi fcf_sim_column_plain_fi
+    #define fcf_sim_column_avx2_fl fcf_sim_column_plain_fl
+    #define fcf_sim_column_avx2_di fcf_sim_column_plain_di
+    #define fcf_sim_column_avx2_dl fcf_sim_column_plain_dl
+    static int fcf_sim_simd(void) { return 0; }
+    #endif
+    #define FCF_SIM_DISPATCH(SUFFIX, REAL, INDEX)                                                 \\
+    static int64_t fcf_sim_column_##SUFFIX(REAL* acc, int64_t stride, int64_t width, const REAL* w, \\
+                                           const INDEX* rows, const REAL* values, int64_t start,   \\
+                                           int64_t q, int64_t lowest_row) {                        \\
+        if (fcf_sim_simd())                                                                        \\
+            return fcf_sim_column_avx2_##SUFFIX(acc, stride, width, w, rows, values, start, q, lowest_row); \\
+        return fcf_sim_column_plain_##SUFFIX(acc, stride, width, w, rows, values, start, q, lowest_row);    \\
+    }
+    FCF_SIM_DISPATCH(fi, float, int32_t)
+    FCF_SIM_DISPATCH(fl, float, int64_t)
+    FCF_SIM_DISPATCH(di, double, int32_t)
+    FCF_SIM_DISPATCH(dl, double, int64_t)
+    """
+    int64_t fcf_sim_column_fi(float* acc, int64_t stride, int64_t width, const float* w, const int32_t* rows,
+                              const float* values, int64_t start, int64_t q, int64_t lowest_row) nogil
+    int64_t fcf_sim_column_fl(float* acc, int64_t stride, int64_t width, const float* w, const int64_t* rows,
+                              const float* values, int64_t start, int64_t q, int64_t lowest_row) nogil
+    int64_t fcf_sim_column_di(double* acc, int64_t stride, int64_t width, const double* w, const int32_t* rows,
+                              const double* values, int64_t start, int64_t q, int64_t lowest_row) nogil
+    int64_t fcf_sim_column_dl(double* acc, int64_t stride, int64_t width, const double* w, const int64_t* rows,
+                              const double* values, int64_t start, int64_t q, int64_t lowest_row) nogil
+    int fcf_sim_simd() nogil
+
+
+cdef inline int64_t _dense_column(
+    floating* acc, int64_t stride, int64_t width, const floating* w,
+    const index_t* rows, const floating* values, int64_t start, int64_t q, int64_t lowest_row,
+) noexcept nogil:
+    """The fused twin of ``fcf_sim_column_*`` for these types."""
+    if floating is float:
+        if index_t is int32_t:
+            return fcf_sim_column_fi(acc, stride, width, w, <const int32_t*>rows, values, start, q, lowest_row)
+        else:
+            return fcf_sim_column_fl(acc, stride, width, w, <const int64_t*>rows, values, start, q, lowest_row)
+    else:
+        if index_t is int32_t:
+            return fcf_sim_column_di(acc, stride, width, w, <const int32_t*>rows, values, start, q, lowest_row)
+        else:
+            return fcf_sim_column_dl(acc, stride, width, w, <const int64_t*>rows, values, start, q, lowest_row)
 
 __all__ = ["similarity_topk"]
 
@@ -38,6 +136,13 @@ cdef double DENSE_WALK_RATIO = 0.5
 # thread. On the 10M shape, 16-32 rows cut the time by a third against row by row.
 BLOCK_ROWS = 32
 BLOCK_BYTES = 8 << 20
+# Plain dot products compute each pair of long rows once when every thread's heaps of all
+# rows (n_threads x n_rows x k slots) fit in this many bytes; else row by row in chunks.
+SYMMETRIC_BYTES = 128 << 20
+# In the pairwise path, a column shared by at least this many members of a block is added
+# to all of their sums with one vector update per entry (see _walk_block); on the 10M shape,
+# 6 beat 2, 4, 8 and 12 (a full block's update is four AVX2 multiplies and adds in float32).
+DENSE_SHARING = 6
 
 
 def openmp_max_threads():
@@ -55,6 +160,29 @@ cdef struct Sums:
     double* own_sum
     double* other_sum
     int64_t* touched
+
+
+cdef struct Partners:
+    # The symmetric path's per-thread heaps of every row (see _block_symmetric): a short row
+    # offers each long neighbour b the pair (b, a) too, in b's heap of this thread.
+    const unsigned char* is_long
+    void* values          # n_rows x n_slots
+    int64_t* neighbours   # n_rows x n_slots
+    int64_t* sizes        # n_rows
+    void* thresholds      # n_rows: heap b's worst kept score once full, else 0
+
+
+cdef inline void _offer_partner(
+    Partners* partners, Py_ssize_t b, Py_ssize_t n_slots, floating score, int64_t a,
+) noexcept nogil:
+    """Offer (score, a) to row b's heap of this thread; one comparison when it cannot enter."""
+    cdef floating* thresholds = <floating*>partners.thresholds
+    cdef floating* values
+    if score > 0 and score >= thresholds[b]:
+        values = <floating*>partners.values + b * n_slots
+        partners.sizes[b] = heap_offer(values, partners.neighbours + b * n_slots, partners.sizes[b], n_slots, score, a)
+        if partners.sizes[b] == n_slots:
+            thresholds[b] = values[0]
 
 
 cdef inline Py_ssize_t _accumulate(
@@ -135,10 +263,12 @@ cdef Py_ssize_t _row(
     bint exclude_self,
     const index_t* indptr, const index_t* indices, const floating* data,
     const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
-    const floating* left, const floating* right,
-    Sums* s, Py_ssize_t n_slots, floating* values, int64_t* neighbours,
+    const floating* left, const floating* right, const int64_t* labels,
+    Sums* s, Py_ssize_t n_slots, floating* values, int64_t* neighbours, Partners* partners=NULL,
 ) noexcept nogil:
-    """Fill one row's heap in ``values`` / ``neighbours``, sorted best-first; returns its size."""
+    """Fill one row's heap in ``values`` / ``neighbours``, sorted best-first; returns its size.
+    With ``partners`` (plain dot products only), also offer every long row b the pair (b, a),
+    and leave the heap unsorted for the final merge."""
     cdef bint counting = measure != DOT or min_support > 1 or shrinkage > 0
     cdef floating* acc = <floating*>s.acc
     cdef Py_ssize_t p, c, b, n_touched, n_candidates, size = 0
@@ -164,7 +294,9 @@ cdef Py_ssize_t _row(
             shrunk = <double>(s.count[b] - shrink_offset)
             score = score * <floating>(shrunk / (shrunk + shrinkage))
         if score > 0:
-            size = heap_offer(values, neighbours, size, n_slots, score, b)
+            size = heap_offer(values, neighbours, size, n_slots, score, labels[b])
+        if partners != NULL and b != a and partners.is_long[b]:
+            _offer_partner(partners, b, n_slots, (acc[b] * right[a]) * left[b], labels[a])
     # Reset the scratch for the thread's next row.
     if dense:
         memset(acc, 0, n_rows * sizeof(floating))
@@ -181,7 +313,8 @@ cdef Py_ssize_t _row(
                 s.other[b] = 0
                 s.own_sum[b] = 0
                 s.other_sum[b] = 0
-    heap_sort(values, neighbours, size)
+    if partners == NULL:
+        heap_sort(values, neighbours, size)
     return size
 
 
@@ -195,7 +328,7 @@ cdef inline int64_t _walk(Py_ssize_t a, const index_t* indptr, const index_t* in
 
 
 cdef Py_ssize_t _select_dot(
-    Py_ssize_t a, Py_ssize_t n_rows, bint exclude_self, floating* acc, const floating* left, const floating* right,
+    Py_ssize_t a, Py_ssize_t n_rows, bint exclude_self, floating* acc, const floating* left, const floating* right, const int64_t* labels,
     Py_ssize_t n_slots, floating* values, int64_t* neighbours,
 ) noexcept nogil:
     """The sorted heap of row a from its full accumulator of dot products, which it zeroes."""
@@ -207,42 +340,31 @@ cdef Py_ssize_t _select_dot(
             continue
         score = (dot * right[b]) * left_a
         if score > 0 and (size < n_slots or score >= values[0]):
-            size = heap_offer(values, neighbours, size, n_slots, score, b)
+            size = heap_offer(values, neighbours, size, n_slots, score, labels[b])
     memset(acc, 0, n_rows * sizeof(floating))
     heap_sort(values, neighbours, size)
     return size
 
 
-cdef void _block_dot(
-    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t chunk_first, Py_ssize_t n_rows, bint exclude_self,
+cdef void _walk_block(
+    Py_ssize_t n_members, const Py_ssize_t* members, int64_t* cursors,
     const index_t* indptr, const index_t* indices, const floating* data,
     const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
-    const floating* left, const floating* right,
-    floating* block_acc, int64_t* cursors, Py_ssize_t* members, floating* weights, floating** targets,
-    Sums* s, Py_ssize_t n_slots, floating* out_values, int64_t* out_neighbours, int64_t* out_counts,
+    floating* block_acc, Py_ssize_t width, Py_ssize_t stride, floating* weights, floating** targets,
+    Py_ssize_t lowest_row, Py_ssize_t dense_width=0, Py_ssize_t dense_sharing=0, Py_ssize_t* sharers=NULL,
+    floating* dense_weights=NULL,
 ) noexcept nogil:
-    """Plain dot products of the rows [first, stop) together. Their columns are merged in
-    increasing order, and each column's entries are read once for every row of the block
-    that has it: the walk's memory traffic falls by the block's overlap, while each row's
-    sums still run over its columns in order (the same bits as row by row). Rows whose walk
-    is short are left to ``_row``."""
-    cdef Py_ssize_t r, m, n_members = 0, q, q_stop, n_sharing, j, b, row
+    """acc_m[b] += x_au * x_bu for every member row a = members[m], its columns u and the
+    rows b >= lowest_row of column u (cursors start at each member's indptr); acc_m[b] is
+    block_acc[m * width + b * stride]. The members'
+    columns are merged in increasing order, and each column's entries are read once for
+    every member that has it: the walk's memory traffic falls by the block's overlap, while
+    each row's sums still run over its columns in order (the same bits as row by row)."""
+    cdef Py_ssize_t m, q, start, n_sharing, j, b
     cdef int64_t u, lowest
     cdef floating y, x0, x1
     cdef floating* acc0
     cdef floating* acc1
-    cdef Py_ssize_t width = n_rows + 1
-    for row in range(first, stop):
-        if _walk(row, indptr, indices, t_indptr) >= DENSE_WALK_RATIO * n_rows:
-            members[n_members] = row
-            cursors[n_members] = indptr[row]
-            n_members += 1
-        else:
-            out_counts[row - chunk_first] = _row(
-                row, n_rows, DOT, 0.0, 0, 1, exclude_self, indptr, indices, data, t_indptr, t_indices, t_data,
-                left, right, s, n_slots, out_values + (row - chunk_first) * n_slots,
-                out_neighbours + (row - chunk_first) * n_slots,
-            )
     while True:
         lowest = -1
         for m in range(n_members):
@@ -257,34 +379,218 @@ cdef void _block_dot(
             if cursors[m] < indptr[members[m] + 1] and indices[cursors[m]] == lowest:
                 weights[n_sharing] = data[cursors[m]]
                 targets[n_sharing] = block_acc + m * width
+                if sharers != NULL:
+                    sharers[n_sharing] = m
                 n_sharing += 1
                 cursors[m] += 1
-        q_stop = t_indptr[lowest + 1]
-        if n_sharing == 1:
+        # The column's rows from the last down to lowest_row: a column gets one term per row
+        # b, so the direction does not change any sum, and no search is needed for where the
+        # rows >= lowest_row start (a binary search per column cost a sixth of the time).
+        start = t_indptr[lowest]
+        q = t_indptr[lowest + 1] - 1
+        if dense_width > 0 and n_sharing >= dense_sharing:
+            # Many members share the column: one vector update of the members' contiguous
+            # sums per entry (zero weights for the others) beats a scalar update per member.
+            for j in range(n_sharing):
+                dense_weights[sharers[j]] = weights[j]
+            _dense_column(block_acc, stride, dense_width, dense_weights, t_indices, t_data, start, q, lowest_row)
+            for j in range(n_sharing):
+                dense_weights[sharers[j]] = 0
+        elif n_sharing == 1:
             acc0 = targets[0]
             x0 = weights[0]
-            for q in range(t_indptr[lowest], q_stop):
-                acc0[t_indices[q]] += x0 * t_data[q]
+            while q >= start and t_indices[q] >= lowest_row:
+                acc0[t_indices[q] * stride] += x0 * t_data[q]
+                q -= 1
         elif n_sharing == 2:
             acc0, acc1 = targets[0], targets[1]
             x0, x1 = weights[0], weights[1]
-            for q in range(t_indptr[lowest], q_stop):
-                b = t_indices[q]
+            while q >= start and t_indices[q] >= lowest_row:
+                b = t_indices[q] * stride
                 y = t_data[q]
                 acc0[b] += x0 * y
                 acc1[b] += x1 * y
+                q -= 1
         else:
-            for q in range(t_indptr[lowest], q_stop):
-                b = t_indices[q]
+            while q >= start and t_indices[q] >= lowest_row:
+                b = t_indices[q] * stride
                 y = t_data[q]
                 for j in range(n_sharing):
                     targets[j][b] += weights[j] * y
+                q -= 1
+
+
+cdef void _block_dot(
+    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t chunk_first, Py_ssize_t n_rows, bint exclude_self,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    const floating* left, const floating* right, const int64_t* labels,
+    floating* block_acc, int64_t* cursors, Py_ssize_t* members, floating* weights, floating** targets,
+    Sums* s, Py_ssize_t n_slots, floating* out_values, int64_t* out_neighbours, int64_t* out_counts,
+) noexcept nogil:
+    """Plain dot products of the rows [first, stop) together (see _walk_block); rows whose
+    walk is short are left to ``_row``."""
+    cdef Py_ssize_t m, n_members = 0, row
+    cdef Py_ssize_t width = n_rows + 1
+    for row in range(first, stop):
+        if _walk(row, indptr, indices, t_indptr) >= DENSE_WALK_RATIO * n_rows:
+            members[n_members] = row
+            cursors[n_members] = indptr[row]
+            n_members += 1
+        else:
+            out_counts[row - chunk_first] = _row(
+                row, n_rows, DOT, 0.0, 0, 1, exclude_self, indptr, indices, data, t_indptr, t_indices, t_data,
+                left, right, labels, s, n_slots, out_values + (row - chunk_first) * n_slots,
+                out_neighbours + (row - chunk_first) * n_slots,
+            )
+    _walk_block(n_members, members, cursors, indptr, indices, data, t_indptr, t_indices, t_data,
+                block_acc, width, 1, weights, targets, 0)
     for m in range(n_members):
         row = members[m]
         out_counts[row - chunk_first] = _select_dot(
-            row, n_rows, exclude_self, block_acc + m * width, left, right, n_slots,
+            row, n_rows, exclude_self, block_acc + m * width, left, right, labels, n_slots,
             out_values + (row - chunk_first) * n_slots, out_neighbours + (row - chunk_first) * n_slots,
         )
+
+
+cdef void _block_symmetric(
+    Py_ssize_t first, Py_ssize_t stop, Py_ssize_t block, Py_ssize_t n_rows, bint exclude_self,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    const floating* left, const floating* right, const int64_t* labels,
+    floating* block_acc, int64_t* cursors, Py_ssize_t* members, floating* weights, floating** targets,
+    Sums* s, Py_ssize_t n_slots, Partners* partners, Py_ssize_t dense_sharing,
+) noexcept nogil:
+    """_block_dot's walk for the rows [first, stop), computing each pair of long rows once.
+
+    x_a . x_b sums the same products x_au x_bu over the same columns u in the same order
+    whichever of a and b is accumulated, so the dot product of long rows a < b comes out of
+    a's walk with the bits b's walk would give; a offers (a, b) to its own heap and (b, a) to
+    b's, each scaled as the row-by-row path scales it. The walk therefore reads only the rows
+    from the block's first long row on, about half of them. A
+    short row is left to ``_row``, which covers all of its pairs itself (and offers its long
+    neighbours theirs), so the long rows skip the short ones. Heaps are per thread and stay
+    unsorted until the merge."""
+    cdef Py_ssize_t m, n_members = 0, b, row, lowest_row, lanes, dense_width
+    cdef floating dot, score, left_b, right_b
+    cdef floating* acc
+    cdef floating* own_values
+    cdef Py_ssize_t size
+    cdef floating* heap_values = <floating*>partners.values
+    for row in range(first, stop):
+        if partners.is_long[row]:
+            members[n_members] = row
+            cursors[n_members] = indptr[row]
+            n_members += 1
+        else:
+            partners.sizes[row] = _row(
+                row, n_rows, DOT, 0.0, 0, 1, exclude_self, indptr, indices, data, t_indptr, t_indices, t_data,
+                left, right, labels, s, n_slots, heap_values + row * n_slots, partners.neighbours + row * n_slots, partners,
+            )
+    if n_members == 0:
+        return
+    lowest_row = members[0]
+    # Vector updates cover the members rounded up to whole 32-byte vectors (within the block).
+    lanes = 32 // sizeof(floating)
+    dense_width = min(block, (n_members + lanes - 1) // lanes * lanes)
+    _walk_block(n_members, members, cursors, indptr, indices, data, t_indptr, t_indices, t_data,
+                block_acc, 1, block, weights, targets, lowest_row, dense_width, dense_sharing, members + block,
+                weights + block)
+    # Scored b by b: acc_m[b] lies at block_acc[b * block + m], so the members' sums for
+    # one b share a cache line or two, in the walk above as here.
+    for b in range(lowest_row, n_rows):
+        if not partners.is_long[b]:
+            continue
+        acc = block_acc + b * block
+        right_b = right[b]
+        left_b = left[b]
+        # Members are in increasing order; b's pairs with rows from b on are b's own walk's.
+        for m in range(n_members):
+            row = members[m]
+            if row > b or (exclude_self and row == b):
+                break
+            dot = acc[m]
+            if dot == 0:
+                continue
+            size = partners.sizes[row]
+            own_values = heap_values + row * n_slots
+            score = (dot * right_b) * left[row]
+            if score > 0 and (size < n_slots or score >= own_values[0]):
+                size = heap_offer(own_values, partners.neighbours + row * n_slots, size, n_slots, score, labels[b])
+                partners.sizes[row] = size
+                if size == n_slots:
+                    (<floating*>partners.thresholds)[row] = own_values[0]
+            if b != row:
+                _offer_partner(partners, b, n_slots, (dot * right[row]) * left_b, labels[row])
+    memset(block_acc + lowest_row * block, 0, (n_rows - lowest_row) * block * sizeof(floating))
+
+
+cdef void _merge_heaps(
+    Py_ssize_t row, Py_ssize_t n_rows, Py_ssize_t n_threads, Py_ssize_t n_slots,
+    floating* values, int64_t* neighbours, int64_t* sizes,
+) noexcept nogil:
+    """Row ``row``'s best pairs from every thread's heap into thread 0's, sorted. The order
+    (score, then row) is total, so the k best of the union do not depend on which thread
+    held which pair."""
+    cdef Py_ssize_t t, j, size = sizes[row]
+    cdef floating* own_values = values + row * n_slots
+    cdef int64_t* own_neighbours = neighbours + row * n_slots
+    cdef floating* other_values
+    cdef int64_t* other_neighbours
+    for t in range(1, n_threads):
+        other_values = values + (t * n_rows + row) * n_slots
+        other_neighbours = neighbours + (t * n_rows + row) * n_slots
+        for j in range(sizes[t * n_rows + row]):
+            size = heap_offer(own_values, own_neighbours, size, n_slots, other_values[j], other_neighbours[j])
+    heap_sort(own_values, own_neighbours, size)
+    sizes[row] = size
+
+
+cdef _symmetric(
+    Py_ssize_t n_rows, Py_ssize_t n_slots, Py_ssize_t block, Py_ssize_t dense_sharing, bint exclude_self,
+    int n_threads,
+    const index_t* indptr, const index_t* indices, const floating* data,
+    const index_t* t_indptr, const index_t* t_indices, const floating* t_data,
+    const floating* left, const floating* right, const int64_t* labels,
+    floating[:, ::1] block_acc, int64_t[:, ::1] block_int, floating[:, ::1] block_weights,
+    size_t[:, ::1] block_targets, Sums* scratch, dtype,
+):
+    """Plain dot products, each pair of long rows computed once (see _block_symmetric), into
+    per-thread heaps of every row that are merged at the end."""
+    cdef Py_ssize_t a, blk, t, n_blocks = (n_rows + block - 1) // block
+    is_long_array = np.zeros(n_rows + 1, dtype=np.uint8)
+    heap_values_array = np.zeros((n_threads, n_rows, n_slots), dtype=dtype)
+    heap_neighbours_array = np.zeros((n_threads, n_rows, n_slots), dtype=np.int64)
+    heap_sizes_array = np.zeros((n_threads, n_rows), dtype=np.int64)
+    thresholds_array = np.zeros((n_threads, n_rows + 1), dtype=dtype)
+    cdef unsigned char[::1] is_long = is_long_array
+    cdef floating[:, :, ::1] heap_values = heap_values_array
+    cdef int64_t[:, :, ::1] heap_neighbours = heap_neighbours_array
+    cdef int64_t[:, ::1] heap_sizes = heap_sizes_array
+    cdef floating[:, ::1] thresholds = thresholds_array
+    per_thread = np.zeros(n_threads * sizeof(Partners), dtype=np.uint8)
+    cdef unsigned char[::1] per_thread_bytes = per_thread
+    cdef Partners* partners = <Partners*>&per_thread_bytes[0]
+    for a in range(n_rows):
+        is_long[a] = _walk(a, indptr, indices, t_indptr) >= DENSE_WALK_RATIO * n_rows
+    for t in range(n_threads):
+        partners[t].is_long = &is_long[0]
+        partners[t].values = &heap_values[t, 0, 0]
+        partners[t].neighbours = &heap_neighbours[t, 0, 0]
+        partners[t].sizes = &heap_sizes[t, 0]
+        partners[t].thresholds = &thresholds[t, 0]
+    for blk in prange(n_blocks, nogil=True, schedule="dynamic", num_threads=n_threads):
+        t = threadid()
+        _block_symmetric(
+            blk * block, min((blk + 1) * block, n_rows), block, n_rows, exclude_self, indptr, indices, data,
+            t_indptr, t_indices, t_data, left, right, labels, &block_acc[t, 0], &block_int[t, 0],
+            <Py_ssize_t*>&block_int[t, block], &block_weights[t, 0], <floating**>&block_targets[t, 0],
+            &scratch[t], n_slots, &partners[t], dense_sharing,
+        )
+    for a in prange(n_rows, nogil=True, schedule="static", num_threads=n_threads):
+        _merge_heaps(a, n_rows, n_threads, n_slots, &heap_values[0, 0, 0], &heap_neighbours[0, 0, 0],
+                     &heap_sizes[0, 0])
+    return assemble(n_rows, [(heap_sizes_array[0], heap_neighbours_array[0], heap_values_array[0])], dtype)
 
 
 def similarity_topk(
@@ -296,6 +602,7 @@ def similarity_topk(
     const floating[::1] t_data,          # IN  (nnz,)
     const floating[::1] left_scale,      # IN  (n_rows,)
     const floating[::1] right_scale,     # IN  (n_rows,)
+    const int64_t[::1] labels,           # IN  (n_rows,)
     Py_ssize_t k,
     str measure,
     double shrinkage,
@@ -309,6 +616,7 @@ def similarity_topk(
     cdef int code = _CODES[measure]
     cdef Py_ssize_t per_chunk = chunk_rows(n_rows, n_slots, sizeof(floating))
     cdef Py_ssize_t block = max(1, min(BLOCK_ROWS, BLOCK_BYTES // ((n_rows + 1) * sizeof(floating))))
+    cdef Py_ssize_t dense_sharing = DENSE_SHARING
     dtype = np.float32 if floating is float else np.float64
     cdef Py_ssize_t width = n_rows + 1  # +1: a valid pointer even when n_rows == 0
     cdef Py_ssize_t sums_width = width if code == CORATED_COSINE or code == PEARSON else 1
@@ -341,12 +649,13 @@ def similarity_topk(
     cdef const floating* t_data_p = &t_data[0] if t_data.shape[0] else NULL
     cdef const floating* left_p = &left_scale[0] if n_rows else NULL
     cdef const floating* right_p = &right_scale[0] if n_rows else NULL
+    cdef const int64_t* labels_p = &labels[0] if n_rows else NULL
     cdef int64_t[::1] out_counts
     cdef bint blocked = code == DOT and min_support <= 1 and shrinkage <= 0 and block > 1
     cdef Py_ssize_t n_blocks, blk
     block_acc_array = np.zeros((n_threads, block * width if blocked else 1), dtype=dtype)
-    block_int_array = np.zeros((n_threads, 2 * block), dtype=np.int64)  # cursors, members
-    block_weights_array = np.zeros((n_threads, block), dtype=dtype)
+    block_int_array = np.zeros((n_threads, 3 * block), dtype=np.int64)  # cursors, members, sharers
+    block_weights_array = np.zeros((n_threads, 2 * block), dtype=dtype)  # weights, dense weights
     block_targets_array = np.zeros((n_threads, block), dtype=np.uintp)
     cdef floating[:, ::1] block_acc = block_acc_array
     cdef int64_t[:, ::1] block_int = block_int_array
@@ -355,6 +664,12 @@ def similarity_topk(
     cdef floating[:, ::1] out_values
     cdef int64_t[:, ::1] out_neighbours
     parts = []
+    if blocked and n_rows > 0 and n_threads * n_rows * n_slots * (8 + sizeof(floating)) <= SYMMETRIC_BYTES:
+        return _symmetric(
+            n_rows, n_slots, block, dense_sharing, exclude_self, n_threads, &indptr[0], indices_p, data_p, &t_indptr[0],
+            t_indices_p, t_data_p, left_p, right_p, labels_p, block_acc, block_int, block_weights, block_targets, scratch,
+            dtype,
+        )
     for first in range(0, n_rows, per_chunk):
         stop = min(first + per_chunk, n_rows)
         counts_array = np.zeros(stop - first, dtype=np.int64)
@@ -367,7 +682,7 @@ def similarity_topk(
                 t = threadid()
                 _block_dot(
                     first + blk * block, min(first + (blk + 1) * block, stop), first, n_rows, exclude_self,
-                    &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p, left_p, right_p,
+                    &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p, left_p, right_p, labels_p,
                     &block_acc[t, 0], &block_int[t, 0], <Py_ssize_t*>&block_int[t, block], &block_weights[t, 0],
                     <floating**>&block_targets[t, 0], &scratch[t], n_slots, &out_values[0, 0],
                     &out_neighbours[0, 0], &out_counts[0],
@@ -377,7 +692,7 @@ def similarity_topk(
         for a in prange(first, stop, nogil=True, schedule="dynamic", chunksize=4, num_threads=n_threads):
             out_counts[a - first] = _row(
                 a, n_rows, code, shrinkage, shrink_offset, min_support, exclude_self,
-                &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p, left_p, right_p,
+                &indptr[0], indices_p, data_p, &t_indptr[0], t_indices_p, t_data_p, left_p, right_p, labels_p,
                 &scratch[threadid()], n_slots, &out_values[a - first, 0], &out_neighbours[a - first, 0],
             )
         parts.append((counts_array, neighbours_array, values_array))

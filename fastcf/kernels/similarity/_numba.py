@@ -117,7 +117,7 @@ def _core(measure, a, b, indptr, acc, count, cross, own, other, own_sum, other_s
 
 
 @numba.njit
-def _select_dot(a, exclude_self, acc, left, right, values, neighbours):
+def _select_dot(a, exclude_self, acc, left, right, labels, values, neighbours):
     """The heap of row a from a full accumulator of dot products (the plain cosine's path)."""
     n_slots = values.shape[0]
     size = 0
@@ -129,15 +129,16 @@ def _select_dot(a, exclude_self, acc, left, right, values, neighbours):
         score = (dot * right[b]) * left_a
         # Most candidates lose to the heap's root: test that before the call.
         if score > 0 and (size < n_slots or score >= values[0]):
-            size = _offer(values, neighbours, size, n_slots, score, b)
+            size = _offer(values, neighbours, size, n_slots, score, labels[b])
     return size
 
 
 @numba.njit
 def _row(a, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr, indices, data,
-         t_indptr, t_indices, t_data, left, right, acc, count, cross, own, other, own_sum, other_sum,
+         t_indptr, t_indices, t_data, left, right, labels, acc, count, cross, own, other, own_sum, other_sum,
          touched, values, neighbours):
-    """Fill one row's heap in ``values`` / ``neighbours``; returns how many it holds."""
+    """Fill one row's heap in ``values`` / ``neighbours`` (rows named by ``labels``); returns how many
+    it holds."""
     n_rows = indptr.shape[0] - 1
     counting = measure != DOT or min_support > 1 or shrinkage > 0
     walk = 0
@@ -153,7 +154,7 @@ def _row(a, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr
     n_slots = values.shape[0]
     size = 0
     if dense and not counting:
-        size = _select_dot(a, exclude_self, acc, left, right, values, neighbours)
+        size = _select_dot(a, exclude_self, acc, left, right, labels, values, neighbours)
     n_candidates = 0 if dense and not counting else (n_rows if dense else n_touched)
     for c in range(n_candidates):
         b = c if dense else touched[c]
@@ -171,7 +172,7 @@ def _row(a, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr
             shrunk = np.float64(count[b] - shrink_offset)
             score = score * left.dtype.type(shrunk / (shrunk + shrinkage))
         if score > 0:
-            size = _offer(values, neighbours, size, n_slots, score, b)
+            size = _offer(values, neighbours, size, n_slots, score, labels[b])
     # Reset the scratch for the worker's next row.
     if dense:
         acc[:] = 0
@@ -197,20 +198,20 @@ def _row(a, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr
 
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _chunk(first, stop, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr, indices, data,
-           t_indptr, t_indices, t_data, left, right, acc, count, cross, own, other, own_sum, other_sum, touched,
-           out_counts, out_values, out_neighbours):
+           t_indptr, t_indices, t_data, left, right, labels, acc, count, cross, own, other, own_sum, other_sum,
+           touched, out_counts, out_values, out_neighbours):
     n_workers = acc.shape[0]
     for w in numba.prange(n_workers):
         for a in range(first + w, stop, n_workers):
             out_counts[a - first] = _row(
                 a, measure, shrinkage, shrink_offset, min_support, exclude_self, indptr, indices, data,
-                t_indptr, t_indices, t_data, left, right, acc[w], count[w], cross[w], own[w], other[w],
+                t_indptr, t_indices, t_data, left, right, labels, acc[w], count[w], cross[w], own[w], other[w],
                 own_sum[w], other_sum[w], touched[w], out_values[a - first], out_neighbours[a - first],
             )
 
 
 def similarity_topk(
-    indptr, indices, data, t_indptr, t_indices, t_data, left_scale, right_scale, k, measure, shrinkage,
+    indptr, indices, data, t_indptr, t_indices, t_data, left_scale, right_scale, labels, k, measure, shrinkage,
     shrink_offset, min_support, exclude_self, n_threads,
 ):
     """The top-k similar rows of every row; see ``reference.similarity_topk``."""
@@ -232,7 +233,7 @@ def similarity_topk(
             out_values = np.zeros((stop - first, n_slots), dtype=data.dtype)
             out_neighbours = np.zeros((stop - first, n_slots), dtype=np.int64)
             _chunk(first, stop, code, float(shrinkage), int(shrink_offset), int(min_support), bool(exclude_self),
-                   indptr, indices, data, t_indptr, t_indices, t_data, left_scale, right_scale, acc, count,
+                   indptr, indices, data, t_indptr, t_indices, t_data, left_scale, right_scale, labels, acc, count,
                    cross, own, other, own_sum, other_sum, touched, out_counts, out_values, out_neighbours)
             parts.append((out_counts, out_neighbours, out_values))
     return assemble(n_rows, parts, data.dtype)

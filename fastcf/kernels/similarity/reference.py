@@ -15,7 +15,7 @@ n_columns), from sums over the columns u both rows have (U_ab, n_ab = |U_ab|):
 The float64 cores are cast to X's dtype. Then pairs with n_ab < min_support are dropped,
 and with shrinkage λ > 0, s *= m / (m + λ) with m = n_ab - shrink_offset (cast to X's dtype
 first). Row a keeps its pairs with s > 0 (not b = a if exclude_self), at most k, sorted by s
-descending and b ascending among equal s.
+descending and label ascending among equal s, and lists them by label (``labels[b]``).
 
 Every sum runs over u in increasing order, as scipy's CSR product does, and the fast twins
 accumulate in the same order and apply the same operations, so their results match this one
@@ -31,7 +31,7 @@ __all__ = ["similarity_topk"]
 
 
 def similarity_topk(
-    indptr, indices, data, t_indptr, t_indices, t_data, left_scale, right_scale, k, measure, shrinkage,
+    indptr, indices, data, t_indptr, t_indices, t_data, left_scale, right_scale, labels, k, measure, shrinkage,
     shrink_offset, min_support, exclude_self, n_threads,
 ):
     """The top-k similar rows of every row; see the module docstring.
@@ -45,6 +45,9 @@ def similarity_topk(
         X.T as a CSR (X by columns), sorted, same dtypes.
     left_scale, right_scale : ndarrays of shape (n_rows,), dtype of data
         The factors of the "dot" core (unused by the others).
+    labels : int64 ndarray of shape (n_rows,)
+        The name of each row in the output: row a is listed as neighbour ``labels[a]``, and
+        ties are broken by the lower label (the caller's row index when it has reordered X).
     k : int >= 1
     measure : {"dot", "corated_cosine", "pearson", "jaccard"}
     shrinkage : float >= 0
@@ -111,8 +114,8 @@ def similarity_topk(
     values = np.zeros((n_rows, n_slots), dtype=dtype)
     for a in range(n_rows):
         candidates = np.flatnonzero(keep[a])
-        best = candidates[np.lexsort((candidates, -similarity[a, candidates]))][:n_slots]
+        best = candidates[np.lexsort((labels[candidates], -similarity[a, candidates]))][:n_slots]
         counts[a] = best.size
-        neighbours[a, :best.size] = best
+        neighbours[a, :best.size] = labels[best]
         values[a, :best.size] = similarity[a, best]
     return assemble(n_rows, [(counts, neighbours, values)], dtype)
