@@ -41,7 +41,8 @@ n_i items, s CG steps; symmetric products counted once, as in LAPACK's SYRK):
 
 Output (``--out``): ``<preset>.md`` (the tables), ``<preset>.json`` (every timing) and
 ``<preset>-speedups.png`` (fastcf's speed-up over each peer, per task, log scale, with the goal
-of the model issues marked). ``--update-doc FILE`` replaces the part of FILE between
+of the model issues marked); while a preset runs, ``<preset>.partial.json`` holds the tasks
+finished so far (left behind if the run dies). ``--update-doc FILE`` replaces the part of FILE between
 ``<!-- compare_peers:start -->`` and ``<!-- compare_peers:end -->`` with the machine summary and
 the tables of this run.
 """
@@ -694,9 +695,23 @@ def run_preset(preset, args, gemm):
         results.append({"task": key, "rows": rows, "reference": reference})
         print(f"   {key}: " + ", ".join(f"{r['library']} {r['median']:.4g} s" for r in rows)
               + f"  ({time.perf_counter() - started:.0f} s)", flush=True)
-    peaks = problem._cache.get("read_peaks")
-    return {"preset": preset, "shape": [data.n_users, data.n_items, data.nnz], "results": results,
-            "skipped": problem.skipped, "gemm_gflops": gemm, "read_peak_mib": peaks}
+        # A later task that crashes or is killed must not take the finished ones with it:
+        # main() replaces this file by PRESET.json at the end.
+        partial_path(args, preset).write_text(
+            json.dumps(preset_report(preset, data, results, problem, gemm), indent=1, default=float))
+    return preset_report(preset, data, results, problem, gemm)
+
+
+def partial_path(args, preset) -> Path:
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out / f"{preset}.partial.json"
+
+
+def preset_report(preset, data, results, problem, gemm):
+    return {"preset": preset, "shape": [data.n_users, data.n_items, data.nnz], "results": list(results),
+            "skipped": dict(problem.skipped), "gemm_gflops": gemm,
+            "read_peak_mib": problem._cache.get("read_peaks")}
 
 
 def load_data(preset, args):
@@ -910,6 +925,7 @@ def main(argv=None):
         text = markdown(report, args)
         (out / f"{preset}.md").write_text(text)
         (out / f"{preset}.json").write_text(json.dumps(report, indent=1, default=float))
+        partial_path(args, preset).unlink(missing_ok=True)
         chart = out / f"{preset}-speedups.png"
         drawn = bar_chart(report, chart, args)
         print(text)

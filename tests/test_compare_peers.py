@@ -66,3 +66,29 @@ def test_merge_replaces_rerun_tasks_and_keeps_the_rest_in_task_order(compare_pee
     assert merged["results"][1]["rows"][0]["median"] == 0.25
     assert merged["skipped"] == {"recommend": {"x": "kept"}}
     assert merged["read_peak_mib"] == {"fastcf": [10.0]}
+
+
+def test_finished_tasks_survive_a_task_that_crashes(compare_peers, monkeypatch, tmp_path):
+    # Each finished task is written to PRESET.partial.json at once, so a run that dies in a later
+    # task (a peer's crash, a kill) keeps what it measured.
+    class Data:
+        n_users, n_items, nnz = 3, 4, 5
+
+    def finished(problem):
+        return [compare_peers.Runner("fastcf", lambda: 0.25)]
+
+    def crashing(problem):
+        raise RuntimeError("a peer fell over")
+
+    tasks = {}
+    for key, build in (("first", finished), ("second", crashing)):
+        tasks[key] = compare_peers.Task(key, key, "s", "none", build, {}, None)
+    monkeypatch.setattr(compare_peers, "TASKS", tasks)
+    monkeypatch.setattr(compare_peers, "load_data", lambda preset, args: Data())
+    args = compare_peers.argparse.Namespace(tasks=["first", "second"], repeats=1, pause=0.0, backends=["cython"],
+                                            out=str(tmp_path))
+    with pytest.raises(RuntimeError, match="fell over"):
+        compare_peers.run_preset("tiny", args, 100.0)
+    saved = compare_peers.json.loads((tmp_path / "tiny.partial.json").read_text())
+    assert [result["task"] for result in saved["results"]] == ["first"]
+    assert saved["results"][0]["rows"][0]["seconds"] == [0.25]

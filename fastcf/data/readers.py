@@ -1,6 +1,6 @@
 """Ratings from files (CSV, TSV, Parquet, MovieLens), DataFrames or arrays, to Interactions.
 
-Parsing is pandas' (its C parser, or pyarrow's multi-threaded one for large clean files);
+Parsing is pandas' (its C parser for delimited text, its Parquet reader for Parquet);
 what this module adds is the bookkeeping: every row's file line, a cleaning report, and
 errors that say where and what.
 """
