@@ -670,7 +670,7 @@ def run_preset(preset, args, gemm):
             runners = []
         if not runners:
             print(f"   {key}: nothing to run ({problem.skipped.get(key, {})})", flush=True)
-            results.append({"task": key, "rows": []})
+            results.append({"task": key, "rows": [], "repeats": args.repeats, "gemm_gflops": gemm})
             continue
         seconds = time_runners(runners, args.repeats, args.pause)
         reference = f"fastcf {args.backends[0]}" if f"fastcf {args.backends[0]}" in seconds else "fastcf"
@@ -692,7 +692,9 @@ def run_preset(preset, args, gemm):
                 "quality": quality, "note": runner.note,
                 "gflops": None if runner.flops is None else runner.flops / median / 1e9,
             })
-        results.append({"task": key, "rows": rows, "reference": reference})
+        # Each task keeps its own run's repeat count and sgemm rate: --merge mixes runs.
+        results.append({"task": key, "rows": rows, "reference": reference, "repeats": args.repeats,
+                        "gemm_gflops": gemm})
         print(f"   {key}: " + ", ".join(f"{r['library']} {r['median']:.4g} s" for r in rows)
               + f"  ({time.perf_counter() - started:.0f} s)", flush=True)
         # A later task that crashes or is killed must not take the finished ones with it:
@@ -710,7 +712,7 @@ def partial_path(args, preset) -> Path:
 
 def preset_report(preset, data, results, problem, gemm):
     return {"preset": preset, "shape": [data.n_users, data.n_items, data.nnz], "results": list(results),
-            "skipped": dict(problem.skipped), "gemm_gflops": gemm,
+            "skipped": dict(problem.skipped), "gemm_gflops": gemm, "repeats": problem.args.repeats,
             "read_peak_mib": problem._cache.get("read_peaks")}
 
 
@@ -765,11 +767,28 @@ def _fmt_quality(value, name):
     return f"{value:.4f}"
 
 
+def earlier_machine_lines(text):
+    """The bullet lines under "Machine and versions:" in a doc's compare_peers section."""
+    start = text.find("<!-- compare_peers:start -->")
+    block = text[start:].split("Machine and versions:", 1)[1] if start >= 0 and "Machine and versions:" in text[start:] else ""
+    lines = []
+    for line in block.splitlines():
+        if line.startswith("### ") or line.startswith("<!--"):
+            break
+        if line.startswith("- "):
+            lines.append(line)
+    return lines
+
+
 def merge_reports(earlier, now):
     """``now``'s tasks replace ``earlier``'s; every other task of ``earlier`` is kept, in TASKS order."""
     rerun = {result["task"] for result in now["results"]}
     kept = [result for result in earlier["results"] if result["task"] not in rerun and result["task"] in TASKS]
     order = list(TASKS)
+    for result in kept:  # reports written before tasks carried their run's settings
+        result.setdefault("gemm_gflops", earlier.get("gemm_gflops"))
+        if earlier.get("repeats") is not None:
+            result.setdefault("repeats", earlier["repeats"])
     merged = dict(now)
     merged["results"] = sorted(kept + now["results"], key=lambda result: order.index(result["task"]))
     merged["skipped"] = {**{k: v for k, v in earlier.get("skipped", {}).items() if k not in rerun},
@@ -781,12 +800,17 @@ def merge_reports(earlier, now):
 
 def markdown(report, args) -> str:
     n_users, n_items, nnz = report["shape"]
+    repeats = {}  # repeat count -> the titles of the tasks timed with it
+    for result in report["results"]:
+        repeats.setdefault(result.get("repeats", args.repeats), []).append(TASKS[result["task"]].title)
+    common = max(repeats, key=lambda n: len(repeats[n])) if repeats else args.repeats
+    others = "".join(f"; median of {n} for {', '.join(titles)}" for n, titles in repeats.items() if n != common)
     out = [f"### {report['preset']}: {n_users:,} users x {n_items:,} items, {nnz:,} ratings", "",
-           f"{args.threads} threads, median of {args.repeats} alternating runs (after one warm-up run each); "
+           f"{args.threads} threads, median of {common} alternating runs{others} (after one warm-up run each); "
            f"speed-up = peer median / fastcf ({args.backends[0]}) median, > 1 means fastcf is faster.", "",
            "| task | library | median s | min-max s | fastcf speed-up | goal | quality | note |",
            "|---|---|---:|---|---:|---|---:|---|"]
-    behind, limit = [], []
+    behind, limit, gemm_rates = [], [], set()
     for result in report["results"]:
         spec = TASKS[result["task"]]
         libraries = [row["library"] for row in result["rows"]]
@@ -808,8 +832,9 @@ def markdown(report, args) -> str:
                 behind.append(f"- {spec.title}: fastcf {'is slower than' if speedup < 1 else 'misses its goal against'} "
                               f"{row['library']} ({speedup:.2f}x{'; goal ' + format(target, 'g') + 'x' if goal else ''}).")
             if row["gflops"] is not None:
-                limit.append(f"| {spec.title} | {row['library']} | {row['gflops']:.1f} | "
-                             f"{100 * row['gflops'] / report['gemm_gflops']:.0f}% |")
+                gemm = result.get("gemm_gflops") or report["gemm_gflops"]
+                gemm_rates.add(round(gemm, 1))
+                limit.append(f"| {spec.title} | {row['library']} | {row['gflops']:.1f} | {100 * row['gflops'] / gemm:.0f}% |")
         for library, reason in report["skipped"].get(result["task"], {}).items():
             out.append(f"| {spec.title} | {library} | skipped | | | | | {reason} |")
             if library.startswith("fastcf") and libraries:
@@ -817,7 +842,8 @@ def markdown(report, args) -> str:
     if limit:
         out += ["", f"Distance to the limit: achieved GFLOP/s (flop counts in docs/benchmarks.md and in "
                     f"benchmarks/asv_suites/_common.py) "
-                    f"against this machine's fp32 sgemm rate, {report['gemm_gflops']:.1f} GFLOP/s, measured in the same run.",
+                    f"against this machine's fp32 sgemm rate, "
+                    f"{' / '.join(f'{g:.1f}' for g in sorted(gemm_rates))} GFLOP/s, measured in the run that timed each task.",
                 "", "| task | library | GFLOP/s | share of sgemm |", "|---|---|---:|---:|", *limit]
     if report.get("read_peak_mib"):
         out += ["", "Peak resident memory of the read (fresh process, median): " + ", ".join(
@@ -918,6 +944,13 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     sections = ["Machine and versions:", "", *[f"- {line}" for line in summary], ""]
+    if args.merge and args.update_doc and Path(args.update_doc).exists():
+        # The rows kept from earlier runs were measured on the machine those runs describe.
+        earlier = earlier_machine_lines(Path(args.update_doc).read_text())
+        if earlier:
+            sections = ["Machine and versions:", "", *earlier,
+                        f"- Re-run of {', '.join(args.tasks)} on {time.strftime('%Y-%m-%d %H:%M')}: "
+                        + "; ".join(summary), ""]
     for preset in args.preset:
         report = run_preset(preset, args, gemm)
         if args.merge and (out / f"{preset}.json").exists():

@@ -92,3 +92,28 @@ def test_finished_tasks_survive_a_task_that_crashes(compare_peers, monkeypatch, 
     saved = compare_peers.json.loads((tmp_path / "tiny.partial.json").read_text())
     assert [result["task"] for result in saved["results"]] == ["first"]
     assert saved["results"][0]["rows"][0]["seconds"] == [0.25]
+
+
+def test_a_merged_table_keeps_each_runs_repeats_and_sgemm_rate(compare_peers):
+    # Rows kept from an earlier run were timed with its repeat count and against its sgemm rate;
+    # a --merge re-run of one task must not relabel them with its own.
+    earlier = _report("ml10m", [{"task": "als-cg", "rows": [dict(_row("fastcf cython", 1.0), gflops=50.0)]},
+                                {"task": "similarity", "rows": [_row("fastcf cython", 2.0)]}])
+    earlier["gemm_gflops"], earlier["repeats"] = 80.0, 3
+    now = _report("ml10m", [{"task": "similarity", "rows": [_row("fastcf cython", 1.5)], "repeats": 5,
+                             "gemm_gflops": 160.0}])
+    now["gemm_gflops"], now["repeats"] = 160.0, 5
+    merged = compare_peers.merge_reports(earlier, now)
+    args = compare_peers.argparse.Namespace(threads=2, repeats=5, backends=["cython"])
+    text = compare_peers.markdown(merged, args)
+    assert "median of 3 alternating runs; median of 5 for Item-item cosine" in text or \
+        "median of 5 alternating runs; median of 3 for Implicit ALS" in text
+    assert "| 50.0 | 62% |" in text  # 50 of the earlier run's 80 GFLOP/s, not of 160
+    assert "80.0 GFLOP/s" in text and "160.0" not in text.split("Distance to the limit")[1]
+
+
+def test_merged_doc_keeps_the_earlier_machine_lines(compare_peers):
+    doc = ("intro\n<!-- compare_peers:start -->\nMachine and versions:\n\n- CPU: old\n- sgemm: 80 GFLOP/s\n\n"
+           "### ml1m: table\n- not a machine line\n<!-- compare_peers:end -->\n")
+    assert compare_peers.earlier_machine_lines(doc) == ["- CPU: old", "- sgemm: 80 GFLOP/s"]
+    assert compare_peers.earlier_machine_lines("no section here") == []
