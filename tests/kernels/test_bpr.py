@@ -249,6 +249,15 @@ def test_errors_name_the_argument():
         run(unsorted, entry_users, start, "numba")
     with pytest.raises(ValueError, match="'entry_users' must lie in"):
         run(matrix, entry_users + 100, start, "numba")
+    # In range but not the positive's row: swapped users, and every user shifted by one.
+    swapped = entry_users.copy()
+    first, last = 0, int(np.flatnonzero(entry_users != entry_users[0])[0])
+    swapped[first], swapped[last] = swapped[last], swapped[first]
+    with pytest.raises(ValueError, match=fr"'entry_users' must give each positive's row.*position 0 says user "
+                                         fr"{entry_users[last]}, but 'indptr' puts it in row {entry_users[0]}"):
+        run(matrix, swapped, start, "numba")
+    with pytest.raises(ValueError, match="'entry_users' must give each positive's row"):
+        run(matrix, (entry_users + 1) % matrix.shape[0], start, "numba")
     with pytest.raises(ValueError, match="'learning_rate'"):
         run(matrix, entry_users, start, "numba", learning_rate=-1.0)
     with pytest.raises(ValueError, match="'user_features indices' must lie in"):

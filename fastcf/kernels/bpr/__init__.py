@@ -184,6 +184,14 @@ def ranking_epoch(
     if nnz and (entry_users.min() < 0 or entry_users.max() >= n_users):
         bad = int(np.flatnonzero((entry_users < 0) | (entry_users >= n_users))[0])
         raise ValueError(f"{owner}: 'entry_users' must lie in [0, {n_users}); got {entry_users[bad]} at position {bad}.")
+    # In range is not enough: a positive's user must be its row, or the epoch silently trains
+    # on pairs the data does not hold (and samples negatives against the wrong user's items).
+    rows = np.repeat(np.arange(n_users, dtype=entry_users.dtype), np.diff(indptr))
+    if not np.array_equal(entry_users, rows):
+        bad = int(np.flatnonzero(entry_users != rows)[0])
+        raise ValueError(f"{owner}: 'entry_users' must give each positive's row in 'indptr' "
+                         f"(np.repeat(np.arange(n_users), np.diff(indptr))); position {bad} says user "
+                         f"{entry_users[bad]}, but 'indptr' puts it in row {rows[bad]}.")
     indptr, indices, entry_users, user_features, item_features = _one_index_dtype(
         indptr, indices, entry_users, user_features, item_features)
     if nnz > _LIMIT_32 or n_items > _LIMIT_32:
