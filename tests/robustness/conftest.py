@@ -44,7 +44,9 @@ MODELS: Dict[str, Callable] = {
     "HybridMF": lambda **kw: HybridMF(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1,
                                          **kw}),
 }
-IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky"}
+#: Models for implicit feedback, which refuse negative values (the ranking and implicit kNN models
+#: too: they read every stored entry as a positive).
+IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky", "ItemKNN", "UserKNN", "BPR", "WARP", "HybridMF"}
 _HOGWILD = "ranking SGD: with n_threads > 1 the blocks update shared item rows without locks (Hogwild)"
 _CO_OCCURRENCE = "similar_items come from co-occurrence: an item nobody had has none (documented: all padding)"
 _ITEM_BASED = "item-based (the default) holds item-item similarities only; user_based=True has similar_users"
