@@ -75,6 +75,13 @@ int main(void) {
 class BuildExtWithOpenMP(build_ext):
     """build_ext that proves OpenMP works before compiling, instead of silently going serial."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        # One kernel per core at a time (each is a large C file at -O3), unless the caller chose
+        # with -j / --parallel: a serial build left a core idle for minutes.
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
+
     def _openmp_works(self, compile_args, link_args):
         with tempfile.TemporaryDirectory() as tmp:
             source = os.path.join(tmp, "probe_openmp.c")
@@ -138,6 +145,9 @@ def cythonize_kernels(extensions):
         ext.define_macros = list(ext.define_macros or []) + [("FASTCF_CYTHON_VERSION", f'"{cython_version}"')]
     return cythonize(
         extensions,
+        # Translate the .pyx files in parallel too (worker processes: not on Windows, whose
+        # spawned workers would re-run this script).
+        nthreads=0 if os.name == "nt" else (os.cpu_count() or 1),
         # Keeps generated C out of the package; the bounds-checked C apart from the fast one.
         build_dir=os.path.join("build", "cython-bounds" if _env_flag("FASTCF_DEBUG_BOUNDS") else "cython"),
         compiler_directives={
