@@ -84,7 +84,9 @@ class Recommender:
         The matrix is checked in full first (see ``_training_data``): a malformed structure,
         out-of-range indices, non-real or non-finite values raise ValueError or TypeError
         naming the problem; duplicate (user, item) entries are summed and explicit zeros
-        kept as entries, on a copy. The input is never modified.
+        kept as entries, on a copy. The input is never modified. Models of implicit feedback
+        (ImplicitALS, BPR, WARP, HybridMF, ItemKNN, UserKNN) also refuse negative values,
+        naming the first one: they read a stored entry as evidence for the item.
         """
         matrix, users, items = self._training_data(data)
         self._fit(matrix, **kwargs)
