@@ -946,9 +946,9 @@ def main(argv=None):
     sections = ["Machine and versions:", "", *[f"- {line}" for line in summary], ""]
     if args.merge and args.update_doc and Path(args.update_doc).exists():
         # The rows kept from earlier runs were measured on the machine those runs describe.
-        earlier = earlier_machine_lines(Path(args.update_doc).read_text())
-        if earlier:
-            sections = ["Machine and versions:", "", *earlier,
+        machine_lines = earlier_machine_lines(Path(args.update_doc).read_text())
+        if machine_lines:
+            sections = ["Machine and versions:", "", *machine_lines,
                         f"- Re-run of {', '.join(args.tasks)} on {time.strftime('%Y-%m-%d %H:%M')}: "
                         + "; ".join(summary), ""]
     for preset in args.preset:

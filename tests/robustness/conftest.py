@@ -359,6 +359,12 @@ def implicit_only():
 
 
 @pytest.fixture
+def is_implicit(model_name):
+    """Whether the model is listed in IMPLICIT_MODELS (for a test that runs over every model)."""
+    return model_name in IMPLICIT_MODELS
+
+
+@pytest.fixture
 def make_model(model_name):
     return MODELS[model_name]
 

@@ -204,8 +204,8 @@ def test_negative_values_are_refused_by_implicit_models(make_model, ratings_matr
         make_model().fit(negative)
 
 
-def test_negative_ratings_are_fine_for_explicit_models(make_model, ratings_matrix, model_name):
-    if make_model()._nonnegative_data:
+def test_negative_ratings_are_fine_for_explicit_models(make_model, ratings_matrix, is_implicit):
+    if is_implicit:
         pytest.skip("implicit feedback: refused (see the test above)")
     shifted = ratings_matrix.copy()
     shifted.data -= 3.0  # ratings in [-2, 2]

@@ -165,7 +165,7 @@ def similarity_topk(
 
     rows = _canonical(values, indices, indptr, n_rows, n_columns)
     rows = _transform(rows, measure, bm25_k1, bm25_b)
-    rows, labels = _longest_first(rows, measure)
+    rows, labels = _longest_first(rows, MEASURES[measure] == "dot" and min_support <= 1 and shrinkage == 0)
     left, right = _scales(rows, measure, alpha)
     # The accumulation walks row a -> its columns u -> the rows of column u, so the twins
     # need the matrix by columns too.
@@ -226,16 +226,17 @@ def _transform(rows: sp.csr_matrix, measure: str, bm25_k1: float, bm25_b: float)
     return rows
 
 
-def _longest_first(rows: sp.csr_matrix, measure: str) -> Tuple[sp.csr_matrix, np.ndarray]:
-    """The rows reordered longest first for the "dot" core, and each one's index in ``rows``.
+def _longest_first(rows: sp.csr_matrix, pairwise: bool) -> Tuple[sp.csr_matrix, np.ndarray]:
+    """The rows reordered longest first when ``pairwise`` (plain dot products: no support
+    count, no shrinkage), and each one's index in ``rows``.
 
     Long rows share many columns: next to each other they fill the Cython twin's blocks with
     members that read a column together (on the 10M shape, half of its walk then runs with
     16 or more of a block's 32 members sharing each column, against 1% in the given order).
-    The twins name every row by its label, so the output and its ties are the given order's;
-    the other cores keep the given order (their walk is row by row)."""
+    The twins name every row by its label, so the output and its ties are the given order's.
+    The other cases walk row by row, where the order gains nothing and the copy would cost."""
     labels = np.arange(rows.shape[0], dtype=np.int64)
-    if MEASURES[measure] != "dot" or rows.shape[0] < 2:
+    if not pairwise or rows.shape[0] < 2:
         return rows, labels
     lengths = np.diff(rows.indptr)
     if np.all(lengths[:-1] >= lengths[1:]):

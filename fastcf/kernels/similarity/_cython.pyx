@@ -44,7 +44,6 @@ cdef extern from *:
             for (; q >= start && rows[q] >= lowest_row; q--) {                                 \\
                 REAL* __restrict p = acc + (int64_t)rows[q] * stride;                          \\
                 REAL y = values[q];                                                            \\
-                if (q - 8 >= start) __builtin_prefetch(acc + (int64_t)rows[q - 8] * stride, 1); \\
                 for (int m = 0; m < 32; m++) p[m] += w[m] * y;                                 \\
             }                                                                                  \\
             return q;                                                                          \\
@@ -106,7 +105,7 @@ cdef inline int64_t _dense_column(
     floating* acc, int64_t stride, int64_t width, const floating* w,
     const index_t* rows, const floating* values, int64_t start, int64_t q, int64_t lowest_row,
 ) noexcept nogil:
-    """The fused twin of ``fcf_sim_column_*`` for these types."""
+    """``fcf_sim_column_*`` for these floating and index types."""
     if floating is float:
         if index_t is int32_t:
             return fcf_sim_column_fi(acc, stride, width, w, <const int32_t*>rows, values, start, q, lowest_row)
@@ -140,8 +139,9 @@ BLOCK_BYTES = 8 << 20
 # rows (n_threads x n_rows x k slots) fit in this many bytes; else row by row in chunks.
 SYMMETRIC_BYTES = 128 << 20
 # In the pairwise path, a column shared by at least this many members of a block is added
-# to all of their sums with one vector update per entry (see _walk_block); on the 10M shape,
-# 6 beat 2, 4, 8 and 12 (a full block's update is four AVX2 multiplies and adds in float32).
+# to all of their sums with one vector update per entry (see _walk_block). On the 10M shape
+# (kernel time against the scalar walk, one noisy run each): 2 -> 0.74, 4 -> 0.60, 6 -> 0.53,
+# 8 -> 0.53-0.57, 12 -> 0.67; a full block's update is four AVX2 multiplies and adds in float32.
 DENSE_SHARING = 6
 
 
@@ -258,6 +258,15 @@ cdef inline floating _core(
     return <floating>(n / union if n > 0 else 0.0)
 
 
+cdef inline int64_t _walk(Py_ssize_t a, const index_t* indptr, const index_t* indices, const index_t* t_indptr) noexcept nogil:
+    """Steps of row a's accumulation: the entries of all of its columns."""
+    cdef int64_t walk = 0
+    cdef Py_ssize_t p
+    for p in range(indptr[a], indptr[a + 1]):
+        walk += t_indptr[indices[p] + 1] - t_indptr[indices[p]]
+    return walk
+
+
 cdef Py_ssize_t _row(
     Py_ssize_t a, Py_ssize_t n_rows, int measure, double shrinkage, int shrink_offset, int64_t min_support,
     bint exclude_self,
@@ -271,14 +280,10 @@ cdef Py_ssize_t _row(
     and leave the heap unsorted for the final merge."""
     cdef bint counting = measure != DOT or min_support > 1 or shrinkage > 0
     cdef floating* acc = <floating*>s.acc
-    cdef Py_ssize_t p, c, b, n_touched, n_candidates, size = 0
-    cdef int64_t walk = 0
-    cdef bint dense
+    cdef Py_ssize_t c, b, n_touched, n_candidates, size = 0
+    cdef bint dense = measure == DOT and _walk(a, indptr, indices, t_indptr) >= DENSE_WALK_RATIO * n_rows
     cdef floating score
     cdef double shrunk
-    for p in range(indptr[a], indptr[a + 1]):
-        walk += t_indptr[indices[p] + 1] - t_indptr[indices[p]]
-    dense = measure == DOT and walk >= DENSE_WALK_RATIO * n_rows
     n_touched = _accumulate(a, measure, dense, counting, indptr, indices, data, t_indptr, t_indices, t_data, acc, s)
     n_candidates = n_rows if dense else n_touched
     for c in range(n_candidates):
@@ -316,15 +321,6 @@ cdef Py_ssize_t _row(
     if partners == NULL:
         heap_sort(values, neighbours, size)
     return size
-
-
-cdef inline int64_t _walk(Py_ssize_t a, const index_t* indptr, const index_t* indices, const index_t* t_indptr) noexcept nogil:
-    """Steps of row a's accumulation: the entries of all of its columns."""
-    cdef int64_t walk = 0
-    cdef Py_ssize_t p
-    for p in range(indptr[a], indptr[a + 1]):
-        walk += t_indptr[indices[p] + 1] - t_indptr[indices[p]]
-    return walk
 
 
 cdef Py_ssize_t _select_dot(
