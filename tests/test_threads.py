@@ -152,6 +152,114 @@ def test_many_threads_calling_kernels_leave_blas_as_it_was():
     assert _blas_threads() == before
 
 
+def _in_a_worker_thread(function):
+    """function()'s result, computed in a fresh threading.Thread (its exception re-raised here)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = function()
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the calling thread)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def _small_ratings():
+    import scipy.sparse as sp
+
+    matrix = sp.random(400, 300, density=0.03, random_state=3, format="csr")
+    matrix.data = np.ceil(matrix.data * 5)
+    return matrix
+
+
+def _fit_factors(model_class, **params):
+    model = model_class(**params).fit(_small_ratings())
+    return model.user_factors_, model.item_factors_
+
+
+@pytest.mark.parametrize("model_name, params", [
+    ("ImplicitALS", dict(factors=32, iterations=5, random_state=0)),
+    ("BiasedMF", dict(factors=16, epochs=5, random_state=0)),
+])
+def test_a_fit_in_a_worker_thread_gives_the_main_threads_bits(model_name, params):
+    from fastcf import models
+
+    model_class = getattr(models, model_name)
+    in_main = _fit_factors(model_class, **params)  # the main thread fits first, as in the issue
+    in_worker = _in_a_worker_thread(lambda: _fit_factors(model_class, **params))
+    for main_factors, worker_factors in zip(in_main, in_worker):
+        np.testing.assert_array_equal(worker_factors, main_factors)
+
+
+def test_blas_reads_one_inside_a_kernel_called_from_a_worker_thread(monkeypatch):
+    from fastcf.kernels import _backend
+    from fastcf.models import ImplicitALS
+
+    ImplicitALS(factors=4, iterations=1, random_state=0).fit(_small_ratings())  # main thread takes BLAS first
+    twin = _backend.twin("als")
+    kernel = twin.als_half_step
+    seen = []
+
+    def observing_kernel(*args):
+        seen.append(set(_blas_threads().values()))
+        return kernel(*args)
+
+    monkeypatch.setattr(twin, "als_half_step", observing_kernel)
+    _in_a_worker_thread(lambda: ImplicitALS(factors=4, iterations=2, random_state=0).fit(_small_ratings()))
+    assert seen and all(counts == {1} for counts in seen), seen
+
+
+def test_concurrent_calls_from_two_threads_restore_the_users_blas_setting():
+    import scipy.linalg  # noqa: F401  (loads scipy's own BLAS too)
+
+    # The user's own limit, held by the main thread in threadpoolctl's way; 3 is neither
+    # fastcf's 1 nor this machine's default, so a lost restore shows.
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
+        users_setting = _blas_threads()
+        inside_first = threading.Event()
+        second_done = threading.Event()
+        first = _threads.kernel_threads(None, "first")
+
+        def second_call():
+            inside_first.wait()
+            with _threads.kernel_threads(None, "second"):
+                assert set(_blas_threads().values()) == {1}
+            second_done.set()
+
+        worker = threading.Thread(target=second_call)
+        worker.start()
+        first.__enter__()  # the main thread enters first, the worker leaves last
+        inside_first.set()
+        second_done.wait()
+        first.__exit__(None, None, None)
+        worker.join()
+        assert _blas_threads() == users_setting
+        # and the other way round: the worker enters first and the main thread leaves last
+        in_worker = threading.Event()
+        release = threading.Event()
+
+        def first_call():
+            with _threads.kernel_threads(None, "worker"):
+                in_worker.set()
+                release.wait()
+
+        worker = threading.Thread(target=first_call)
+        worker.start()
+        in_worker.wait()
+        with _threads.kernel_threads(None, "main"):
+            release.set()
+            worker.join()
+            assert set(_blas_threads().values()) == {1}
+        assert _blas_threads() == users_setting
+    assert set(_blas_threads().values()) != {3}  # and the user's own limit was restored on exit
+
+
 @pytest.mark.skipif("NUMBA_THREADING_LAYER" in os.environ, reason="the user chose Numba's layer")
 def test_numba_uses_a_thread_safe_threading_layer():
     select_topk(np.ones((3, 3)), 1, backend="numba")

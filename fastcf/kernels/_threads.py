@@ -100,31 +100,73 @@ def thread_pools() -> list:
     return threadpoolctl.threadpool_info()
 
 
+# Why not threadpoolctl's limiter: OpenBLAS built on pthreads (numpy's and scipy's wheels) has
+# one thread count for the whole process, and since threadpoolctl 3.8 only one Python thread,
+# the first to set it, may change it until that thread's last ``with`` block exits. A limit
+# entered from a worker thread while another thread holds control is silently dropped, and
+# a limit restored from another thread than the one that set it is dropped too. So fastcf
+# sets the pools itself, counting its calls across all threads: the first call to enter
+# limits the process-wide pools and the last to leave restores them. Pools whose limit is
+# per thread (OpenBLAS on OpenMP) are limited in each calling thread and restored there.
+
 _blas_users = 0  # kernel calls now inside kernel_threads, across all Python threads
-_blas_limiter = None
+_shared_saved: dict = {}  # filepath -> (pool, its thread count before the first call entered)
+_per_thread = threading.local()  # .depth and .saved, for pools whose limit is per thread
+
+
+def _limit_is_per_thread(pool) -> bool:
+    return getattr(pool, "internal_api", None) == "openblas" and getattr(pool, "threading_layer", None) == "openmp"
+
+
+def _set_pool_threads(pool, n: int) -> None:
+    """Set one pool's thread count from whichever Python thread calls, bypassing threadpoolctl's
+    controlling-thread rule (which exists only in threadpoolctl >= 3.8)."""
+    release = getattr(type(pool), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    pool.set_num_threads(n)
+    if release is not None:
+        release(force=True)  # so that no Python thread is locked out afterwards, the user's included
+
+
+def _limit_pools(pools, saved: dict) -> None:
+    for pool in pools:
+        if pool.filepath not in saved:
+            saved[pool.filepath] = (pool, pool.num_threads)
+            _set_pool_threads(pool, 1)
+
+
+def _restore_pools(saved: dict) -> None:
+    for pool, original in saved.values():
+        if original is not None:
+            _set_pool_threads(pool, original)
+    saved.clear()
 
 
 @contextlib.contextmanager
 def _blas_single_threaded() -> Iterator[None]:
-    """BLAS pools at one thread while any kernel call runs in any Python thread.
-
-    Counted: the first call to enter limits the pools and the last to leave restores them,
-    so overlapping calls from several threads cannot leave BLAS stuck at one thread.
-    """
-    global _blas_users, _blas_limiter
+    """BLAS pools at one thread while any kernel call runs in any Python thread; restored in finally."""
+    global _blas_users
     with _controller_lock:
-        if _blas_users == 0:
-            controller = _blas_controller_unlocked()
-            _blas_limiter = controller.limit(limits=1, user_api="blas")
+        pools = [pool for pool in _blas_controller_unlocked().lib_controllers if pool.user_api == "blas"]
+        # Every entry checks, not only the first: a pool loaded while calls overlap is limited too.
+        _limit_pools([pool for pool in pools if not _limit_is_per_thread(pool)], _shared_saved)
         _blas_users += 1
+    depth = getattr(_per_thread, "depth", 0)
+    if depth == 0:
+        _per_thread.saved = {}
+    _limit_pools([pool for pool in pools if _limit_is_per_thread(pool)], _per_thread.saved)
+    _per_thread.depth = depth + 1
     try:
         yield
     finally:
+        _per_thread.depth -= 1
+        if _per_thread.depth == 0:
+            _restore_pools(_per_thread.saved)
         with _controller_lock:
             _blas_users -= 1
             if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
+                _restore_pools(_shared_saved)
 
 
 @contextlib.contextmanager
