@@ -70,6 +70,7 @@ def test_kernel_call_uses_the_knob_when_n_threads_is_none():
 
 
 def test_numba_thread_count_is_restored_even_when_the_kernel_raises():
+    _threads.configure_numba()  # before Numba's first launch, which get_num_threads is
     previous = numba.get_num_threads()
     with pytest.raises(RuntimeError, match="inside"):
         with _threads.numba_threads(1):
@@ -258,6 +259,34 @@ def test_concurrent_calls_from_two_threads_restore_the_users_blas_setting():
             assert set(_blas_threads().values()) == {1}
         assert _blas_threads() == users_setting
     assert set(_blas_threads().values()) != {3}  # and the user's own limit was restored on exit
+
+
+def test_scores_do_not_depend_on_a_kernel_running_in_another_thread():
+    from fastcf.models import ImplicitALS
+
+    # float64 at this shape: OpenBLAS's gemm gives other bits at 2 threads than at 1.
+    rng = np.random.default_rng(1)
+    model = ImplicitALS(factors=64, iterations=1, dtype=np.float64, random_state=0).fit(_small_ratings())
+    model.user_factors_ = rng.standard_normal((model.n_users, 64))
+    model.item_factors_ = rng.standard_normal((model.n_items, 64))
+    users, items = np.arange(model.n_users), np.arange(model.n_items)
+    alone = model._score(users, items)  # the scoring hook that evaluation's per-block path calls
+    inside, release = threading.Event(), threading.Event()
+
+    def kernel_in_progress():
+        with _threads.kernel_threads(None, "other"):
+            inside.set()
+            release.wait()
+
+    other = threading.Thread(target=kernel_in_progress)
+    other.start()
+    inside.wait()
+    try:
+        beside_a_kernel = _in_a_worker_thread(lambda: model._score(users, items))
+    finally:
+        release.set()
+        other.join()
+    np.testing.assert_array_equal(beside_a_kernel, alone)
 
 
 @pytest.mark.skipif("NUMBA_THREADING_LAYER" in os.environ, reason="the user chose Numba's layer")

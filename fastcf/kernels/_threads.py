@@ -34,7 +34,7 @@ from typing import Iterator, Optional
 from fastcf import config
 from fastcf.kernels import _numba_cache
 
-__all__ = ["kernel_threads", "numba_threads", "numba_threading_layer", "resolve_n_threads"]
+__all__ = ["kernel_threads", "numba_threads", "numba_threading_layer", "resolve_n_threads", "single_threaded_blas"]
 
 
 #: A kernel call has started threads in this process (so a fork now inherits dead pools).
@@ -144,8 +144,13 @@ def _restore_pools(saved: dict) -> None:
 
 
 @contextlib.contextmanager
-def _blas_single_threaded() -> Iterator[None]:
-    """BLAS pools at one thread while any kernel call runs in any Python thread; restored in finally."""
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS pools at one thread while any kernel call runs in any Python thread; restored in finally.
+
+    Models enter it around their own NumPy products too (scoring blocks): OpenBLAS's float64
+    ``gemm`` gives other bits at 2 threads than at 1, so scores would otherwise depend on
+    whether another Python thread happened to be inside a kernel at the time.
+    """
     global _blas_users
     with _controller_lock:
         pools = [pool for pool in _blas_controller_unlocked().lib_controllers if pool.user_api == "blas"]
@@ -175,7 +180,7 @@ def kernel_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[int] 
     global _threads_started
     n = resolve_n_threads(n_threads, owner, n_tasks)
     _threads_started = True
-    with _blas_single_threaded():
+    with single_threaded_blas():
         yield n
 
 
