@@ -1,5 +1,6 @@
 """One thread knob for all of fastcf, scoped settings restored in finally, BLAS kept single-threaded."""
 
+import contextlib
 import os
 import threading
 
@@ -171,6 +172,26 @@ def _in_a_worker_thread(function):
     return outcome["result"]
 
 
+@contextlib.contextmanager
+def _a_kernel_call_in_another_thread():
+    """Inside the block, another Python thread is inside a kernel scope; it leaves when the block does."""
+    inside, release = threading.Event(), threading.Event()
+
+    def kernel_in_progress():
+        with _threads.kernel_threads(None, "other"):
+            inside.set()
+            release.wait()
+
+    other = threading.Thread(target=kernel_in_progress)
+    other.start()
+    inside.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        other.join()
+
+
 def _small_ratings():
     import scipy.sparse as sp
 
@@ -223,42 +244,22 @@ def test_concurrent_calls_from_two_threads_restore_the_users_blas_setting():
     # fastcf's 1 nor this machine's default, so a lost restore shows.
     with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
         users_setting = _blas_threads()
-        inside_first = threading.Event()
-        second_done = threading.Event()
-        first = _threads.kernel_threads(None, "first")
-
-        def second_call():
-            inside_first.wait()
-            with _threads.kernel_threads(None, "second"):
-                assert set(_blas_threads().values()) == {1}
-            second_done.set()
-
-        worker = threading.Thread(target=second_call)
-        worker.start()
-        first.__enter__()  # the main thread enters first, the worker leaves last
-        inside_first.set()
-        second_done.wait()
-        first.__exit__(None, None, None)
-        worker.join()
+        # the main thread enters first, the other thread leaves last
+        main_call = _threads.kernel_threads(None, "main")
+        main_call.__enter__()
+        with _a_kernel_call_in_another_thread():
+            main_call.__exit__(None, None, None)
+            assert set(_blas_threads().values()) == {1}  # the other call still runs
         assert _blas_threads() == users_setting
-        # and the other way round: the worker enters first and the main thread leaves last
-        in_worker = threading.Event()
-        release = threading.Event()
-
-        def first_call():
-            with _threads.kernel_threads(None, "worker"):
-                in_worker.set()
-                release.wait()
-
-        worker = threading.Thread(target=first_call)
-        worker.start()
-        in_worker.wait()
-        with _threads.kernel_threads(None, "main"):
-            release.set()
-            worker.join()
-            assert set(_blas_threads().values()) == {1}
+        # the other thread enters first, the main thread leaves last
+        main_call = _threads.kernel_threads(None, "main")
+        with _a_kernel_call_in_another_thread():
+            main_call.__enter__()
+        assert set(_blas_threads().values()) == {1}  # the main thread's call still runs
+        main_call.__exit__(None, None, None)
         assert _blas_threads() == users_setting
     assert set(_blas_threads().values()) != {3}  # and the user's own limit was restored on exit
+
 
 
 def test_scores_do_not_depend_on_a_kernel_running_in_another_thread():
@@ -271,21 +272,8 @@ def test_scores_do_not_depend_on_a_kernel_running_in_another_thread():
     model.item_factors_ = rng.standard_normal((model.n_items, 64))
     users, items = np.arange(model.n_users), np.arange(model.n_items)
     alone = model._score(users, items)  # the scoring hook that evaluation's per-block path calls
-    inside, release = threading.Event(), threading.Event()
-
-    def kernel_in_progress():
-        with _threads.kernel_threads(None, "other"):
-            inside.set()
-            release.wait()
-
-    other = threading.Thread(target=kernel_in_progress)
-    other.start()
-    inside.wait()
-    try:
+    with _a_kernel_call_in_another_thread():
         beside_a_kernel = _in_a_worker_thread(lambda: model._score(users, items))
-    finally:
-        release.set()
-        other.join()
     np.testing.assert_array_equal(beside_a_kernel, alone)
 
 
