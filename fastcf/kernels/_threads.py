@@ -5,7 +5,9 @@ Every kernel call runs inside :func:`kernel_threads`, which
 * turns ``n_threads=None`` into fastcf's process-wide setting (``fastcf.set_num_threads``);
 * limits the BLAS pools to one thread for the duration of the call, because a kernel that is
   already parallel over rows and calls BLAS per row would otherwise start threads x BLAS
-  threads and thrash two cores.
+  threads and thrash two cores. This holds in every Python thread, and overlapping calls from
+  several threads put the user's setting back when the last one leaves (see "BLAS" below for
+  why this is not threadpoolctl's limiter).
 
 Numba twins also enter :func:`numba_threads`, which sets Numba's thread count and restores
 the previous one in ``finally``.
@@ -125,6 +127,8 @@ def _set_pool_threads(pool, n: int) -> None:
     if release is not None:
         release(force=True)
     pool.set_num_threads(n)
+    if pool.num_threads != n and hasattr(pool, "_real_set_num_threads"):
+        pool._real_set_num_threads(n)  # another thread took control between the release and the set
     if release is not None:
         release(force=True)  # so that no Python thread is locked out afterwards, the user's included
 
