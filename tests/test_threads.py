@@ -262,6 +262,49 @@ def test_concurrent_calls_from_two_threads_restore_the_users_blas_setting():
 
 
 
+class _PerThreadPool:
+    """A stand-in for an MKL pool: its thread count, like MKL_Set_Num_Threads_Local's, is per thread."""
+
+    user_api, internal_api, filepath = "blas", "mkl", "fake-mkl"
+
+    def __init__(self):
+        self._local = threading.local()
+
+    @property
+    def num_threads(self):
+        return getattr(self._local, "n", 4)
+
+    def set_num_threads(self, n):
+        self._local.n = n
+
+
+def test_per_thread_pools_are_limited_in_every_calling_thread(monkeypatch):
+    pool = _PerThreadPool()
+    monkeypatch.setattr(_threads, "_blas_controller_unlocked", lambda: type("C", (), {"lib_controllers": [pool]}))
+
+    def inside_a_kernel():
+        with _threads.kernel_threads(None, "probe"):
+            return pool.num_threads
+
+    with _a_kernel_call_in_another_thread():  # the other thread entered first
+        assert inside_a_kernel() == 1
+        assert _in_a_worker_thread(inside_a_kernel) == 1
+    assert pool.num_threads == 4
+
+
+def test_a_blas_setting_changed_during_the_call_is_not_overwritten():
+    before = _blas_threads()
+    with _threads.kernel_threads(None, "probe"):
+        threadpoolctl.threadpool_limits(limits=3, user_api="blas")  # the user's, during the call
+    try:
+        assert set(_blas_threads().values()) == {3}
+    finally:
+        threadpoolctl.threadpool_limits(limits=before)
+        from threadpoolctl import OpenBLASController
+
+        OpenBLASController.clear_controlling_thread(force=True)
+
+
 def test_scores_do_not_depend_on_a_kernel_running_in_another_thread():
     from fastcf.models import ImplicitALS
 

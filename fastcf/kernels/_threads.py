@@ -109,7 +109,9 @@ def thread_pools() -> list:
 # a limit restored from another thread than the one that set it is dropped too. So fastcf
 # sets the pools itself, counting its calls across all threads: the first call to enter
 # limits the process-wide pools and the last to leave restores them. Pools whose limit is
-# per thread (OpenBLAS on OpenMP) are limited in each calling thread and restored there.
+# per thread (MKL, OpenBLAS on OpenMP) are limited in each calling thread and restored there.
+# Releasing threadpoolctl's control (force=True) also takes it from a user's own
+# threadpool_limits block in another thread; that block's restore still works (it retakes it).
 
 _blas_users = 0  # kernel calls now inside kernel_threads, across all Python threads
 _shared_saved: dict = {}  # filepath -> (pool, its thread count before the first call entered)
@@ -117,7 +119,10 @@ _per_thread = threading.local()  # .depth and .saved, for pools whose limit is p
 
 
 def _limit_is_per_thread(pool) -> bool:
-    return getattr(pool, "internal_api", None) == "openblas" and getattr(pool, "threading_layer", None) == "openmp"
+    # threadpoolctl sets MKL with MKL_Set_Num_Threads_Local, and OpenBLAS on OpenMP with
+    # omp_set_num_threads: both hold only for the calling thread.
+    api = getattr(pool, "internal_api", None)
+    return api == "mkl" or (api == "openblas" and getattr(pool, "threading_layer", None) == "openmp")
 
 
 def _set_pool_threads(pool, n: int) -> None:
@@ -142,7 +147,8 @@ def _limit_pools(pools, saved: dict) -> None:
 
 def _restore_pools(saved: dict) -> None:
     for pool, original in saved.values():
-        if original is not None:
+        # A pool that no longer reads fastcf's 1 was set by the user during the call: that stands.
+        if original is not None and pool.num_threads == 1:
             _set_pool_threads(pool, original)
     saved.clear()
 
