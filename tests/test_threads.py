@@ -1,5 +1,6 @@
 """One thread knob for all of fastcf, scoped settings restored in finally, BLAS kept single-threaded."""
 
+import contextlib
 import os
 import threading
 
@@ -70,6 +71,7 @@ def test_kernel_call_uses_the_knob_when_n_threads_is_none():
 
 
 def test_numba_thread_count_is_restored_even_when_the_kernel_raises():
+    _threads.configure_numba()  # before Numba's first launch, which get_num_threads is
     previous = numba.get_num_threads()
     with pytest.raises(RuntimeError, match="inside"):
         with _threads.numba_threads(1):
@@ -150,6 +152,172 @@ def test_many_threads_calling_kernels_leave_blas_as_it_was():
     for thread in threads:
         thread.join()
     assert _blas_threads() == before
+
+
+def _in_a_worker_thread(function):
+    """function()'s result, computed in a fresh threading.Thread (its exception re-raised here)."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = function()
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the calling thread)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+@contextlib.contextmanager
+def _a_kernel_call_in_another_thread():
+    """Inside the block, another Python thread is inside a kernel scope; it leaves when the block does."""
+    inside, release = threading.Event(), threading.Event()
+
+    def kernel_in_progress():
+        with _threads.kernel_threads(None, "other"):
+            inside.set()
+            release.wait()
+
+    other = threading.Thread(target=kernel_in_progress)
+    other.start()
+    inside.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        other.join()
+
+
+def _small_ratings():
+    import scipy.sparse as sp
+
+    matrix = sp.random(400, 300, density=0.03, random_state=3, format="csr")
+    matrix.data = np.ceil(matrix.data * 5)
+    return matrix
+
+
+def _fit_factors(model_class, **params):
+    model = model_class(**params).fit(_small_ratings())
+    return model.user_factors_, model.item_factors_
+
+
+@pytest.mark.parametrize("model_name, params", [
+    ("ImplicitALS", dict(factors=32, iterations=5, random_state=0)),
+    ("BiasedMF", dict(factors=16, epochs=5, random_state=0)),
+])
+def test_a_fit_in_a_worker_thread_gives_the_main_threads_bits(model_name, params):
+    from fastcf import models
+
+    model_class = getattr(models, model_name)
+    in_main = _fit_factors(model_class, **params)  # the main thread fits first, as in the issue
+    in_worker = _in_a_worker_thread(lambda: _fit_factors(model_class, **params))
+    for main_factors, worker_factors in zip(in_main, in_worker):
+        np.testing.assert_array_equal(worker_factors, main_factors)
+
+
+def test_blas_reads_one_inside_a_kernel_called_from_a_worker_thread(monkeypatch):
+    from fastcf.kernels import _backend
+    from fastcf.models import ImplicitALS
+
+    ImplicitALS(factors=4, iterations=1, random_state=0).fit(_small_ratings())  # main thread takes BLAS first
+    twin = _backend.twin("als")
+    kernel = twin.als_half_step
+    seen = []
+
+    def observing_kernel(*args):
+        seen.append(set(_blas_threads().values()))
+        return kernel(*args)
+
+    monkeypatch.setattr(twin, "als_half_step", observing_kernel)
+    _in_a_worker_thread(lambda: ImplicitALS(factors=4, iterations=2, random_state=0).fit(_small_ratings()))
+    assert seen and all(counts == {1} for counts in seen), seen
+
+
+def test_concurrent_calls_from_two_threads_restore_the_users_blas_setting():
+    import scipy.linalg  # noqa: F401  (loads scipy's own BLAS too)
+
+    # The user's own limit, held by the main thread in threadpoolctl's way; 3 is neither
+    # fastcf's 1 nor this machine's default, so a lost restore shows.
+    with threadpoolctl.threadpool_limits(limits=3, user_api="blas"):
+        users_setting = _blas_threads()
+        # the main thread enters first, the other thread leaves last
+        main_call = _threads.kernel_threads(None, "main")
+        main_call.__enter__()
+        with _a_kernel_call_in_another_thread():
+            main_call.__exit__(None, None, None)
+            assert set(_blas_threads().values()) == {1}  # the other call still runs
+        assert _blas_threads() == users_setting
+        # the other thread enters first, the main thread leaves last
+        main_call = _threads.kernel_threads(None, "main")
+        with _a_kernel_call_in_another_thread():
+            main_call.__enter__()
+        assert set(_blas_threads().values()) == {1}  # the main thread's call still runs
+        main_call.__exit__(None, None, None)
+        assert _blas_threads() == users_setting
+    assert set(_blas_threads().values()) != {3}  # and the user's own limit was restored on exit
+
+
+
+class _PerThreadPool:
+    """A stand-in for an MKL pool: its thread count, like MKL_Set_Num_Threads_Local's, is per thread."""
+
+    user_api, internal_api, filepath = "blas", "mkl", "fake-mkl"
+
+    def __init__(self):
+        self._local = threading.local()
+
+    @property
+    def num_threads(self):
+        return getattr(self._local, "n", 4)
+
+    def set_num_threads(self, n):
+        self._local.n = n
+
+
+def test_per_thread_pools_are_limited_in_every_calling_thread(monkeypatch):
+    pool = _PerThreadPool()
+    monkeypatch.setattr(_threads, "_blas_controller_unlocked", lambda: type("C", (), {"lib_controllers": [pool]}))
+
+    def inside_a_kernel():
+        with _threads.kernel_threads(None, "probe"):
+            return pool.num_threads
+
+    with _a_kernel_call_in_another_thread():  # the other thread entered first
+        assert inside_a_kernel() == 1
+        assert _in_a_worker_thread(inside_a_kernel) == 1
+    assert pool.num_threads == 4
+
+
+def test_a_blas_setting_changed_during_the_call_is_not_overwritten():
+    before = _blas_threads()
+    with _threads.kernel_threads(None, "probe"):
+        threadpoolctl.threadpool_limits(limits=3, user_api="blas")  # the user's, during the call
+    try:
+        assert set(_blas_threads().values()) == {3}
+    finally:
+        threadpoolctl.threadpool_limits(limits=before)
+        from threadpoolctl import OpenBLASController
+
+        OpenBLASController.clear_controlling_thread(force=True)
+
+
+def test_scores_do_not_depend_on_a_kernel_running_in_another_thread():
+    from fastcf.models import ImplicitALS
+
+    # float64 at this shape: OpenBLAS's gemm gives other bits at 2 threads than at 1.
+    rng = np.random.default_rng(1)
+    model = ImplicitALS(factors=64, iterations=1, dtype=np.float64, random_state=0).fit(_small_ratings())
+    model.user_factors_ = rng.standard_normal((model.n_users, 64))
+    model.item_factors_ = rng.standard_normal((model.n_items, 64))
+    users, items = np.arange(model.n_users), np.arange(model.n_items)
+    alone = model._score(users, items)  # the scoring hook that evaluation's per-block path calls
+    with _a_kernel_call_in_another_thread():
+        beside_a_kernel = _in_a_worker_thread(lambda: model._score(users, items))
+    np.testing.assert_array_equal(beside_a_kernel, alone)
 
 
 @pytest.mark.skipif("NUMBA_THREADING_LAYER" in os.environ, reason="the user chose Numba's layer")

@@ -5,7 +5,9 @@ Every kernel call runs inside :func:`kernel_threads`, which
 * turns ``n_threads=None`` into fastcf's process-wide setting (``fastcf.set_num_threads``);
 * limits the BLAS pools to one thread for the duration of the call, because a kernel that is
   already parallel over rows and calls BLAS per row would otherwise start threads x BLAS
-  threads and thrash two cores.
+  threads and thrash two cores. This holds in every Python thread, and overlapping calls from
+  several threads put the user's setting back when the last one leaves (see "BLAS" below for
+  why this is not threadpoolctl's limiter).
 
 Numba twins also enter :func:`numba_threads`, which sets Numba's thread count and restores
 the previous one in ``finally``.
@@ -34,7 +36,7 @@ from typing import Iterator, Optional
 from fastcf import config
 from fastcf.kernels import _numba_cache
 
-__all__ = ["kernel_threads", "numba_threads", "numba_threading_layer", "resolve_n_threads"]
+__all__ = ["kernel_threads", "numba_threads", "numba_threading_layer", "resolve_n_threads", "single_threaded_blas"]
 
 
 #: A kernel call has started threads in this process (so a fork now inherits dead pools).
@@ -100,31 +102,86 @@ def thread_pools() -> list:
     return threadpoolctl.threadpool_info()
 
 
+# Why not threadpoolctl's limiter: OpenBLAS built on pthreads (numpy's and scipy's wheels) has
+# one thread count for the whole process, and since threadpoolctl 3.8 only one Python thread,
+# the first to set it, may change it until that thread's last ``with`` block exits. A limit
+# entered from a worker thread while another thread holds control is silently dropped, and
+# a limit restored from another thread than the one that set it is dropped too. So fastcf
+# sets the pools itself, counting its calls across all threads: the first call to enter
+# limits the process-wide pools and the last to leave restores them. Pools whose limit is
+# per thread (MKL, OpenBLAS on OpenMP) are limited in each calling thread and restored there.
+# Releasing threadpoolctl's control (force=True) also takes it from a user's own
+# threadpool_limits block in another thread; that block's restore still works (it retakes it).
+
 _blas_users = 0  # kernel calls now inside kernel_threads, across all Python threads
-_blas_limiter = None
+_shared_saved: dict = {}  # filepath -> (pool, its thread count before the first call entered)
+_per_thread = threading.local()  # .depth and .saved, for pools whose limit is per thread
+
+
+def _limit_is_per_thread(pool) -> bool:
+    # threadpoolctl sets MKL with MKL_Set_Num_Threads_Local, and OpenBLAS on OpenMP with
+    # omp_set_num_threads: both hold only for the calling thread.
+    api = getattr(pool, "internal_api", None)
+    return api == "mkl" or (api == "openblas" and getattr(pool, "threading_layer", None) == "openmp")
+
+
+def _set_pool_threads(pool, n: int) -> None:
+    """Set one pool's thread count from whichever Python thread calls, bypassing threadpoolctl's
+    controlling-thread rule (which exists only in threadpoolctl >= 3.8)."""
+    release = getattr(type(pool), "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
+    pool.set_num_threads(n)
+    if pool.num_threads != n and hasattr(pool, "_real_set_num_threads"):
+        pool._real_set_num_threads(n)  # another thread took control between the release and the set
+    if release is not None:
+        release(force=True)  # so that no Python thread is locked out afterwards, the user's included
+
+
+def _limit_pools(pools, saved: dict) -> None:
+    for pool in pools:
+        if pool.filepath not in saved:
+            saved[pool.filepath] = (pool, pool.num_threads)
+            _set_pool_threads(pool, 1)
+
+
+def _restore_pools(saved: dict) -> None:
+    for pool, original in saved.values():
+        # A pool that no longer reads fastcf's 1 was set by the user during the call: that stands.
+        if original is not None and pool.num_threads == 1:
+            _set_pool_threads(pool, original)
+    saved.clear()
 
 
 @contextlib.contextmanager
-def _blas_single_threaded() -> Iterator[None]:
-    """BLAS pools at one thread while any kernel call runs in any Python thread.
+def single_threaded_blas() -> Iterator[None]:
+    """BLAS pools at one thread while any kernel call runs in any Python thread; restored in finally.
 
-    Counted: the first call to enter limits the pools and the last to leave restores them,
-    so overlapping calls from several threads cannot leave BLAS stuck at one thread.
+    Models enter it around their own NumPy products too (scoring blocks): OpenBLAS's float64
+    ``gemm`` gives other bits at 2 threads than at 1, so scores would otherwise depend on
+    whether another Python thread happened to be inside a kernel at the time.
     """
-    global _blas_users, _blas_limiter
+    global _blas_users
     with _controller_lock:
-        if _blas_users == 0:
-            controller = _blas_controller_unlocked()
-            _blas_limiter = controller.limit(limits=1, user_api="blas")
+        pools = [pool for pool in _blas_controller_unlocked().lib_controllers if pool.user_api == "blas"]
+        # Every entry checks, not only the first: a pool loaded while calls overlap is limited too.
+        _limit_pools([pool for pool in pools if not _limit_is_per_thread(pool)], _shared_saved)
         _blas_users += 1
+    depth = getattr(_per_thread, "depth", 0)
+    if depth == 0:
+        _per_thread.saved = {}
+    _limit_pools([pool for pool in pools if _limit_is_per_thread(pool)], _per_thread.saved)
+    _per_thread.depth = depth + 1
     try:
         yield
     finally:
+        _per_thread.depth -= 1
+        if _per_thread.depth == 0:
+            _restore_pools(_per_thread.saved)
         with _controller_lock:
             _blas_users -= 1
             if _blas_users == 0:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
+                _restore_pools(_shared_saved)
 
 
 @contextlib.contextmanager
@@ -133,7 +190,7 @@ def kernel_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[int] 
     global _threads_started
     n = resolve_n_threads(n_threads, owner, n_tasks)
     _threads_started = True
-    with _blas_single_threaded():
+    with single_threaded_blas():
         yield n
 
 

@@ -31,6 +31,7 @@ from fastcf.exceptions import NotFittedError
 from fastcf.kernels import select_topk, select_topk_dot
 from fastcf import config
 from fastcf.kernels._backend import resolve_backend
+from fastcf.kernels._threads import single_threaded_blas
 from fastcf.kernels._checks import as_canonical_csr, check_flag, check_float_dtype, check_positive_int, check_seed
 
 __all__ = ["FactorModel", "Recommender"]
@@ -463,9 +464,9 @@ class FactorModel(Recommender):
 
     def _score(self, user_indices, item_indices):
         users = self.user_factors_[user_indices]
-        if item_indices.size == self.n_items:
-            return users @ self.item_factors_.T
-        return users @ self.item_factors_[item_indices].T
+        items = self.item_factors_ if item_indices.size == self.n_items else self.item_factors_[item_indices]
+        with single_threaded_blas():  # the same bits whatever other Python threads are doing
+            return users @ items.T
 
     def _score_pairs(self, user_indices, item_indices):
         return np.einsum("ij,ij->i", self.user_factors_[user_indices], self.item_factors_[item_indices])

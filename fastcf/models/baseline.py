@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels._checks import check_positive_int
+from fastcf.kernels._threads import single_threaded_blas
 from fastcf.models.base import Recommender
 
 __all__ = ["BaselineOnly", "RatingPredictor"]
@@ -156,7 +157,8 @@ class RatingPredictor:
     def _scores_for(self, bias, factors, item_indices):
         scores = self.global_mean_ + bias[:, None].astype(np.float64) + self.item_bias_[item_indices][None, :]
         if factors is not None:
-            scores = scores + factors @ self.item_factors_[item_indices].T
+            with single_threaded_blas():  # as in FactorModel._score
+                scores = scores + factors @ self.item_factors_[item_indices].T
         return scores
 
     # --- fold-in --------------------------------------------------------------------------
