@@ -13,7 +13,7 @@ from fastcf.evaluation.metrics import (
     summarize,
 )
 from fastcf.evaluation.results import Evaluation
-from fastcf.kernels._checks import check_positive_int
+from fastcf._validation import check_positive_int
 from fastcf.kernels.metrics import (
     DEFAULT_BLOCK_SIZE, RANKING_COLUMNS, factor_ranking_metrics, list_ranking_metrics, score_ranking_metrics,
 )

@@ -20,17 +20,11 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf.kernels._checks import check_positive_int
+from fastcf._validation import check_positive_int
 from fastcf.models.base import DEFAULT_BLOCK_BYTES
 
-__all__ = ["HistoryFoldIn", "HistoryScorer", "binarized", "check_choice", "top_of_sparse_rows"]
+__all__ = ["HistoryFoldIn", "HistoryScorer", "binarized", "top_of_sparse_rows"]
 
-
-
-def check_choice(owner: str, name: str, value, choices) -> str:
-    if value not in choices:
-        raise ValueError(f"{owner}: '{name}' must be one of {tuple(choices)}; got {value!r}.")
-    return value
 
 
 def binarized(rows: sp.csr_matrix, dtype) -> sp.csr_matrix:

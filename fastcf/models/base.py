@@ -29,9 +29,9 @@ from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
 from fastcf.exceptions import NotFittedError
 from fastcf.kernels import select_topk, select_topk_dot
-from fastcf import config
 from fastcf.kernels._backend import resolve_backend
-from fastcf.kernels._checks import as_canonical_csr, check_flag, check_float_dtype, check_positive_int, check_seed
+from fastcf._validation import (as_canonical_csr, check_flag, check_float_dtype, check_n_threads, IMPLICIT_FEEDBACK, check_nonnegative,
+                                check_optional_flag, check_positive_int, check_seed)
 
 __all__ = ["FactorModel", "Recommender"]
 
@@ -129,13 +129,8 @@ class Recommender:
         matrix = as_canonical_csr(matrix, "data", owner)
         if matrix.nnz == 0:
             raise ValueError(f"{owner}: 'data' of shape {matrix.shape} holds no interactions (nnz = 0).")
-        if self._nonnegative_data and matrix.data.min() < 0:
-            bad = int(np.argmin(matrix.data))
-            row = int(np.searchsorted(matrix.indptr, bad, side="right") - 1)
-            raise ValueError(
-                f"{owner}: 'data' must be >= 0 (implicit feedback: counts, clicks, weights); got "
-                f"{matrix.data[bad]} (user index {row}, item index {matrix.indices[bad]})."
-            )
+        if self._nonnegative_data:
+            check_nonnegative(matrix, "data", owner, IMPLICIT_FEEDBACK)
         return matrix, users, items
 
     def _check_common_params(self) -> None:
@@ -149,11 +144,9 @@ class Recommender:
             if hasattr(self, flag):
                 check_flag(getattr(self, flag), flag, name)
         if hasattr(self, "show_progress"):
-            from fastcf.progress import _check_show
-
-            _check_show(name, self.show_progress)  # None too: it follows fastcf.set_progress
+            check_optional_flag(self.show_progress, "show_progress", name)  # None: it follows fastcf.set_progress
         if getattr(self, "n_threads", None) is not None:
-            config.check_n_threads(self.n_threads, "n_threads", name)
+            check_n_threads(self.n_threads, "n_threads", name)
         if getattr(self, "backend", None) is not None:
             resolve_backend(self.backend)
         if getattr(self, "callback", None) is not None and not callable(self.callback):

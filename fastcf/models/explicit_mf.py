@@ -13,7 +13,8 @@ import scipy.sparse as sp
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import als_explicit_half_step, sgd_epoch, sgd_schedule
 from fastcf.models.base import FactorModel
-from fastcf.models.baseline import RatingPredictor, check_number, check_sgd_params
+from fastcf._validation import check_number, check_sgd_schedule
+from fastcf.models.baseline import RatingPredictor
 
 __all__ = ["BiasedMF"]
 
@@ -130,9 +131,9 @@ class BiasedMF(RatingPredictor, FactorModel):
 
     def _check_params(self) -> None:
         name = type(self).__name__
-        check_sgd_params(self, name)
+        check_sgd_schedule(self, name)
         for param in ("reg_factors", "reg_bias", "init_std"):
-            check_number(name, param, getattr(self, param))
+            check_number(getattr(self, param), param, name)
         self._check_common_params()
         self._check_rating_scale()
 

@@ -99,10 +99,9 @@ class HybridMF(_Params, RankingFactorModel):
         name = type(self).__name__
         if self.loss not in _LOSSES:
             raise ValueError(f"{name}: 'loss' must be one of {_LOSSES}; got {self.loss!r}.")
-        from fastcf.kernels._checks import check_flag
-        from fastcf.models.baseline import check_number
+        from fastcf._validation import check_flag, check_number
 
-        check_number(name, "side_weight", self.side_weight, strict=True)
+        check_number(self.side_weight, "side_weight", name, strict=True)
         for param in ("user_identity", "item_identity"):
             check_flag(getattr(self, param), param, name)
 

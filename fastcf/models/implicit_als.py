@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import Interactions
 from fastcf.kernels import als_half_step, als_loss
-from fastcf.kernels._checks import check_positive_int
+from fastcf._validation import check_positive_int
 from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.base import FactorModel
 

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import sgd_schedule, svdpp_epoch
-from fastcf.models.baseline import check_number
+from fastcf._validation import check_number
 from fastcf.models.explicit_mf import BiasedMF
 
 __all__ = ["SVDpp"]
@@ -107,9 +107,9 @@ class SVDpp(BiasedMF):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        check_number(name, "reg_implicit", self.reg_implicit)
+        check_number(self.reg_implicit, "reg_implicit", name)
         if self.learning_rate_implicit is not None:
-            check_number(name, "learning_rate_implicit", self.learning_rate_implicit, strict=True)
+            check_number(self.learning_rate_implicit, "learning_rate_implicit", name, strict=True)
 
     def _implicit_rows(self, rows: sp.csr_matrix, dtype) -> sp.csr_matrix:
         """|N(u)|^-½ on every stored entry of each row (N(u) = the row's items)."""

@@ -136,7 +136,7 @@ def test_errors_before_fit_and_for_unknown_ids(data):
 
 def test_non_finite_input_is_refused_by_name():
     matrix = sp.csr_matrix(np.array([[1.0, np.inf], [0.0, 1.0]]))
-    with pytest.raises(ValueError, match=r"non-finite value inf \(user index 0\)"):
+    with pytest.raises(ValueError, match=r"must be finite; got inf at user index 0, column"):
         ImplicitALS().fit(matrix)
 
 

@@ -19,7 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from fastcf.kernels import _backend, _checks
+from fastcf import _validation
+from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
 
 __all__ = ["MEASURES", "similarity_topk"]
@@ -144,24 +145,24 @@ def similarity_topk(
         offending entry); non-finite values in ``data``.
     """
     owner = "similarity_topk"
-    k = _checks.check_positive_int(k, "k", owner)
-    n_columns = _checks.check_positive_int(n_columns, "n_columns", owner, minimum=0)
-    min_support = _checks.check_positive_int(min_support, "min_support", owner)
+    k = _validation.check_positive_int(k, "k", owner)
+    n_columns = _validation.check_positive_int(n_columns, "n_columns", owner, minimum=0)
+    min_support = _validation.check_positive_int(min_support, "min_support", owner)
     if not isinstance(measure, str) or measure not in MEASURES:
         raise ValueError(f"{owner}: 'measure' must be one of {', '.join(map(repr, MEASURES))}; got {measure!r}.")
-    shrinkage = _finite_number(shrinkage, "shrinkage", owner, 0.0, np.inf)
-    alpha = _finite_number(alpha, "alpha", owner, 0.0, 1.0)
-    bm25_k1 = _finite_number(bm25_k1, "bm25_k1", owner, 0.0, np.inf)
-    bm25_b = _finite_number(bm25_b, "bm25_b", owner, 0.0, 1.0)
+    shrinkage = _validation.check_number(shrinkage, "shrinkage", owner)
+    alpha = _validation.check_number(alpha, "alpha", owner, high=1.0)
+    bm25_k1 = _validation.check_number(bm25_k1, "bm25_k1", owner)
+    bm25_b = _validation.check_number(bm25_b, "bm25_b", owner, high=1.0)
     if not isinstance(exclude_self, (bool, np.bool_)):
         raise TypeError(f"{owner}: 'exclude_self' must be a bool; got {exclude_self!r}.")
 
-    index = _checks.as_index_array(indptr, "indptr", owner)
+    index = _validation.as_index_array(indptr, "indptr", owner)
     if index.shape[0] < 1:
         raise ValueError(f"{owner}: 'indptr' must have n_rows + 1 >= 1 entries; got an empty array.")
     n_rows = index.shape[0] - 1
-    indptr, indices = _checks.as_csr_structure(indptr, indices, n_rows, n_columns, ("indptr", "indices"), owner)
-    values = _checks.as_float_vector(data, "data", owner, indices.shape[0], "stored entry")
+    indptr, indices = _validation.as_csr_structure(indptr, indices, n_rows, n_columns, ("indptr", "indices"), owner)
+    values = _validation.as_float_vector(data, "data", owner, indices.shape[0], "stored entry")
 
     rows = _canonical(values, indices, indptr, n_rows, n_columns)
     rows = _transform(rows, measure, bm25_k1, bm25_b)
@@ -183,14 +184,6 @@ def similarity_topk(
             bool(exclude_self), n,
         )
     return _in_caller_order(result, labels)
-
-
-def _finite_number(value, name: str, owner: str, low: float, high: float) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not np.isfinite(value) or not low <= value <= high:
-        bound = f">= {low:g}" if high == np.inf else f"in [{low:g}, {high:g}]"
-        raise ValueError(f"{owner}: '{name}' must be a finite number {bound}; got {value!r}.")
-    return float(value)
 
 
 def _canonical(values, indices, indptr, n_rows, n_columns) -> sp.csr_matrix:
