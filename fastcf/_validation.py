@@ -196,6 +196,29 @@ def as_canonical_csr(matrix, name: str, owner: str, what: str = "user") -> sp.cs
     return csr
 
 
+def as_interaction_matrix(data, name: str, owner: str, what: str = "user") -> sp.csr_matrix:
+    """The CSR of fastcf Interactions (checked when they were built) or of a scipy sparse
+    matrix, checked by :func:`as_canonical_csr`."""
+    from fastcf.data.interactions import Interactions
+
+    if isinstance(data, Interactions):
+        return data.matrix
+    if not sp.issparse(data):
+        raise TypeError(message(owner, name, "fastcf Interactions or a scipy sparse matrix", type(data).__name__))
+    return as_canonical_csr(data, name, owner, what)
+
+
+def check_csr_matrix(matrix: sp.csr_matrix, name: str, owner: str) -> sp.csr_matrix:
+    """Check a scipy CSR in place of converting it: structure, real and finite values (the
+    matrix is returned as it is, for owners that keep the caller's object)."""
+    as_csr_structure(matrix.indptr, matrix.indices, matrix.shape[0], matrix.shape[1],
+                     (f"{name}.indptr", f"{name}.indices"), owner)
+    data = _stored_values(matrix.data, name, owner)
+    _check_one_value_per_entry(data, matrix.indices.shape[0], name, owner)
+    check_finite(data, name, owner, where=lambda position: _entry_place(matrix, position, "user"))
+    return matrix
+
+
 def _stored_values(data, name: str, owner: str) -> np.ndarray:
     """The stored values of a sparse matrix as real numbers in native byte order."""
     data = native_byte_order(np.asarray(data))

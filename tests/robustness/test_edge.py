@@ -1,0 +1,86 @@
+"""Regression tests for the crashes of issue 19: each malformed input reaches a named exception
+before scipy or a kernel reads it. The crashing ones run in a subprocess, so that a regression
+fails the test instead of killing the test run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastcf.data import IdMap, Interactions
+from fastcf.evaluation import intra_list_diversity, metrics_at_k, novelty
+from fastcf.exceptions import DataError
+from fastcf.models import ItemKNN
+
+_SETUP = """
+import numpy as np, scipy.sparse as sp, fastcf
+from fastcf.models import ItemKNN, ImplicitALS
+m = sp.random(30, 20, density=0.3, random_state=0, format="csr")
+bad = m.copy(); bad.indptr[3] = bad.indptr[-1] + 900
+"""
+
+
+def _falling(m):
+    bad = m.copy()
+    bad.indptr[3] = bad.indptr[-1] + 900
+    return bad
+
+
+@pytest.fixture(scope="module")
+def matrix():
+    return sp.random(30, 20, density=0.3, random_state=0, format="csr")
+
+
+@pytest.mark.parametrize("model", ["ItemKNN(k=5)", "ImplicitALS(factors=4, iterations=1)"])
+def test_evaluate_refuses_a_falling_test_indptr_without_dying(model):
+    code = _SETUP + textwrap.dedent(f"""
+        try:
+            fastcf.evaluate({model}.fit(m), m, bad, 5)
+        except fastcf.exceptions.DataError as error:
+            print("DataError:", error)
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "evaluate: 'test.indptr' must be non-decreasing" in run.stdout
+
+
+def test_metrics_at_k_refuses_a_broken_test_matrix(matrix):
+    model = ItemKNN(k=5).fit(matrix)
+    with pytest.raises(DataError, match=r"metrics_at_k: 'test.indptr' must be non-decreasing"):
+        metrics_at_k(model, matrix, _falling(matrix), ks=(1, 5))
+    with pytest.raises(TypeError, match=r"metrics_at_k: 'ks' must be a sequence of cut-offs"):
+        metrics_at_k(model, matrix, matrix, ks=5)
+
+
+def test_novelty_and_diversity_check_their_matrices(matrix):
+    top = np.array([[0, 1, 2], [3, -1, -1]])
+    with pytest.raises(DataError, match=r"item_popularity: 'train.indptr' must be non-decreasing"):
+        novelty(top, _falling(matrix))
+    features = sp.csr_matrix(matrix.T)
+    broken = features.copy()
+    broken.indices[0] = 99
+    with pytest.raises(DataError, match=r"intra_list_diversity: 'item_features.indices' must lie in \[0, 30\)"):
+        intra_list_diversity(top, broken)
+    dense = np.ones((20, 3))
+    dense[1, 2] = np.nan
+    with pytest.raises(DataError, match=r"'item_features' must be finite; got nan at row 1, column 2"):
+        intra_list_diversity(top, dense)
+    with pytest.raises(TypeError, match=r"'item_features' must hold float32 or float64"):
+        intra_list_diversity(top, np.ones((20, 3), dtype=complex))
+
+
+def test_interactions_refuses_an_index_out_of_range(matrix):
+    broken = matrix.copy()
+    broken.indices[4] = -7
+    users, items = IdMap(np.arange(30)), IdMap(np.arange(20))
+    with pytest.raises(DataError, match=r"Interactions: 'matrix.indices' must lie in \[0, 20\); got -7 at position 4"):
+        Interactions(broken, users, items)
+    infinite = matrix.copy()
+    infinite.data[2] = np.inf
+    with pytest.raises(DataError, match=r"Interactions: 'matrix' must be finite; got inf"):
+        Interactions(infinite, users, items)
