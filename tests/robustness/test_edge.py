@@ -84,3 +84,10 @@ def test_interactions_refuses_an_index_out_of_range(matrix):
     infinite.data[2] = np.inf
     with pytest.raises(DataError, match=r"Interactions: 'matrix' must be finite; got inf"):
         Interactions(infinite, users, items)
+
+
+def test_n_blocks_beyond_memory_is_refused_before_allocating(matrix):
+    from fastcf.models import BiasedMF
+
+    with pytest.raises(ValueError, match=r"sgd_schedule: 'n_blocks' must be at most 1024 .*74.5 GiB\); got 100000"):
+        BiasedMF(n_blocks=100_000, epochs=1).fit(matrix)

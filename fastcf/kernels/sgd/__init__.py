@@ -63,9 +63,14 @@ def sgd_schedule(
     if users.shape != items.shape:
         raise ValueError(f"{owner}: 'users' and 'items' must have one length; got {users.shape[0]} and {items.shape[0]}.")
     for arr, name, count in ((users, "users", n_users), (items, "items", n_items)):
-        if arr.size and (arr.min() < 0 or arr.max() >= count):
-            bad = int(np.flatnonzero((arr < 0) | (arr >= count))[0])
-            raise ValueError(f"{owner}: '{name}' must lie in [0, {count}); got {arr[bad]} at position {bad}.")
+        _validation.check_index_range(arr, count, name, owner)
+    # The schedule holds n_blocks² block offsets; refused before allocating rather than
+    # clamped, since another block count is another schedule (other bits).
+    most = max_schedule_blocks(users.size, n_users, n_items)
+    if n_blocks > most:
+        raise ValueError(_validation.message(
+            owner, "n_blocks", f"at most {most} for {users.size} ratings of {n_users} x {n_items} (its "
+            f"n_blocks² block offsets would take {8 * n_blocks ** 2 / 2 ** 30:.1f} GiB)", n_blocks))
     user_block = _ranges(users, n_users, n_blocks)[users]
     item_block = _ranges(items, n_items, n_blocks)[items]
     block = user_block * n_blocks + item_block
@@ -77,6 +82,16 @@ def sgd_schedule(
     block_ptr = np.zeros(n_blocks * n_blocks + 1, dtype=np.int64)
     np.cumsum(np.bincount(block, minlength=n_blocks * n_blocks), out=block_ptr[1:])
     return block_ptr, order.astype(np.int64)
+
+
+#: Block offsets a schedule may hold beyond what its ratings justify (8 MiB of int64).
+_SCHEDULE_SLACK = 1 << 20
+
+
+def max_schedule_blocks(n_ratings: int, n_users: int, n_items: int) -> int:
+    """The largest ``n_blocks`` :func:`sgd_schedule` accepts: its n_blocks² offsets stay within
+    within a few times the ratings and rows, or 8 MiB."""
+    return int((_SCHEDULE_SLACK + 4 * (n_ratings + n_users + n_items)) ** 0.5)
 
 
 def _ranges(index: np.ndarray, count: int, n_blocks: int) -> np.ndarray:
