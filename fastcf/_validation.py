@@ -208,6 +208,27 @@ def as_interaction_matrix(data, name: str, owner: str, what: str = "user") -> sp
     return as_canonical_csr(data, name, owner, what)
 
 
+def as_feature_matrix(features, name: str, owner: str, dtype, n_rows: Optional[int] = None,
+                      n_cols: Optional[int] = None, row: str = "row", column: str = "feature") -> sp.csr_matrix:
+    """Side features (rows x features) as a checked CSR of ``dtype``: a scipy sparse matrix,
+    checked by :func:`as_canonical_csr`, or a dense 2-D array of real, finite numbers.
+
+    ``n_rows`` / ``n_cols``: the shape required (one row per ``row``, one column per ``column``).
+    """
+    if sp.issparse(features):
+        csr = as_canonical_csr(features, name, owner, what=row)
+    elif isinstance(features, np.ndarray):
+        dense = check_finite(as_float_matrix(features, name, owner), name, owner)
+        csr = sp.csr_matrix(dense)
+    else:
+        raise TypeError(message(owner, name, "a scipy sparse matrix or a 2-D array", type(features).__name__))
+    for axis, wanted, per in ((0, n_rows, row), (1, n_cols, column)):
+        if wanted is not None and csr.shape[axis] != wanted:
+            kind = "row" if axis == 0 else "column"
+            raise DataError(message(owner, name, f"one {kind} per {per} ({wanted})", f"{csr.shape[axis]}"))
+    return csr.astype(dtype, copy=False)
+
+
 def check_csr_matrix(matrix: sp.csr_matrix, name: str, owner: str) -> sp.csr_matrix:
     """Check a scipy CSR in place of converting it: structure, real and finite values (the
     matrix is returned as it is, for owners that keep the caller's object)."""

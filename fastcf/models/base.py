@@ -30,8 +30,9 @@ from fastcf.data.interactions import Interactions
 from fastcf.exceptions import NotFittedError
 from fastcf.kernels import select_topk, select_topk_dot
 from fastcf.kernels._backend import resolve_backend
-from fastcf._validation import (as_canonical_csr, check_flag, check_float_dtype, check_n_threads, IMPLICIT_FEEDBACK, check_nonnegative,
-                                check_optional_flag, check_positive_int, check_seed)
+from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, as_float_vector, check_finite, check_flag,
+                                check_float_dtype, check_n_threads, check_nonnegative, check_optional_flag,
+                                check_positive_int, check_seed)
 
 __all__ = ["FactorModel", "Recommender"]
 
@@ -262,7 +263,8 @@ class Recommender:
             single = False
         else:
             if isinstance(history, dict):
-                ids, values = list(history.keys()), np.asarray(list(history.values()), dtype=np.float64)
+                ids = list(history.keys())
+                values = as_float_vector(list(history.values()), "history", name).astype(np.float64, copy=False)
             else:
                 ids = list(history) if np.ndim(history) else [history]
                 values = np.ones(len(ids))
@@ -271,8 +273,9 @@ class Recommender:
             rows = sp.csr_matrix((values, (np.zeros(index.size, dtype=np.int64), index)), shape=(1, self.n_items))
             rows.sum_duplicates()
             single = True
-        if not np.isfinite(rows.data).all():
-            raise ValueError(f"{name}: 'history' holds non-finite values.")
+        check_finite(rows.data, "history", name)
+        if self._nonnegative_data:  # as fit refuses them: a dislike must not score as a like
+            check_nonnegative(rows, "history", name, IMPLICIT_FEEDBACK, what="history")
         return rows, single
 
 

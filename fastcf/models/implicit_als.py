@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import Interactions
 from fastcf.kernels import als_half_step, als_loss
-from fastcf._validation import check_positive_int
+from fastcf._validation import IMPLICIT_FEEDBACK, check_nonnegative, check_positive_int
 from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.base import FactorModel
 
@@ -267,6 +267,7 @@ class ImplicitALS(FactorModel):
         users = self.users_.extend(data.users.raw_ids)
         items = self.items_.extend(data.items.raw_ids)
         new = data.reindex(users, items).matrix
+        check_nonnegative(new, "data", f"{type(self).__name__}.partial_fit", IMPLICIT_FEEDBACK)
         old = self.seen_.copy()
         old.resize(new.shape)
         # Where both have an entry, the new value wins: drop the old one, then add.

@@ -91,3 +91,26 @@ def test_n_blocks_beyond_memory_is_refused_before_allocating(matrix):
 
     with pytest.raises(ValueError, match=r"sgd_schedule: 'n_blocks' must be at most 1024 .*74.5 GiB\); got 100000"):
         BiasedMF(n_blocks=100_000, epochs=1).fit(matrix)
+
+
+def test_fold_in_refuses_negative_values_where_fit_does(implicit_only, make_model, ratings_matrix):
+    model = make_model().fit(ratings_matrix)
+    if not hasattr(model, "recommend_for_history"):
+        pytest.skip(f"{type(model).__name__} has no fold-in (its neighbours are users of the training data)")
+    with pytest.raises(DataError, match=r"'history' must be >= 0 \(implicit feedback.*got -1000.0"):
+        model.recommend_for_history({1: -1000, 2: 3}, 5)
+    with pytest.raises(TypeError, match=r"'history' must hold float32 or float64 numbers; got dtype <U"):
+        model.recommend_for_history({1: "a"}, 5)
+
+
+def test_partial_fit_refuses_negative_values():
+    from fastcf.models import ImplicitALS
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((12, 8)) < 0.4) * 1.0
+    data = Interactions(sp.csr_matrix(dense), IdMap(np.arange(12)), IdMap(np.arange(8)))
+    model = ImplicitALS(factors=3, iterations=1, random_state=0).fit(data)
+    update = sp.csr_matrix(dense[:2])
+    update.data[:] = -5.0
+    with pytest.raises(DataError, match=r"ImplicitALS.partial_fit: 'data' must be >= 0"):
+        model.partial_fit(Interactions(update, IdMap(np.arange(2)), IdMap(np.arange(8))))
