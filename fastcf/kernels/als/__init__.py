@@ -109,8 +109,21 @@ def als_half_step(
         _validation.check_finite(factors, "factors (the conjugate-gradient warm start)", owner)
     if gram is not None:
         gram = _gram(gram, factors, owner)
+    return als_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization, cg_steps,
+                                   gram, n_threads, backend)
+
+
+def als_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization, cg_steps=0,
+                            gram=None, n_threads=None, backend=None) -> np.ndarray:
+    """:func:`als_half_step` without its checks, for a caller that checked its arrays once
+    (a model in its iteration loop, after one checked call on the same arrays).
+
+    The arrays must be what the checked call leaves: indptr and indices of one int32/int64
+    dtype with a valid structure, confidence, factors and other_factors finite, C-contiguous,
+    of one float dtype; anything else reads out of bounds or gives garbage, without an error.
+    """
     twin = _backend.twin("als", backend)
-    with kernel_threads(n_threads, owner, n_tasks=factors.shape[0]) as n:
+    with kernel_threads(n_threads, "als_half_step", n_tasks=factors.shape[0]) as n:
         twin.als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n)
     return factors
 
@@ -263,8 +276,15 @@ def als_loss(
     )
     _validation.check_finite(user_factors, "user_factors", owner)
     _validation.check_finite(item_factors, "item_factors", owner)
+    return als_loss_unchecked(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads,
+                              backend)
+
+
+def als_loss_unchecked(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads=None,
+                       backend=None) -> float:
+    """:func:`als_loss` without its checks; the arrays as :func:`als_half_step_unchecked` needs them."""
     twin = _backend.twin("als", backend)
-    with kernel_threads(n_threads, owner, n_tasks=user_factors.shape[0]) as n:
+    with kernel_threads(n_threads, "als_loss", n_tasks=user_factors.shape[0]) as n:
         return float(twin.als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, n))
 
 
