@@ -225,7 +225,7 @@ def as_feature_matrix(features, name: str, owner: str, dtype, n_rows: Optional[i
     for axis, wanted, per in ((0, n_rows, row), (1, n_cols, column)):
         if wanted is not None and csr.shape[axis] != wanted:
             kind = "row" if axis == 0 else "column"
-            raise DataError(message(owner, name, f"one {kind} per {per} ({wanted})", f"{csr.shape[axis]}"))
+            raise DataError(f"{owner}: '{name}' must have one {kind} per {per} ({wanted}); got {csr.shape[axis]}.")
     return csr.astype(dtype, copy=False)
 
 
@@ -270,6 +270,20 @@ def check_nonnegative(csr: sp.csr_matrix, name: str, owner: str, why: str, what:
         bad = int(np.argmin(csr.data))
         raise DataError(message(owner, name, f">= 0 ({why})",
                                 f"{csr.data[bad]} ({_entry_place(csr, bad, what).replace('column', 'item index')})"))
+    return csr
+
+
+def check_representable(csr: sp.csr_matrix, dtype, name: str, owner: str, what: str = "user") -> sp.csr_matrix:
+    """Refuse a stored value that the model's ``dtype`` cannot hold (DataError): 1e39 is inf
+    in float32, and would turn every score it touches into inf or NaN."""
+    dtype = np.dtype(dtype)
+    if csr.nnz and dtype.kind == "f" and csr.data.dtype.itemsize > dtype.itemsize:
+        largest = np.finfo(dtype).max
+        magnitude = np.abs(csr.data)
+        if magnitude.max() > largest:
+            bad = int(np.argmax(magnitude))
+            raise DataError(message(owner, name, f"within the range of the model's dtype {dtype} (|value| <= {largest:.3g})",
+                                    f"{csr.data[bad]} at {_entry_place(csr, bad, what)}"))
     return csr
 
 

@@ -299,4 +299,5 @@ class ImplicitALS(FactorModel):
             factors[rows] = solved
         self.user_factors_, self.item_factors_ = user_factors, item_factors
         self.users_, self.items_, self.seen_ = users, items, seen
+        self._check_fitted_values(f"{type(self).__name__}.partial_fit")
         return self

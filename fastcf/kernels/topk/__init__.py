@@ -129,9 +129,20 @@ def select_topk_dot(
     k = _validation.check_positive_int(k, "k", owner)
     n_rows = queries.shape[0]
     indptr, indices = _exclusions(exclude_indptr, exclude_indices, n_rows, items.shape[0], owner)
+    return select_topk_dot_unchecked(queries, items, k, indptr, indices, n_threads, backend)
+
+
+def select_topk_dot_unchecked(queries, items, k, exclude_indptr, exclude_indices, n_threads=None, backend=None):
+    """:func:`select_topk_dot` without its checks, for a model serving factors that fit or
+    load checked once (a per-call scan of every item factor would be work done twice).
+
+    ``queries`` and ``items``: finite, C-contiguous, native, one float dtype, one width; k an
+    int >= 1; the exclusion CSR as :func:`fastcf._validation.as_csr_structure` leaves it (or
+    ``empty_csr_structure``). Anything else reads out of bounds, without an error.
+    """
     twin = _backend.twin("topk", backend)
-    with kernel_threads(n_threads, owner, n_tasks=n_rows) as n:
-        return twin.select_topk_dot(queries, items, k, indptr, indices, n)
+    with kernel_threads(n_threads, "select_topk_dot", n_tasks=queries.shape[0]) as n:
+        return twin.select_topk_dot(queries, items, k, exclude_indptr, exclude_indices, n)
 
 
 def _exclusions(exclude_indptr, exclude_indices, n_rows, n_items, owner):
