@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import harmonic_rank_weights, ranking_epoch, ranking_rng_state
+from fastcf.kernels.bpr import check_ranking_blocks
 from fastcf._validation import check_flag, check_number, check_positive_int, check_sgd_schedule
 from fastcf.models.base import FactorModel
 
@@ -42,6 +43,7 @@ class RankingFactorModel(FactorModel):
     def _check_params(self) -> None:
         name = type(self).__name__
         check_sgd_schedule(self, name)
+        check_ranking_blocks(self.n_blocks, name)
         check_positive_int(self.max_sampled, "max_sampled", name)
         check_positive_int(self.fold_in_epochs, "fold_in_epochs", name)
         for param in ("regularization", "bias_regularization", "init_std"):

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import sgd_schedule, svdpp_epoch
+from fastcf.kernels.sgd import check_schedule_blocks
 from fastcf._validation import check_number
 from fastcf.models.explicit_mf import BiasedMF
 
@@ -122,6 +123,7 @@ class SVDpp(BiasedMF):
         self._fit_scale(matrix)
         dtype = np.dtype(self.dtype)
         n_users, n_items = matrix.shape
+        check_schedule_blocks(self.n_blocks, matrix.nnz, n_users, n_items, f"{type(self).__name__}.fit")
         rng = np.random.default_rng(self.random_state)
         user_factors = rng.normal(0.0, self.init_std, (n_users, self.factors)).astype(dtype)
         item_factors = rng.normal(0.0, self.init_std, (n_items, self.factors)).astype(dtype)

@@ -89,7 +89,7 @@ def test_interactions_refuses_an_index_out_of_range(matrix):
 def test_n_blocks_beyond_memory_is_refused_before_allocating(matrix):
     from fastcf.models import BiasedMF
 
-    with pytest.raises(ValueError, match=r"sgd_schedule: 'n_blocks' must be at most 1024 .*74.5 GiB\); got 100000"):
+    with pytest.raises(ValueError, match=r"BiasedMF.fit: 'n_blocks' must be at most 1024 .*74.5 GiB\); got 100000"):
         BiasedMF(n_blocks=100_000, epochs=1).fit(matrix)
 
 
@@ -114,3 +114,79 @@ def test_partial_fit_refuses_negative_values():
     update.data[:] = -5.0
     with pytest.raises(DataError, match=r"ImplicitALS.partial_fit: 'data' must be >= 0"):
         model.partial_fit(Interactions(update, IdMap(np.arange(2)), IdMap(np.arange(8))))
+
+
+def test_hybrid_side_features_are_checked_before_the_kernel_reads_them():
+    code = _SETUP + textwrap.dedent("""
+        from fastcf.models import HybridMF
+        features = sp.random(20, 5, density=0.5, random_state=1, format="csr")
+        features.indptr[3] = features.indptr[-1] + 900
+        try:
+            HybridMF(epochs=1).fit(m, item_features=features)
+        except fastcf.exceptions.DataError as error:
+            print("DataError:", error)
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "HybridMF.fit: 'item_features.indptr' must be non-decreasing" in run.stdout
+
+
+def test_hybrid_refuses_broken_user_features_and_cold_start_rows(matrix):
+    from fastcf.models import HybridMF
+
+    features = sp.random(30, 5, density=0.5, random_state=1, format="csr")
+    broken = features.copy()
+    broken.indices[0] = -7
+    with pytest.raises(DataError, match=r"HybridMF.fit: 'user_features.indices' must lie in \[0, 5\); got -7"):
+        HybridMF(epochs=1).fit(matrix, user_features=broken)
+    model = HybridMF(epochs=1, random_state=0).fit(matrix, user_features=features)
+    new_users = sp.random(2, 5, density=0.5, random_state=2, format="csr")
+    new_users.indices[0] = 99
+    with pytest.raises(DataError, match=r"recommend_for_features: 'features.indices' must lie in \[0, 5\); got 99"):
+        model.recommend_for_features(new_users, k=3)
+    with pytest.raises(DataError, match=r"recommend_for_features: 'features' must be finite; got nan at row 0"):
+        model.recommend_for_features(np.full((2, 5), np.nan), k=3)
+    with pytest.raises(DataError, match=r"'features' must have one column per user feature \(5\); got 4"):
+        model.recommend_for_features(np.ones((2, 4)), k=3)
+    with pytest.raises(TypeError, match=r"recommend_for_features: 'features' must be a sparse matrix over the user"):
+        model.recommend_for_features(7, k=3)
+    ids, scores = model.recommend_for_features(np.ones((2, 5)), k=3)
+    assert ids.shape == (2, 3) and np.isfinite(scores).all()
+
+
+@pytest.mark.parametrize("knn_name", ["ItemKNN", "UserKNN"])
+def test_neighbour_scores_from_finite_values_are_finite_or_refused(matrix, knn_name):
+    import fastcf.models
+
+    model_class = getattr(fastcf.models, knn_name)
+    one_large = matrix.astype(np.float32)
+    one_large.data[0] = 3e38
+    _, scores = model_class(k=5).fit(one_large).recommend(np.arange(30), k=5)
+    assert np.isfinite(scores[scores > -np.inf]).all()
+    all_large = matrix.astype(np.float32)
+    all_large.data[:] = 3e38
+    with pytest.raises(DataError, match=r"similarity_topk: the cosine similarities overflow float32"):
+        model_class(k=5).fit(all_large)
+    with pytest.raises(DataError, match=r"'data' must be small enough that pearson's sums over a row stay within"):
+        model_class(k=5, measure="pearson").fit(all_large)
+    jaccard = model_class(k=5, measure="jaccard").fit(all_large)
+    with pytest.raises(DataError, match=rf"{knn_name}: the score of query row 0, candidate \d+ overflows float32"):
+        jaccard.recommend(np.arange(30), k=5)
+
+
+def test_values_beyond_the_model_dtype_are_refused(matrix):
+    from fastcf.models import BPR, ItemKNN
+
+    huge = matrix.copy()
+    huge.data[5] = 1e308
+    for model in (ItemKNN(), BPR(epochs=1)):
+        with pytest.raises(DataError, match=r"'data' must be within the range of the model's dtype float32 "
+                                            r"\(\|value\| <= 3.4e\+38\); got 1e\+308 at user index 0"):
+            model.fit(huge)
+
+
+def test_ranking_blocks_are_refused_before_their_streams_are_spawned(matrix):
+    from fastcf.models import BPR
+
+    with pytest.raises(ValueError, match=r"BPR: 'n_blocks' must be at most 65536 .*; got 10000000"):
+        BPR(n_blocks=10_000_000, epochs=1).fit(matrix)

@@ -37,6 +37,20 @@ LOSSES = {"bpr": 0, "warp": 1}
 _LIMIT_32 = 2**32 - 1
 
 
+#: Random streams ranking_rng_state hands out at most: far more blocks than threads, and
+#: their spawning (one Python object each) stays within a second.
+MAX_RANKING_BLOCKS = 1 << 16
+
+
+def check_ranking_blocks(n_blocks, owner: str) -> int:
+    """An ``n_blocks`` for :func:`ranking_epoch`, refused before any stream is spawned."""
+    n_blocks = _validation.check_positive_int(n_blocks, "n_blocks", owner)
+    if n_blocks > MAX_RANKING_BLOCKS:
+        raise ValueError(_validation.message(owner, "n_blocks", f"at most {MAX_RANKING_BLOCKS} (one random stream "
+                                             "pair per block, spawned up front)", n_blocks))
+    return n_blocks
+
+
 def ranking_rng_state(seed, n_blocks: int) -> np.ndarray:
     """The B random-stream states of :func:`ranking_epoch`: one per block, from SeedSequence(seed).spawn(B).
 
@@ -46,7 +60,7 @@ def ranking_rng_state(seed, n_blocks: int) -> np.ndarray:
         Each block's positive and negative stream. Pass it to every epoch; each epoch
         advances it in place.
     """
-    n_blocks = _validation.check_positive_int(n_blocks, "n_blocks", "ranking_rng_state")
+    n_blocks = check_ranking_blocks(n_blocks, "ranking_rng_state")
     children = np.random.SeedSequence(seed).spawn(n_blocks)
     return np.stack([child.generate_state(2, np.uint64) for child in children])
 

@@ -64,13 +64,7 @@ def sgd_schedule(
         raise ValueError(f"{owner}: 'users' and 'items' must have one length; got {users.shape[0]} and {items.shape[0]}.")
     for arr, name, count in ((users, "users", n_users), (items, "items", n_items)):
         _validation.check_index_range(arr, count, name, owner)
-    # The schedule holds n_blocks² block offsets; refused before allocating rather than
-    # clamped, since another block count is another schedule (other bits).
-    most = max_schedule_blocks(users.size, n_users, n_items)
-    if n_blocks > most:
-        raise ValueError(_validation.message(
-            owner, "n_blocks", f"at most {most} for {users.size} ratings of {n_users} x {n_items} (its "
-            f"n_blocks² block offsets would take {8 * n_blocks ** 2 / 2 ** 30:.1f} GiB)", n_blocks))
+    check_schedule_blocks(n_blocks, users.size, n_users, n_items, owner)
     user_block = _ranges(users, n_users, n_blocks)[users]
     item_block = _ranges(items, n_items, n_blocks)[items]
     block = user_block * n_blocks + item_block
@@ -86,6 +80,19 @@ def sgd_schedule(
 
 #: Block offsets a schedule may hold beyond what its ratings justify (8 MiB of int64).
 _SCHEDULE_SLACK = 1 << 20
+
+
+def check_schedule_blocks(n_blocks: int, n_ratings: int, n_users: int, n_items: int, owner: str) -> int:
+    """Refuse an ``n_blocks`` whose schedule would not fit (ValueError), before allocating.
+
+    The schedule holds n_blocks² block offsets; refused rather than clamped, since another
+    block count is another schedule (other bits). Models call this before their factors."""
+    most = max_schedule_blocks(n_ratings, n_users, n_items)
+    if n_blocks > most:
+        raise ValueError(_validation.message(
+            owner, "n_blocks", f"at most {most} for {n_ratings} ratings of {n_users} x {n_items} (its "
+            f"n_blocks² block offsets would take {8 * n_blocks ** 2 / 2 ** 30:.1f} GiB)", n_blocks))
+    return n_blocks
 
 
 def max_schedule_blocks(n_ratings: int, n_users: int, n_items: int) -> int:

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
 from fastcf import _validation
+from fastcf.exceptions import DataError
 from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
 
@@ -167,6 +168,7 @@ def similarity_topk(
     rows = _canonical(values, indices, indptr, n_rows, n_columns)
     rows = _transform(rows, measure, bm25_k1, bm25_b)
     rows, labels = _longest_first(rows, MEASURES[measure] == "dot" and min_support <= 1 and shrinkage == 0)
+    _check_no_overflow(rows, measure, owner)
     left, right = _scales(rows, measure, alpha)
     # The accumulation walks row a -> its columns u -> the rows of column u, so the twins
     # need the matrix by columns too.
@@ -183,7 +185,33 @@ def similarity_topk(
             MEASURES[measure], shrinkage, 1 if measure == "pearson_baseline" else 0, min_support,
             bool(exclude_self), n,
         )
+    _check_finite_similarities(result[2], measure, owner)
     return _in_caller_order(result, labels)
+
+
+def _check_no_overflow(rows: sp.csr_matrix, measure: str, owner: str) -> None:
+    """Refuse values whose sums over a support overflow ``data``'s dtype in the co-rated cores
+    (their n * sum of squares is formed in that dtype, and inf - inf there is NaN, which no
+    check on the result sees: a NaN similarity is dropped as not positive)."""
+    if MEASURES[measure] not in ("pearson", "corated_cosine") or rows.nnz == 0:
+        return
+    squares = _row_sums_of_squares(rows)
+    bound = squares * np.maximum(np.diff(rows.indptr), 1)
+    largest = np.finfo(rows.dtype).max
+    if bound.max() > largest:
+        row = int(np.argmax(bound))
+        values = rows.data[rows.indptr[row]:rows.indptr[row + 1]]
+        raise DataError(_validation.message(
+            owner, "data", f"small enough that {measure}'s sums over a row stay within {rows.dtype} "
+            f"(entries x sum of squares <= {largest:.3g})",
+            f"{bound[row]:.3g} in row {row} (largest value {np.abs(values).max():.3g})"))
+
+
+def _check_finite_similarities(values: np.ndarray, measure: str, owner: str) -> None:
+    """A dot product past the dtype's range is inf, and stays inf whatever scales it."""
+    if values.size and not np.isfinite(values).all():
+        raise DataError(f"{owner}: the {measure} similarities overflow {values.dtype} (a dot product of two rows "
+                        f"exceeds {np.finfo(values.dtype).max:.3g}); scale 'data' down or pass it as float64.")
 
 
 def _canonical(values, indices, indptr, n_rows, n_columns) -> sp.csr_matrix:
