@@ -25,6 +25,14 @@ bad = m.copy(); bad.indptr[3] = bad.indptr[-1] + 900
 """
 
 
+def _run_isolated(body: str) -> str:
+    """Run ``_SETUP + body`` in a fresh interpreter; a crash fails the test, not the run."""
+    run = subprocess.run([sys.executable, "-c", _SETUP + textwrap.dedent(body)], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
+
+
 def _falling(m):
     bad = m.copy()
     bad.indptr[3] = bad.indptr[-1] + 900
@@ -38,15 +46,13 @@ def matrix():
 
 @pytest.mark.parametrize("model", ["ItemKNN(k=5)", "ImplicitALS(factors=4, iterations=1)"])
 def test_evaluate_refuses_a_falling_test_indptr_without_dying(model):
-    code = _SETUP + textwrap.dedent(f"""
+    stdout = _run_isolated(f"""
         try:
             fastcf.evaluate({model}.fit(m), m, bad, 5)
         except fastcf.exceptions.DataError as error:
             print("DataError:", error)
     """)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "evaluate: 'test.indptr' must be non-decreasing" in run.stdout
+    assert "evaluate: 'test.indptr' must be non-decreasing" in stdout
 
 
 def test_metrics_at_k_refuses_a_broken_test_matrix(matrix):
@@ -117,7 +123,7 @@ def test_partial_fit_refuses_negative_values():
 
 
 def test_hybrid_side_features_are_checked_before_the_kernel_reads_them():
-    code = _SETUP + textwrap.dedent("""
+    stdout = _run_isolated("""
         from fastcf.models import HybridMF
         features = sp.random(20, 5, density=0.5, random_state=1, format="csr")
         features.indptr[3] = features.indptr[-1] + 900
@@ -126,9 +132,7 @@ def test_hybrid_side_features_are_checked_before_the_kernel_reads_them():
         except fastcf.exceptions.DataError as error:
             print("DataError:", error)
     """)
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert "HybridMF.fit: 'item_features.indptr' must be non-decreasing" in run.stdout
+    assert "HybridMF.fit: 'item_features.indptr' must be non-decreasing" in stdout
 
 
 def test_hybrid_refuses_broken_user_features_and_cold_start_rows(matrix):
