@@ -194,3 +194,29 @@ def test_ranking_blocks_are_refused_before_their_streams_are_spawned(matrix):
 
     with pytest.raises(ValueError, match=r"BPR: 'n_blocks' must be at most 65536 .*; got 10000000"):
         BPR(n_blocks=10_000_000, epochs=1).fit(matrix)
+
+
+@pytest.mark.parametrize("model", ["ItemKNN", "UserKNN"])
+def test_knn_on_one_huge_value_stays_finite_or_names_the_overflow(matrix, model):
+    """One stored 3e38 (finite in float32) used to give infinite scores."""
+    from fastcf.models import ItemKNN, UserKNN
+    from fastcf.models.item_knn import MEASURES
+
+    huge = matrix.copy()
+    huge.data[0] = 3e38
+    for measure in MEASURES:
+        try:
+            _, scores = {"ItemKNN": ItemKNN, "UserKNN": UserKNN}[model](k=5, measure=measure).fit(huge).recommend(
+                np.arange(30), 5)
+        except DataError as error:
+            assert "overflow" in str(error) or "small enough" in str(error), error
+        else:
+            padded = scores == -np.inf
+            assert np.isfinite(scores[~padded]).all(), measure
+
+
+def test_ranking_n_blocks_is_refused_before_spawning_streams(matrix):
+    from fastcf.models import BPR
+
+    with pytest.raises(ValueError, match=r"BPR: 'n_blocks' must be at most 65536 .*got 1000000"):
+        BPR(n_blocks=10**6, epochs=1).fit(matrix)
