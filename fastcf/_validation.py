@@ -230,14 +230,21 @@ def as_feature_matrix(features, name: str, owner: str, dtype, n_rows: Optional[i
 
 
 def check_csr_matrix(matrix: sp.csr_matrix, name: str, owner: str) -> sp.csr_matrix:
-    """Check a scipy CSR in place of converting it: structure, real and finite values (the
-    matrix is returned as it is, for owners that keep the caller's object)."""
-    as_csr_structure(matrix.indptr, matrix.indices, matrix.shape[0], matrix.shape[1],
-                     (f"{name}.indptr", f"{name}.indices"), owner)
+    """Check a scipy CSR without canonicalising it: structure, real and finite values.
+
+    The matrix is returned as it is (for owners that keep the caller's object), unless its
+    arrays need another dtype (uint64 or big-endian indices, float16 or bool values): then
+    a CSR over converted copies, since scipy's own methods refuse or misread those."""
+    indptr, indices = as_csr_structure(matrix.indptr, matrix.indices, matrix.shape[0], matrix.shape[1],
+                                       (f"{name}.indptr", f"{name}.indices"), owner)
     data = _stored_values(matrix.data, name, owner)
-    _check_one_value_per_entry(data, matrix.indices.shape[0], name, owner)
+    _check_one_value_per_entry(data, indices.shape[0], name, owner)
     check_finite(data, name, owner, where=lambda position: _entry_place(matrix, position, "user"))
-    return matrix
+    if indptr is matrix.indptr and indices is matrix.indices and data is matrix.data:
+        return matrix
+    converted = sp.csr_matrix(matrix.shape, dtype=data.dtype)
+    converted.data, converted.indices, converted.indptr = data.copy(), indices.copy(), indptr.copy()
+    return converted
 
 
 def _stored_values(data, name: str, owner: str) -> np.ndarray:

@@ -220,3 +220,12 @@ def test_ranking_n_blocks_is_refused_before_spawning_streams(matrix):
 
     with pytest.raises(ValueError, match=r"BPR: 'n_blocks' must be at most 65536 .*got 1000000"):
         BPR(n_blocks=10**6, epochs=1).fit(matrix)
+
+
+def test_interactions_converts_index_dtypes_scipy_cannot_read(matrix):
+    wide = matrix.copy()
+    wide.indices, wide.indptr = matrix.indices.astype(np.uint64), matrix.indptr.astype(np.uint64)
+    data = Interactions(wide, IdMap(np.arange(30)), IdMap(np.arange(20)))
+    assert data.matrix.indices.dtype in (np.int32, np.int64)
+    assert wide.indices.dtype == np.uint64  # the caller's matrix is left as given
+    np.testing.assert_array_equal(data.matrix.toarray(), matrix.toarray())
