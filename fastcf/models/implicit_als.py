@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from fastcf.data.interactions import Interactions
 from fastcf.kernels import als_half_step
 from fastcf.kernels.als import als_half_step_unchecked, als_loss_unchecked
-from fastcf._validation import IMPLICIT_FEEDBACK, check_nonnegative, check_positive_int
+from fastcf._validation import IMPLICIT_FEEDBACK, check_finite, check_nonnegative, check_positive_int
 from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.base import FactorModel
 
@@ -207,9 +207,15 @@ class ImplicitALS(FactorModel):
         return factors[0] if single else factors
 
     def _fold_in(self, rows: sp.csr_matrix) -> np.ndarray:
+        # The histories were checked by _history_rows and the item factors by fit or load:
+        # the unchecked core, so that a fold-in does not scan the whole item-factor matrix.
         confidence = self._confidence(rows)
+        confidence.data = np.ascontiguousarray(confidence.data, dtype=self.item_factors_.dtype)
+        check_finite(confidence.data, "history (as confidence 1 + alpha * value)", f"{type(self).__name__}.fold_in")
+        if confidence.indptr.dtype != confidence.indices.dtype:
+            confidence.indptr, confidence.indices = confidence.indptr.astype(np.int64), confidence.indices.astype(np.int64)
         factors = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=self.item_factors_.dtype)
-        self._half_step(confidence, self.item_factors_, factors, cg_steps=0)
+        self._half_step(confidence, np.ascontiguousarray(self.item_factors_), factors, cg_steps=0, checked=False)
         return factors
 
     def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,

@@ -229,3 +229,20 @@ def test_interactions_converts_index_dtypes_scipy_cannot_read(matrix):
     assert data.matrix.indices.dtype in (np.int32, np.int64)
     assert wide.indices.dtype == np.uint64  # the caller's matrix is left as given
     np.testing.assert_array_equal(data.matrix.toarray(), matrix.toarray())
+
+
+def test_als_fold_in_serves_checked_factors_through_the_unchecked_core(matrix, monkeypatch):
+    import fastcf.models.implicit_als as implicit_als
+    from fastcf.models import ImplicitALS
+
+    model = ImplicitALS(factors=4, iterations=2, random_state=0).fit(matrix)
+    expected = model.user_factors_for({1: 2.0, 3: 1.0})
+
+    def scans_the_factors(*args, **kwargs):
+        raise AssertionError("fold-in re-checked the item factors that fit checked")
+
+    monkeypatch.setattr(implicit_als, "als_half_step", scans_the_factors)
+    np.testing.assert_array_equal(model.user_factors_for({1: 2.0, 3: 1.0}), expected)
+    with pytest.raises(DataError, match=r"ImplicitALS.fold_in: 'history \(as confidence 1 \+ alpha \* value\)' must be "
+                                        r"finite; got inf"):
+        model.user_factors_for({1: 3e38})
