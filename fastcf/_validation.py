@@ -294,6 +294,19 @@ def check_representable(csr: sp.csr_matrix, dtype, name: str, owner: str, what: 
     return csr
 
 
+def check_summable(csr: sp.csr_matrix, name: str, owner: str, what: str = "user") -> sp.csr_matrix:
+    """Refuse values so large that a sum over them can overflow float64 (DataError): means,
+    biases and scores are sums of stored values, and inf - inf is a silent NaN."""
+    if csr.nnz:
+        bound = np.finfo(np.float64).max / csr.nnz
+        magnitude = np.abs(csr.data)
+        if magnitude.max() > bound:
+            bad = int(np.argmax(magnitude))
+            raise DataError(message(owner, name, f"small enough that sums of its {csr.nnz} values stay finite "
+                                    f"(|value| <= {bound:.3g})", f"{csr.data[bad]} at {_entry_place(csr, bad, what)}"))
+    return csr
+
+
 def native_byte_order(arr: np.ndarray) -> np.ndarray:
     """The array in the machine's byte order (big-endian input, e.g. from a file, is swapped)."""
     if not arr.dtype.isnative:

@@ -69,7 +69,9 @@ from typing import Iterable, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf._validation import as_canonical_csr, as_float_matrix, as_interaction_matrix, check_finite
+from fastcf._validation import (as_canonical_csr, as_float_matrix, as_interaction_matrix, check_finite, check_positive_int,
+                                message)
+from fastcf.exceptions import DataError
 from fastcf.kernels.metrics import RANKING_COLUMNS, list_ranking_metrics
 
 __all__ = [
@@ -173,17 +175,23 @@ def _lists(recommended, owner: str) -> np.ndarray:
         raise ValueError(f"{owner}: 'recommended' must be a 2-D array (users x k); got shape {top.shape}.")
     if top.dtype.kind not in "iu":
         raise TypeError(f"{owner}: 'recommended' must hold integer item indices (-1 pads); got dtype {top.dtype}.")
-    return top.astype(np.int64, copy=False)
+    if top.size and top.dtype.kind == "u" and top.max() > np.iinfo(np.int64).max:
+        raise DataError(message(owner, "recommended", "item indices within the int64 range", top.max()))
+    top = top.astype(np.int64, copy=False)
+    if top.size and top.min() < -1:
+        raise DataError(message(owner, "recommended", "item indices >= 0, or -1 for a pad", top.min()))
+    return top
 
 
 def catalog_coverage(recommended, n_items: int) -> float:
     """|∪ lists| / n_items: the share of the catalogue recommended to at least one user (-1 pads)."""
     top = _lists(recommended, "catalog_coverage")
-    if n_items <= 0:
+    n_items = check_positive_int(n_items, "n_items", "catalog_coverage", minimum=0)
+    if n_items == 0:
         return float("nan")
     items = top[top >= 0]
     if items.size and items.max() >= n_items:
-        raise ValueError(f"catalog_coverage: item {items.max()} is outside [0, {n_items}).")
+        raise DataError(f"catalog_coverage: item {items.max()} is outside [0, {n_items}).")
     return float(np.unique(items).size / n_items)
 
 

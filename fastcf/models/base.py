@@ -33,7 +33,8 @@ from fastcf.kernels.topk import select_topk_dot_unchecked
 from fastcf.kernels._backend import resolve_backend
 from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, as_float_vector, check_finite, check_flag,
                                 check_float_dtype, check_n_threads, check_nonnegative, check_optional_flag,
-                                check_positive_int, check_representable, check_seed, empty_csr_structure)
+                                check_positive_int, check_representable, check_seed, check_summable,
+                                empty_csr_structure)
 
 __all__ = ["FactorModel", "Recommender"]
 
@@ -139,6 +140,7 @@ class Recommender:
             check_nonnegative(matrix, "data", owner, IMPLICIT_FEEDBACK)
         if hasattr(self, "dtype"):
             check_representable(matrix, self.dtype, "data", owner)
+        check_summable(matrix, "data", owner)
         return matrix, users, items
 
     def _check_common_params(self) -> None:
@@ -281,6 +283,7 @@ class Recommender:
             rows.sum_duplicates()
             single = True
         check_finite(rows.data, "history", name)
+        check_summable(rows, "history", name, what="history")
         if self._nonnegative_data:  # as fit refuses them: a dislike must not score as a like
             check_nonnegative(rows, "history", name, IMPLICIT_FEEDBACK, what="history")
         return rows, single
