@@ -283,6 +283,8 @@ class Recommender:
             rows.sum_duplicates()
             single = True
         check_finite(rows.data, "history", name)
+        if hasattr(self, "dtype"):
+            check_representable(rows, self.dtype, "history", name, what="history")
         check_summable(rows, "history", name, what="history")
         if self._nonnegative_data:  # as fit refuses them: a dislike must not score as a like
             check_nonnegative(rows, "history", name, IMPLICIT_FEEDBACK, what="history")

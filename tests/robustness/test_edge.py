@@ -246,3 +246,31 @@ def test_als_fold_in_serves_checked_factors_through_the_unchecked_core(matrix, m
     with pytest.raises(DataError, match=r"ImplicitALS.fold_in: 'history \(as confidence 1 \+ alpha \* value\)' must be "
                                         r"finite; got inf"):
         model.user_factors_for({1: 3e38})
+
+
+def test_catalog_coverage_checks_n_items_and_the_lists(matrix):
+    from fastcf.evaluation import catalog_coverage
+
+    top = np.array([[0, 1, 2], [3, -1, -1]])
+    # A sparse matrix for n_items used to reach scipy's comparison of the caller's arrays (a segfault).
+    with pytest.raises(TypeError, match=r"catalog_coverage: 'n_items' must be an int >= 0; got"):
+        catalog_coverage(top, matrix)
+    with pytest.raises(DataError, match=r"catalog_coverage: 'recommended' must be item indices >= 0, or -1 for a pad; "
+                                        r"got -7"):
+        catalog_coverage(np.array([[0, -7]]), 20)
+    with pytest.raises(DataError, match=r"'recommended' must be item indices within the int64 range"):
+        catalog_coverage(np.array([[2**63]], dtype=np.uint64), 20)
+    assert catalog_coverage(top, 20) == 4 / 20
+
+
+def test_values_whose_sums_overflow_float64_are_refused(matrix):
+    from fastcf.models import BaselineOnly, KNNBasic
+
+    huge = matrix.copy()
+    huge.data[:] = 1e308  # the global mean used to be inf, and every prediction NaN
+    with pytest.raises(DataError, match=r"BaselineOnly.fit: 'data' must be small enough that sums of its 180 values "
+                                        r"stay finite \(\|value\| <= 9.99e\+305\); got 1e\+308"):
+        BaselineOnly().fit(huge)
+    model = KNNBasic().fit(matrix)
+    with pytest.raises(DataError, match=r"KNNBasic.recommend_for_history: 'history' must be small enough"):
+        model.recommend_for_history({1: 1e308, 2: 1e308}, k=3)
