@@ -34,6 +34,7 @@ import threading
 from typing import Iterator, Optional
 
 from fastcf import config
+from fastcf._validation import check_n_threads
 from fastcf.kernels import _numba_cache
 
 __all__ = ["kernel_threads", "numba_threads", "numba_threading_layer", "resolve_n_threads", "single_threaded_blas"]
@@ -63,7 +64,7 @@ def resolve_n_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[in
     if n_threads is None:
         n = config.get_num_threads()
     else:
-        n = config.check_n_threads(n_threads, "n_threads", owner)
+        n = check_n_threads(n_threads, "n_threads", owner)
     n = min(n, config.usable_cores())
     if n_tasks is not None:
         n = min(n, max(int(n_tasks), 1))
