@@ -126,6 +126,7 @@ def read_movielens_items(path) -> pd.DataFrame:
             "release_date": frame["release_date"].to_numpy(),
             "imdb_url": frame["imdb_url"].to_numpy(),
         }, index=pd.Index(frame["item"].to_numpy(), name="item"))
+        _refuse_repeated_ids(folder / "u.item", items.index, "item")
         return items
     if (folder / "movies.dat").exists():
         rows = _split_double_colon(folder / "movies.dat", 3)
@@ -139,6 +140,7 @@ def read_movielens_items(path) -> pd.DataFrame:
         genres = [tuple(g for g in str(s).split("|") if g and g != "(no genres listed)") for s in frame["genres"]]
     else:
         raise FileNotFoundError(f"{folder}: no movie file (u.item, movies.dat or movies.csv).")
+    _refuse_repeated_ids(folder / ("movies.dat" if (folder / "movies.dat").exists() else "movies.csv"), ids, "item")
     return pd.DataFrame(
         {"title": titles.to_numpy(), "year": _years(titles, None), "genres": genres},
         index=pd.Index(ids, name="item"),
@@ -156,9 +158,11 @@ def read_movielens_users(path) -> pd.DataFrame:
     if (folder / "u.user").exists():
         frame = pd.read_csv(folder / "u.user", sep="|", header=None, encoding="latin-1",
                             names=["user", "age", "gender", "occupation", "zip"], dtype={"zip": str})
+        _refuse_repeated_ids(folder / "u.user", frame["user"], "user")
         return frame.set_index("user")
     if (folder / "users.dat").exists():
         rows = _split_double_colon(folder / "users.dat", 5)
+        _refuse_repeated_ids(folder / "users.dat", [r[0] for r in rows], "user")
         codes = np.array([int(r[3]) for r in rows])
         if codes.min() < 0 or codes.max() >= len(OCCUPATIONS_1M):
             raise DataError(f"{folder / 'users.dat'}: occupation codes must lie in [0, {len(OCCUPATIONS_1M)}).")
@@ -199,6 +203,23 @@ def read_movielens_folds(path, which: str = "u", *, cold: str = "drop") -> List[
         ]
         folds.append(align_test(parts[0], parts[1], cold=cold))
     return folds
+
+
+def _refuse_repeated_ids(path: Path, ids, what: str) -> None:
+    """Metadata keyed by id must hold each id once: two titles for one movie cannot both be right.
+
+    Line numbers assume one record per line (true of every MovieLens metadata file).
+    """
+    ids = pd.Index(np.asarray(ids))
+    repeated = ids.duplicated()
+    if repeated.any():
+        second = int(np.flatnonzero(repeated)[0])
+        first = int(np.flatnonzero(ids == ids[second])[0])
+        value = ids[second].item() if hasattr(ids[second], "item") else ids[second]
+        raise DataError(
+            f"{path.name}:{second + 1 + (path.suffix == '.csv')}: {what} id {value!r} repeats line "
+            f"{first + 1 + (path.suffix == '.csv')}; each {what} must appear once in its metadata file."
+        )
 
 
 def _split_double_colon(path: Path, n_fields: int) -> List[List[str]]:
