@@ -28,7 +28,7 @@ ratings and duplicates follow their own policies (``zeros``, ``duplicates``), no
 ``on_bad_row``.
 
 Ids keep their exact value and type. In a file, a column in which more than half of the
-ids are integer literals (``[+-]?[0-9]+``) is an integer column: its ids become int64
+ids are integer literals (``[+-]?[0-9]+``, spaces around allowed) is an integer column: its ids become int64
 (parsed exactly, never through float), any other value there is a bad row; otherwise every
 id is kept as the text written, spaces included. Ids given in memory (DataFrame, arrays)
 are kept as given: ``"7"`` and ``7`` are different ids, ``"a "`` and ``"a"`` too. A cell
@@ -207,7 +207,8 @@ class CleanRatings:
     report: CleaningReport
 
 
-_INTEGER_LITERAL = r"[+-]?[0-9]+"
+# Spaces around the digits are allowed, as pandas' own integer parsing allows them.
+_INTEGER_LITERAL = r" *[+-]?[0-9]+ *"
 # Unix seconds that every NumPy/pandas datetime unit can hold (datetime64[ns]: 1677-09-21
 # to 2262-04-11); later steps (temporal splits, reports) convert timestamps to dates.
 TIMESTAMP_LIMIT = np.iinfo(np.int64).max // 10**9

@@ -206,7 +206,10 @@ def read_table(
         sep = _SEPARATORS.get(suffix) or _sniff_separator(raw)
     if len(sep) != 1 and sep != "::":
         raise ValueError(f"read_ratings: 'sep' must be one character or '::'; got {sep!r}.")
-    if raw.find(b"\r") >= 0:  # CRLF and lone CR both end a line, for the counts below as for any reader
+    quoted = sep != "::" and raw.find(b'"') >= 0
+    if not quoted and raw.find(b"\r") >= 0:
+        # CRLF and lone CR both end a line, for the counts below as for any reader. (Quoted
+        # text keeps its bytes: a CR may be part of a quoted value; the csv module splits it.)
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     if names is None:
         header, body_start = _header_line(path.name, raw)
@@ -218,7 +221,6 @@ def read_table(
     _check_columns(path.name, columns, usecols, header_line=names is None, sep=sep)
 
     body = np.frombuffer(raw, dtype=np.uint8)[body_start:]
-    quoted = sep != "::" and raw.find(b'"', body_start) >= 0
     if quoted:
         frame, line_numbers, bad = _parse_quoted(path.name, raw[body_start:].decode("utf-8"), sep, columns, first_line)
     else:
