@@ -688,6 +688,16 @@ def _configure_logging(args) -> logging.Handler:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the fastcf command with ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader stopped reading (`| head -2`, also of --help): not an error. Point stdout
+        # at /dev/null so that the interpreter's final flush does not report the closed pipe.
+        _silence_stdout()
+        return 0
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     from fastcf.exceptions import DataError, ModelFileError
 
     parser = build_parser()
@@ -696,7 +706,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        print(f"{exc.prog or prog}: error: {exc}", file=sys.stderr)
+        print(f"{exc.prog or prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
@@ -717,21 +727,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:
-        # The reader stopped reading (`| head -2`): not an error. Point stdout at /dev/null so
-        # that the interpreter's final flush does not report the closed pipe either.
-        _silence_stdout()
-        return 0
-    except (DataError, ModelFileError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-            KeyError, ValueError, TypeError, FloatingPointError) as exc:
+        raise
+    except (DataError, ModelFileError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError, KeyError, ValueError, TypeError, FloatingPointError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"{prog}: error: {_one_line(command_line_words(message))}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a fastcf bug, not a user error: still one line, with the way to the traceback
+        if args.verbose:
+            raise
+        print(f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug; run with -v for the "
+              f"traceback and please report it)", file=sys.stderr)
+        return 1
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)

@@ -284,3 +284,22 @@ def test_evaluate_refuses_data_sharing_no_users(trained, tmp_path, capsys):
     code, out, err = run(["evaluate", "--model", str(trained), "--data", str(path)], capsys)
     assert code == 2 and out == ""
     assert "none of its 2 users is among the model's 80 users" in err
+
+
+def test_help_into_a_closed_pipe_ends_quietly():
+    shell = subprocess.run(f"{sys.executable} -m fastcf train --help | head -1", shell=True, capture_output=True,
+                           text=True, timeout=120)
+    assert shell.stdout.startswith("usage: fastcf train")
+    assert "Broken pipe" not in shell.stderr and "Traceback" not in shell.stderr, shell.stderr
+
+
+def test_an_unexpected_error_is_one_line_with_exit_1(monkeypatch, capsys):
+    import fastcf.cli as cli
+
+    def broken(args):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "cmd_split", broken)
+    code, _, err = run(["split", "--data", "synthetic", "--train", "a.csv", "--test", "b.csv"], capsys)
+    assert code == 1 and err.strip() == ("fastcf split: internal error: RuntimeError: boom | second line (a bug; run "
+                                         "with -v for the traceback and please report it)")

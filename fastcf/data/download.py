@@ -46,6 +46,8 @@ _VERIFIED = ".fastcf-verified"
 #: Most bytes one archive may extract to: MovieLens' largest release (ml-latest) extracts to
 #: under 2 GB. Pass ``max_extracted_bytes`` to download_movielens for more.
 MAX_EXTRACTED_BYTES = 4 << 30
+#: Most members one archive may hold (MovieLens archives hold under 50).
+MAX_MEMBERS = 10_000
 #: Most an archive may expand, as a multiple of its own size (text compresses 3-6x).
 MAX_EXPANSION = 100
 
@@ -165,6 +167,9 @@ def _safe_extract(archive: Path, destination: Path, max_bytes: int = None) -> No
     try:
         with zipfile.ZipFile(archive) as zipped:
             members = zipped.infolist()
+            if len(members) > MAX_MEMBERS:
+                raise DataError(f"{archive.name}: {len(members):,} members; a MovieLens archive has a few dozen "
+                                f"(the limit is {MAX_MEMBERS:,}).")
             plan = _extraction_plan(archive.name, members)
             declared = sum(m.file_size for m in members)
             if declared > limit:

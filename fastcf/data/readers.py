@@ -361,7 +361,7 @@ def _parse_plain(body, sep, columns, usecols, first_line, typed):
             # is an integer literal (exact, never through float); any other outcome, and the
             # text parse below judges each value.
             frame = pd.read_csv(io.BytesIO(text), low_memory=False, **options)
-            if not all(frame[c].dtype.kind in ("f" if np.dtype(t).kind == "f" else "i") for c, t in typed.items()
+            if not all(frame[c].dtype.kind in ("if" if np.dtype(t).kind == "f" else "i") for c, t in typed.items()
                        if c in frame.columns):
                 frame = None
         if frame is None:

@@ -71,3 +71,10 @@ def test_garbage_is_not_an_archive(tmp_path):
 def test_a_clean_archive_extracts(tmp_path):
     download._safe_extract(archive(tmp_path, [("ml/", b""), ("ml/u.data", b"1\t2\t3\t4\n")]), tmp_path / "out")
     assert (tmp_path / "out" / "ml" / "u.data").read_bytes() == b"1\t2\t3\t4\n"
+
+
+def test_too_many_members_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(download, "MAX_MEMBERS", 3)
+    path = archive(tmp_path, [(f"ml/{k}", b"x") for k in range(4)])
+    with pytest.raises(DataError, match=r"a.zip: 4 members; .*\(the limit is 3\)"):
+        download._safe_extract(path, tmp_path / "out")
