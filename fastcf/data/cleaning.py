@@ -228,8 +228,9 @@ def _integer_text(text: pd.Series, present: np.ndarray):
     literal = text.str.fullmatch(_INTEGER_LITERAL).fillna(False).to_numpy(dtype=bool) & present
     values = np.zeros(len(text), dtype=np.int64)
     beyond = np.zeros(len(text), dtype=bool)
-    long = literal & (text.str.len().fillna(0).to_numpy() >= 19)
-    for k in np.flatnonzero(long):  # rare: only 19+ digit literals can overflow
+    length = text.str.strip().str.len().fillna(0).to_numpy()
+    beyond[literal & (length > 40)] = True  # int64 has 19 digits; spaces aside, this cannot fit
+    for k in np.flatnonzero(literal & (length >= 19) & (length <= 40)):  # rare: only these can overflow
         beyond[k] = not (-_INT64_MAX - 1 <= int(text.iloc[k]) <= _INT64_MAX)
     fits = literal & ~beyond
     if fits.any():

@@ -173,3 +173,15 @@ def test_quoted_fields_keep_separators_and_line_numbers(tmp_path):
         read_ratings(path)
     data = read_ratings(path, on_bad_row="skip")
     assert sorted(data.users.raw_ids.tolist()) == ["a,b", "multi\nline"]
+
+
+def test_an_id_of_thousands_of_digits_is_beyond_int64_not_a_crash(tmp_path):
+    path = write(tmp_path, "r.csv", "user,item,rating\n1,2,3\n" + "9" * 5000 + ",2,3\n")
+    with pytest.raises(DataError, match=r"r.csv:3: 'user' must be an id within the int64 range; got '9999"):
+        read_ratings(path)
+    assert read_ratings(path, on_bad_row="skip").report.dropped == {"user id beyond int64": 1}
+
+
+def test_lone_carriage_returns_end_lines(tmp_path):
+    data = read_ratings(write(tmp_path, "r.csv", "user,item,rating\r1,2,3\r4,5,6\r"))
+    assert data.to_frame()[["user", "item"]].values.tolist() == [[1, 2], [4, 5]]
