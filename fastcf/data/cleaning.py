@@ -317,6 +317,7 @@ def _parse_timestamps(column: pd.Series):
     if dtype.kind == "M":
         present = ~missing
         stamps[present] = column[present].to_numpy().astype("datetime64[s]").astype(np.int64)
+        out = np.abs(stamps) > TIMESTAMP_LIMIT  # datetime64[s] and [us] reach far beyond 2262
     elif pd.api.types.is_integer_dtype(dtype):
         wide = column.to_numpy(dtype=np.float64 if dtype.kind == "u" else np.int64, na_value=0)
         out = np.abs(wide) > TIMESTAMP_LIMIT

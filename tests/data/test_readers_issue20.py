@@ -185,3 +185,12 @@ def test_an_id_of_thousands_of_digits_is_beyond_int64_not_a_crash(tmp_path):
 def test_lone_carriage_returns_end_lines(tmp_path):
     data = read_ratings(write(tmp_path, "r.csv", "user,item,rating\r1,2,3\r4,5,6\r"))
     assert data.to_frame()[["user", "item"]].values.tolist() == [[1, 2], [4, 5]]
+
+
+def test_datetime_columns_are_held_to_the_timestamp_range():
+    import datetime
+
+    frame = pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [1.0, 2.0],
+                          "t": [datetime.datetime(2020, 1, 1), datetime.datetime(3000, 1, 1)]})
+    data = read_ratings(frame, timestamp_col="t")
+    assert data.timestamps.tolist() == [1577836800] and data.report.dropped == {"timestamp out of range": 1}
