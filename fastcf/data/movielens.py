@@ -14,6 +14,7 @@ latest        ``ratings.csv`` ``movies.csv`` (20M, 25M, 32M, latest)      0.5..5
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -107,11 +108,29 @@ def read_movielens(
     return data
 
 
+def _metadata_errors(read):
+    """A metadata file that pandas or int() cannot read is a DataError naming the folder and what failed."""
+
+    @functools.wraps(read)
+    def reader(path):
+        try:
+            return read(path)
+        except (DataError, FileNotFoundError):
+            raise
+        except (ValueError, KeyError, IndexError, TypeError) as exc:  # pandas' ParserError is a ValueError
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"{Path(os.fspath(path))}: a MovieLens metadata file is malformed ({detail[:200]}).") from None
+
+    return reader
+
+
+@_metadata_errors
 def read_movielens_items(path) -> pd.DataFrame:
     """Movies of a MovieLens folder: DataFrame indexed by movie id with title, year, genres."""
     folder = Path(os.fspath(path))
     if (folder / "u.item").exists():
         flags = [f"g{k}" for k in range(len(GENRES_100K))]
+        _check_pipe_fields(folder / "u.item", 5 + len(flags))
         frame = pd.read_csv(
             folder / "u.item", sep="|", header=None, encoding="latin-1",
             names=["item", "title", "release_date", "video_release_date", "imdb_url", *flags],
@@ -147,6 +166,7 @@ def read_movielens_items(path) -> pd.DataFrame:
     )
 
 
+@_metadata_errors
 def read_movielens_users(path) -> pd.DataFrame:
     """Users of a MovieLens folder: DataFrame indexed by user id with age, gender, occupation, zip.
 
@@ -156,6 +176,7 @@ def read_movielens_users(path) -> pd.DataFrame:
     """
     folder = Path(os.fspath(path))
     if (folder / "u.user").exists():
+        _check_pipe_fields(folder / "u.user", 5)
         frame = pd.read_csv(folder / "u.user", sep="|", header=None, encoding="latin-1",
                             names=["user", "age", "gender", "occupation", "zip"], dtype={"zip": str})
         _refuse_repeated_ids(folder / "u.user", frame["user"], "user")
@@ -203,6 +224,17 @@ def read_movielens_folds(path, which: str = "u", *, cold: str = "drop") -> List[
         ]
         folds.append(align_test(parts[0], parts[1], cold=cold))
     return folds
+
+
+def _check_pipe_fields(path: Path, n_fields: int) -> None:
+    """Every line of a '|'-separated 100K metadata file has its ``n_fields`` fields (pandas would
+    pad a short line with NaN, and a NaN genre flag reads as True)."""
+    with open(path, encoding="latin-1", newline=None) as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if line and line.count("|") != n_fields - 1:
+                raise DataError(f"{path.name}:{number}: expected {n_fields} '|'-separated fields; "
+                                f"got {line.count('|') + 1}.")
 
 
 def _refuse_repeated_ids(path: Path, ids, what: str) -> None:

@@ -194,3 +194,18 @@ def test_datetime_columns_are_held_to_the_timestamp_range():
                           "t": [datetime.datetime(2020, 1, 1), datetime.datetime(3000, 1, 1)]})
     data = read_ratings(frame, timestamp_col="t")
     assert data.timestamps.tolist() == [1577836800] and data.report.dropped == {"timestamp out of range": 1}
+
+
+def test_metadata_files_with_missing_fields_or_bad_ids_are_data_errors(tmp_path):
+    from fastcf.data.movielens import read_movielens_users
+
+    (tmp_path / "u.item").write_text("1|a|b\n", encoding="latin-1")
+    with pytest.raises(DataError, match=r"u.item:1: expected 24 '\|'-separated fields; got 3"):
+        read_movielens_items(tmp_path)
+    (tmp_path / "u.user").write_text("1|20|M|other|12345\n1|30|F|other|12345\n", encoding="latin-1")
+    with pytest.raises(DataError, match=r"u.user:2: user id 1 repeats line 1"):
+        read_movielens_users(tmp_path)
+    (tmp_path / "u.item").unlink()
+    (tmp_path / "movies.dat").write_text("x::Title (1999)::Drama\n", encoding="latin-1")
+    with pytest.raises(DataError, match=r"a MovieLens metadata file is malformed \(invalid literal"):
+        read_movielens_items(tmp_path)
