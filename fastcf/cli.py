@@ -379,6 +379,7 @@ def cmd_train(args) -> int:
     model = cls(**params)
     if hasattr(model, "_check_params"):  # refuse bad parameters before reading a large file
         model._check_params()
+    _check_output("--out", args.out)
     data = read_data(args.data, args.format, args)
     logger.info("%s", data.report)
     started = time.perf_counter()
@@ -484,12 +485,23 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def _check_output(option: str, target: str) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    path = Path(target).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{option} {target}: is a folder; give a file name.")
+    if not path.parent.is_dir():
+        raise UsageError(f"{option} {target}: the folder {str(path.parent)!r} does not exist.")
+
+
 SPLITS = ("leave-k-out", "random", "temporal", "user-fraction")
 
 
 def cmd_split(args) -> int:
     from fastcf.data import splits
 
+    _check_output("--train", args.train)
+    _check_output("--test", args.test)
     data = read_data(args.data, args.format, args)
     fraction = args.test_fraction
     if not 0 < fraction < 1:

@@ -303,3 +303,17 @@ def test_an_unexpected_error_is_one_line_with_exit_1(monkeypatch, capsys):
     code, _, err = run(["split", "--data", "synthetic", "--train", "a.csv", "--test", "b.csv"], capsys)
     assert code == 1 and err.strip() == ("fastcf split: internal error: RuntimeError: boom | second line (a bug; run "
                                          "with -v for the traceback and please report it)")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["split", "--data", "synthetic", "--train", "{tmp}/no/a.csv", "--test", "{tmp}/b.csv"],
+     "--train {tmp}/no/a.csv: the folder '{tmp}/no' does not exist"),
+    (["split", "--data", "synthetic", "--train", "{tmp}", "--test", "{tmp}/b.csv"], "--train {tmp}: is a folder"),
+    (["train", "--data", "synthetic", "--out", "{tmp}/no/m.npz"], "--out {tmp}/no/m.npz: the folder"),
+    (["split", "--data", "synthetic", "-k", "0", "--train", "{tmp}/a.csv", "--test", "{tmp}/b.csv"], "-k 0: expected"),
+    (["split", "--data", "synthetic", "--test-fraction", "1.5", "--train", "{tmp}/a.csv", "--test", "{tmp}/b.csv"],
+     "--test-fraction 1.5: expected a number in (0, 1)"),
+])
+def test_split_and_train_outputs_are_checked_first(argv, fragment, tmp_path, capsys):
+    code, _, err = run([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert code == 2 and fragment.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1, err
