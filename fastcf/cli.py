@@ -767,6 +767,7 @@ _OPTION_WORDS = (
     (re.compile(r"""\bon_bad_row=["']?(\w+)["']?"""), r"--on-bad-row \1"),
     (re.compile(r"\bmd5=\.\.\."), "--md5 HEX"),
     (re.compile(r"\bencoding=\.\.\."), "--encoding NAME"),
+    (re.compile(r"duplicates='last', 'first', 'mean', 'sum' or 'max'"), "--duplicates last, first, mean, sum or max"),
     (re.compile(r"\bduplicates='(\w+)'"), r"--duplicates \1"),
     (re.compile(r"'on_bad_row'"), "--on-bad-row"),
     (re.compile(r"'rating_scale'"), "--rating-scale"),

@@ -252,6 +252,10 @@ def test_messages_name_command_line_options(tmp_path, capsys):
     from fastcf.cli import command_line_words
 
     assert command_line_words("pass md5=... to verify") == "pass --md5 HEX to verify"
+    path.write_text("user,item,rating\n1,2,3\n1,2,4\n")
+    code, _, err = run(["train", "--data", str(path), "--duplicates", "error", "--out", str(tmp_path / "m.npz")],
+                       capsys)
+    assert code == 2 and "Choose a policy: --duplicates last, first, mean, sum or max." in err, err
 
 
 def test_a_closed_pipe_ends_quietly(trained, tmp_path):
