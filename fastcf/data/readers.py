@@ -265,20 +265,25 @@ def _utf8_bytes(path: Path, encoding: str) -> bytes:
 
 def _header_line(source: str, raw: bytes) -> Tuple[str, int]:
     """(header text, offset of the first data byte); a header is capped before anything is split."""
-    end = raw.find(b"\n", 0, MAX_HEADER_BYTES + 1)
-    if end < 0:
+    ends = [e for e in (raw.find(b"\n", 0, MAX_HEADER_BYTES + 1), raw.find(b"\r", 0, MAX_HEADER_BYTES + 1)) if e >= 0]
+    if not ends:
         if len(raw) > MAX_HEADER_BYTES:
             raise DataError(f"{source}:1: the header line is longer than {MAX_HEADER_BYTES:,} bytes; "
                             f"a ratings file has a few short column names.")
-        end = len(raw)
-    return raw[:end].decode("utf-8"), end + 1
+        return raw.decode("utf-8"), len(raw)
+    end = min(ends)  # LF, CRLF or a lone CR ends the header (quoted files keep their CRs)
+    after = end + 2 if raw[end:end + 2] == b"\r\n" else end + 1
+    return raw[:end].decode("utf-8"), after
 
 
 def _split_header(source: str, header: str, sep: str) -> list:
     if header.count(sep) >= MAX_COLUMNS:
         raise DataError(f"{source}:1: the header has more than {MAX_COLUMNS:,} columns; "
                         f"a ratings file has a few.")
-    fields = next(csv.reader([header], delimiter=sep)) if sep != "::" and '"' in header else header.split(sep)
+    try:
+        fields = next(csv.reader([header], delimiter=sep)) if sep != "::" and '"' in header else header.split(sep)
+    except csv.Error as exc:
+        raise DataError(f"{source}:1: the header line is malformed ({exc}).") from None
     # Column names (not values) are trimmed: "user, item" is a common way to write a header.
     return [f.strip() for f in fields]
 

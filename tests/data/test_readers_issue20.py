@@ -209,3 +209,16 @@ def test_metadata_files_with_missing_fields_or_bad_ids_are_data_errors(tmp_path)
     (tmp_path / "movies.dat").write_text("x::Title (1999)::Drama\n", encoding="latin-1")
     with pytest.raises(DataError, match=r"a MovieLens metadata file is malformed \(invalid literal"):
         read_movielens_items(tmp_path)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_quoted_files_with_any_line_ending_keep_line_numbers(tmp_path, newline):
+    text = newline.join(['user,item,rating', '"a",x,1', '"b",y', '"c",z,3']) + newline
+    with pytest.raises(DataError, match=r"r.csv:3: malformed line"):
+        read_ratings(write(tmp_path, "r.csv", text))
+    assert read_ratings(write(tmp_path, "r.csv", text), on_bad_row="skip").nnz == 2
+
+
+def test_a_header_with_a_quote_and_a_carriage_return_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match=r"r.csv"):
+        read_ratings(write(tmp_path, "r.csv", 'user,item,rating\r"3"'))
