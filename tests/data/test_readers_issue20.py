@@ -222,3 +222,12 @@ def test_quoted_files_with_any_line_ending_keep_line_numbers(tmp_path, newline):
 def test_a_header_with_a_quote_and_a_carriage_return_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match=r"r.csv"):
         read_ratings(write(tmp_path, "r.csv", 'user,item,rating\r"3"'))
+
+
+@pytest.mark.parametrize("n_columns", [30_000, 1_000_000])
+def test_the_issue_s_huge_headers_fail_at_once(tmp_path, n_columns):
+    path = write(tmp_path, "wide.csv", ",".join(f"c{k}" for k in range(n_columns)) + "\n1,2\n")
+    with pytest.raises(DataError) as caught:
+        read_ratings(path)
+    assert str(caught.value).startswith("wide.csv:1: the header line is longer than 65,536 bytes")
+    assert len(str(caught.value)) < 200
