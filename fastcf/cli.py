@@ -16,6 +16,7 @@ import ast
 import json
 import logging
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -78,10 +79,14 @@ def read_data(path: str, fmt: str = "auto", args=None, *, what: str = "--data"):
     """Interactions from a MovieLens folder or a ratings file, as ``--format`` says."""
     from fastcf.data import detect_movielens, read_movielens, read_movielens_items, read_ratings
 
+    if path == "synthetic" or path.startswith("synthetic:"):
+        return _synthetic_data(path, args, what)
     source = Path(os.path.expanduser(path))
     if not source.exists():
         raise UsageError(f"{what} {path}: no such file or folder.")
     options = dict(on_bad_row=getattr(args, "on_bad_row", "error"))
+    if getattr(args, "duplicates", None):
+        options["duplicates"] = args.duplicates
     if source.is_dir():
         if fmt not in ("auto", "movielens") and fmt not in _VARIANTS:
             raise UsageError(f"{what} {path}: is a folder; --format {fmt} reads a file.")
@@ -120,13 +125,27 @@ def read_data(path: str, fmt: str = "auto", args=None, *, what: str = "--data"):
         rating_col=None if rating_col in (None, "none") else rating_col,
         timestamp_col=getattr(args, "timestamp_col", None),
         sep=getattr(args, "sep", None) or ("\t" if fmt == "tsv" else None),
-        rating_scale=getattr(args, "rating_scale", None), **options,
+        rating_scale=getattr(args, "rating_scale", None), encoding=getattr(args, "encoding", None) or "utf-8-sig",
+        **options,
     )
 
 
+def _synthetic_data(path: str, args, what: str):
+    """``synthetic`` or ``synthetic:PRESET``: planted-structure ratings, no file, no network."""
+    from fastcf.data import synthetic
+    from fastcf.data.synthetic import PRESETS
+
+    preset = path.partition(":")[2] or "ml100k"
+    if preset not in PRESETS:
+        raise UsageError(f"{what} {path}: unknown synthetic preset {preset!r}; choose one of "
+                         f"{', '.join('synthetic:' + p for p in PRESETS)}.")
+    return synthetic(preset, seed=getattr(args, "seed", None) or 0)
+
+
 def _add_data_options(parser, *, required: bool = True) -> None:
-    parser.add_argument("--data", required=required, metavar="FILE|DIR",
-                        help="a MovieLens folder (100K, 1M, 10M, 20M, latest...) or a ratings file")
+    parser.add_argument("--data", required=required, metavar="FILE|DIR|synthetic[:PRESET]",
+                        help="a MovieLens folder (100K, 1M, 10M, 20M, latest...), a ratings file, or "
+                             "synthetic[:ml100k|ml1m|ml10m|ml20m] (generated ratings, no file; seed from --seed)")
     parser.add_argument("--format", default="auto", choices=FORMATS, metavar="FORMAT",
                         help=f"how to read --data: {', '.join(FORMATS)} (default auto: MovieLens folders, and "
                              f"u.data, *.base, *.test, ratings.dat by name, else by extension)")
@@ -141,6 +160,10 @@ def _add_data_options(parser, *, required: bool = True) -> None:
                        help="ratings outside it are bad rows")
     files.add_argument("--on-bad-row", default="error", choices=("error", "skip"),
                        help="stop at the first bad row (default), or skip bad rows and count them in the report")
+    files.add_argument("--encoding", default="utf-8-sig", metavar="NAME",
+                       help="text encoding of the file (default utf-8, with or without a byte-order mark)")
+    files.add_argument("--duplicates", default="last", choices=("last", "first", "mean", "sum", "max", "error"),
+                       help="what to do with repeated (user, item) pairs (default last: the latest rating wins)")
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -158,11 +181,23 @@ def model_class(name: str):
     return cls
 
 
+_BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+_BOOLEAN_WORDS = ("true", "false", "yes", "no")  # also taken by parameters whose default is None
+PARAM_HELP = ("a model parameter, e.g. -p factors=32 -p regularization=0.1 (repeatable). Values are numbers, "
+              "strings, None or Python literals; a yes/no parameter takes true/false, yes/no or 1/0")
+
+
 def parse_params(pairs: Sequence[str], cls) -> dict:
-    """``NAME=VALUE`` pairs as constructor parameters; values are Python literals, else strings."""
+    """``NAME=VALUE`` pairs as constructor parameters.
+
+    A parameter whose default is a bool takes true/false, yes/no, on/off or 1/0 (any case);
+    other values are Python literals (numbers, None, lists), else strings. The model checks
+    the values; its TypeError or ValueError is shown as one line by main.
+    """
     import inspect
 
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    signature = inspect.signature(cls.__init__).parameters
+    accepted = [p for p in signature if p != "self"]
     params = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
@@ -171,9 +206,15 @@ def parse_params(pairs: Sequence[str], cls) -> dict:
             raise UsageError(f"--param {pair!r}: expected NAME=VALUE, e.g. --param factors=32.")
         if key not in accepted:
             raise UsageError(f"--param {key}: {cls.__name__} has no such parameter; it takes {', '.join(accepted)}.")
+        default = signature[key].default
+        if isinstance(default, bool) or (default is None and text.strip().lower() in _BOOLEAN_WORDS):
+            if text.strip().lower() not in _BOOLEANS:
+                raise UsageError(f"-p {key}={text}: {key} is yes/no; give true/false, yes/no or 1/0.")
+            params[key] = _BOOLEANS[text.strip().lower()]
+            continue
         try:
             params[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             params[key] = text
     return params
 
@@ -211,6 +252,8 @@ def _titles_for(args, metadata) -> Optional["object"]:
     path = getattr(args, "data", None) or metadata.get("data")
     if not path:
         return None
+    if path == "synthetic" or path.startswith("synthetic:"):
+        return _synthetic_data(path, args, "--data").item_info
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
     try:
         return read_movielens_items(folder)
@@ -270,7 +313,7 @@ def cmd_demo(args) -> int:
     from fastcf.models import ImplicitALS
 
     started = time.perf_counter()
-    if args.data == "synthetic" or (args.data is None and _cached_movielens() is None):
+    if args.data in ("synthetic", "synthetic:ml100k") or (args.data is None and _cached_movielens() is None):
         data = synthetic("ml100k", seed=args.seed)
         source = ("synthetic MovieLens-100K-shaped ratings with invented titles (no network needed; "
                   "`fastcf download movielens-100k` once, and the demo uses the real files)")
@@ -336,6 +379,7 @@ def cmd_train(args) -> int:
     model = cls(**params)
     if hasattr(model, "_check_params"):  # refuse bad parameters before reading a large file
         model._check_params()
+    _check_output("--out", args.out)
     data = read_data(args.data, args.format, args)
     logger.info("%s", data.report)
     started = time.perf_counter()
@@ -343,7 +387,8 @@ def cmd_train(args) -> int:
     seconds = time.perf_counter() - started
     if "show_progress" in accepted and "show_progress" not in parse_params(args.param, cls):
         model.show_progress = accepted["show_progress"]  # how this command showed the fit is not the model's
-    metadata = {"data": str(Path(args.data).expanduser().resolve()), "format": args.format, "model": args.model,
+    where = args.data if args.data.startswith("synthetic") else str(Path(args.data).expanduser().resolve())
+    metadata = {"data": where, "format": args.format, "model": args.model,
                 "n_users": data.n_users, "n_items": data.n_items, "nnz": data.nnz, "fit_seconds": round(seconds, 3)}
     path = model.save(args.out, metadata=metadata)
     print(f"Trained {_short_repr(model)} on {data.n_users:,} users x {data.n_items:,} items ({data.nnz:,} ratings) in "
@@ -407,10 +452,18 @@ def cmd_evaluate(args) -> int:
     if model.users_ is None or model.items_ is None:
         raise UsageError(f"--model {args.model}: was fitted on a bare matrix, without IDs to match --data against.")
     test = read_data(args.data, args.format, args)
+    shared_users = int((model.users_.to_index(test.users.raw_ids, missing="ignore") >= 0).sum())
+    if shared_users == 0:
+        raise UsageError(f"--data {args.data}: none of its {test.n_users:,} users is among the model's "
+                         f"{len(model.users_):,} users; evaluate on held-out ratings of the users the model "
+                         f"was trained on (see 'fastcf split').")
     rows = model.users_.to_index(test.users.raw_ids, missing="ignore")[np.repeat(np.arange(test.n_users),
                                                                                   np.diff(test.matrix.indptr))]
     cols = model.items_.to_index(test.items.raw_ids, missing="ignore")[test.matrix.indices]
     known = (rows >= 0) & (cols >= 0)
+    if not known.any():
+        raise UsageError(f"--data {args.data}: {shared_users:,} of its {test.n_users:,} users are the model's, but "
+                         f"none of their {rows.size:,} ratings is of one of the model's {len(model.items_):,} items.")
     matrix = sp.csr_matrix((test.matrix.data[known], (rows[known], cols[known])), shape=model.seen_.shape)
     matrix.sum_duplicates()
     seen = model.seen_.multiply(matrix != 0).nnz if matrix.nnz else 0
@@ -429,6 +482,52 @@ def cmd_evaluate(args) -> int:
              else m for m in metrics]
     frame = pd.DataFrame({"metric": names, "value": [round(float(result[m]), 4) for m in metrics]})
     _emit(frame, args.json)
+    return 0
+
+
+def _check_output(option: str, target: str) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    path = Path(target).expanduser()
+    if path.is_dir():
+        raise UsageError(f"{option} {target}: is a folder; give a file name.")
+    if not path.parent.is_dir():
+        raise UsageError(f"{option} {target}: the folder {str(path.parent)!r} does not exist.")
+
+
+SPLITS = ("leave-k-out", "random", "temporal", "user-fraction")
+
+
+def cmd_split(args) -> int:
+    from fastcf.data import splits
+
+    _check_output("--train", args.train)
+    _check_output("--test", args.test)
+    data = read_data(args.data, args.format, args)
+    fraction = args.test_fraction
+    if not 0 < fraction < 1:
+        raise UsageError(f"--test-fraction {fraction}: expected a number in (0, 1).")
+    if args.k < 1:
+        raise UsageError(f"-k {args.k}: expected an int >= 1.")
+    if args.method in ("temporal",) and data.timestamps is None:
+        raise UsageError(f"--method temporal: --data {args.data} has no timestamps (give --timestamp-col).")
+    if args.method == "leave-k-out":
+        by = "latest" if data.timestamps is not None else "random"
+        train, test = splits.leave_k_out(data, k=args.k, by=by, seed=args.seed)
+    elif args.method == "random":
+        train, test = splits.random_split(data, fraction, seed=args.seed)
+    elif args.method == "user-fraction":
+        train, test = splits.user_fraction_split(data, fraction, seed=args.seed)
+    else:
+        train, test = splits.temporal_split(data, fraction)
+    outputs = []
+    for part, target in ((train, args.train), (test, args.test)):
+        path = Path(target).expanduser()
+        if path.suffix.lower() in (".parquet", ".pq"):
+            part.to_frame().to_parquet(path, index=False)
+        else:
+            part.to_frame().to_csv(path, index=False, sep="\t" if path.suffix.lower() in (".tsv", ".tab") else ",")
+        outputs.append(f"{path} ({part.nnz:,} ratings, {part.n_users:,} users)")
+    print(f"Split {data.nnz:,} ratings by {args.method}: train {outputs[0]}; test {outputs[1]}.")
     return 0
 
 
@@ -523,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(train)
     train.add_argument("--model", default="als", metavar="NAME", help=f"one of {', '.join(MODELS)} (default als)")
     train.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
-                       help="a model parameter, e.g. -p factors=32 -p regularization=0.1 (repeatable)")
+                       help=PARAM_HELP)
     train.add_argument("--seed", type=int, default=0, help="random_state of the model (default 0)")
     train.add_argument("--out", required=True, metavar="FILE", help="where to write the model")
 
@@ -559,6 +658,23 @@ def build_parser() -> argparse.ArgumentParser:
                           help="default: precision recall map ndcg mrr hit_rate coverage (+ rmse mae for rating models)")
     evaluate.add_argument("--json", action="store_true", help="JSON records instead of a table")
 
+    split = _command(
+        sub, common, "split", cmd_split, "split ratings into train and test files",
+        "Split --data into a train file and a test file (CSV, or TSV/Parquet by extension), with\n"
+        "columns user, item, rating (and timestamp), ready for `fastcf train` and `fastcf evaluate`.\n"
+        "leave-k-out holds out each user's k latest ratings (random ones without timestamps).",
+        ["fastcf split --data ml-100k --train train.csv --test test.csv",
+         "fastcf split --data synthetic --method random --test-fraction 0.2 --train tr.csv --test te.csv",
+         "fastcf train --data train.csv --out als.npz && fastcf evaluate --model als.npz --data test.csv"])
+    _add_data_options(split)
+    split.add_argument("--method", default="leave-k-out", choices=SPLITS, help="how to split (default leave-k-out)")
+    split.add_argument("-k", type=int, default=5, help="ratings per user held out by leave-k-out (default 5)")
+    split.add_argument("--test-fraction", type=float, default=0.2, metavar="F",
+                       help="share of ratings (random, temporal) or users (user-fraction) held out (default 0.2)")
+    split.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    split.add_argument("--train", required=True, metavar="FILE", help="where to write the training ratings")
+    split.add_argument("--test", required=True, metavar="FILE", help="where to write the test ratings")
+
     download = _command(
         sub, common, "download", cmd_download, "fetch a MovieLens release (verified, cached)",
         "Download a MovieLens release from GroupLens, check its MD5, extract it into the cache\n"
@@ -584,6 +700,16 @@ def _configure_logging(args) -> logging.Handler:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the fastcf command with ``argv`` (default: sys.argv[1:]); returns the exit code."""
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader stopped reading (`| head -2`, also of --help): not an error. Point stdout
+        # at /dev/null so that the interpreter's final flush does not report the closed pipe.
+        _silence_stdout()
+        return 0
+
+
+def _main(argv: Optional[Sequence[str]]) -> int:
     from fastcf.exceptions import DataError, ModelFileError
 
     parser = build_parser()
@@ -592,7 +718,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        print(f"{exc.prog or prog}: error: {exc}", file=sys.stderr)
+        print(f"{exc.prog or prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except SystemExit as exc:  # --help and --version
         return int(exc.code or 0)
@@ -610,22 +736,65 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         with set_num_threads(args.threads) if args.threads is not None else _nothing():
             return args.run(args)
     except UsageError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except (DataError, ModelFileError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-            KeyError, ValueError, FloatingPointError) as exc:
+    except BrokenPipeError:
+        raise
+    except (DataError, ModelFileError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError, KeyError, ValueError, TypeError, FloatingPointError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"{prog}: error: {message}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(command_line_words(message))}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a fastcf bug, not a user error: still one line, with the way to the traceback
+        if args.verbose:
+            raise
+        print(f"{prog}: internal error: {type(exc).__name__}: {_one_line(exc)} (a bug; run with -v for the "
+              f"traceback and please report it)", file=sys.stderr)
+        return 1
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous_level)
+
+
+# Library messages name Python keywords; on the command line the same advice names the option.
+_OPTION_WORDS = (
+    (re.compile(r"""\bon_bad_row=["']?(\w+)["']?"""), r"--on-bad-row \1"),
+    (re.compile(r"\bmd5=\.\.\."), "--md5 HEX"),
+    (re.compile(r"\bencoding=\.\.\."), "--encoding NAME"),
+    (re.compile(r"duplicates='last', 'first', 'mean', 'sum' or 'max'"), "--duplicates last, first, mean, sum or max"),
+    (re.compile(r"\bduplicates='(\w+)'"), r"--duplicates \1"),
+    (re.compile(r"'on_bad_row'"), "--on-bad-row"),
+    (re.compile(r"'rating_scale'"), "--rating-scale"),
+    (re.compile(r"'duplicates'"), "--duplicates"),
+)
+
+
+def command_line_words(message: str) -> str:
+    """``message`` with each Python keyword advice replaced by the command-line option."""
+    for pattern, option in _OPTION_WORDS:
+        message = pattern.sub(option, message)
+    return message
+
+
+def _one_line(message) -> str:
+    """Errors are one line on stderr: later lines (a cleaning report) are joined with ' | '."""
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    text = " | ".join(lines)
+    return text if len(text) <= 2000 else text[:2000] + "..."
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a descriptor
+        pass
 
 
 def _nothing():

@@ -25,6 +25,14 @@ header (shape, dtype), its byte count with the member size, and its SHA-256 with
 recorded; the zip CRC guards the JSON header. Then the model checks its state against
 itself (``Recommender._check_state``: factor rows against ID maps, and so on).
 
+A file is data, never code: ``load`` sets only the attributes the model's class declares
+restorable (``_restorable_``, merged over the class hierarchy; a file naming any other
+attribute, such as ``recommend`` or ``_check_state``, is refused), and it bounds what a
+file can make it do before any checksum is checked: members must be stored (not
+compressed), so no array can be larger than the file; the JSON header is at most
+``MAX_HEADER_BYTES`` and nested at most ``MAX_DEPTH`` levels. Every failure is a
+:class:`~fastcf.exceptions.ModelFileError` naming the file and the part.
+
 ``load(path, mmap=True)`` maps the arrays read-only from the file instead of reading them
 into memory (members are stored uncompressed and 64-byte aligned for this), for serving
 models larger than the memory one wants to spend; ``verify=False`` then skips the checksum
@@ -62,6 +70,10 @@ HEADER_MEMBER = "__header__.npy"
 _ALIGN = 64
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # the fixed 30 bytes of a zip local file header
 _PAD_FIELD_ID = 0x6366  # a private zip extra field ("cf") that only pads members to alignment
+#: Largest JSON header read (IDs and factors are arrays, so real headers are a few KB).
+MAX_HEADER_BYTES = 16 << 20
+#: Deepest nesting of values in the header (real models nest two or three levels).
+MAX_DEPTH = 32
 _SUPPORTED = ("numpy arrays, scipy sparse matrices (saved as CSR), fastcf IdMaps, None, bool, int, "
               "float, str, NumPy scalars, and lists, tuples or str-keyed dicts of these")
 
@@ -149,6 +161,15 @@ def fitted_state(model) -> Dict[str, Any]:
             if name.endswith("_") and not name.startswith("_")}
 
 
+def restorable_attributes(cls) -> frozenset:
+    """The fitted attributes ``load`` may set on a ``cls``: the ``_restorable_`` names of the
+    class and its bases (each class declares the ones it adds)."""
+    names = set()
+    for klass in cls.__mro__:
+        names.update(klass.__dict__.get("_restorable_", ()))
+    return frozenset(names)
+
+
 def save(model, path, *, metadata: Optional[dict] = None) -> Path:
     """Write a fitted model to ``path`` (see the module docstring); returns the path.
 
@@ -181,8 +202,12 @@ def save(model, path, *, metadata: Optional[dict] = None) -> Path:
             dropped.append(key)
             value = None
         params[key] = encoder.value(value, f"parameter {key!r}", f"param.{key}")
-    state = {key: encoder.value(value, f"fitted attribute {key!r}", key)
-             for key, value in fitted_state(model).items()}
+    state = {key: encoder.value(value, f"fitted attribute {key!r}", key) for key, value in fitted_state(model).items()}
+    undeclared = sorted(set(state) - restorable_attributes(type(model)))
+    if undeclared:
+        # Refused here, not at load: a file that cannot be loaded back must not be written.
+        raise TypeError(f"{owner}: fitted attribute {undeclared[0]!r} is not declared restorable; add it to "
+                        f"{name}._restorable_ so that load may set it.")
     if metadata is not None:
         try:
             json.dumps(metadata, allow_nan=False)
@@ -286,19 +311,23 @@ def load(path, *, mmap: bool = False, verify: bool = True):
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, EOFError, struct.error, zlib.error, NotImplementedError, ValueError, KeyError,
-            OverflowError) as exc:  # anything a damaged zip can make zipfile or NumPy raise
+            OverflowError, OSError) as exc:  # anything a damaged zip can make zipfile or NumPy raise
         raise ModelFileError(f"{path}: the file is damaged ({exc}).") from None
+    except (TypeError, AttributeError, IndexError, MemoryError, RecursionError) as exc:
+        raise ModelFileError(f"{path}: the file is damaged ({type(exc).__name__}: {str(exc)[:200]}).") from None
     try:
         model = cls(**params)
-    except TypeError as exc:
+        if hasattr(model, "_check_params"):  # estimators store parameters verbatim and check them in fit
+            model._check_params()
+    except Exception as exc:  # a constructor or check may refuse a value with any error
         raise ModelFileError(f"{path}: the saved parameters do not fit {cls.__name__} ({exc}); the file was written "
-                             f"by fastcf {header.get('fastcf_version')}.") from None
-    for key, value in state.items():
+                             f"by fastcf {str(header.get('fastcf_version'))[:40]}.") from None
+    for key, value in state.items():  # names checked against the class's allow-list in _read
         setattr(model, key, value)
     try:
         model._check_state()
-    except (ValueError, TypeError) as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
+    except Exception as exc:  # a hostile state may break the check in any way: never let it through
+        raise ModelFileError(f"{path}: the fitted state does not fit {cls.__name__} ({str(exc)[:300]}).") from None
     return model
 
 
@@ -314,29 +343,77 @@ def _read(path: Path, mmap: bool, verify: bool):
             raise ModelFileError(f"{path}: model class {header['model']['class']!r} is not a fastcf model this "
                                  f"installation knows (known: {known}); was it saved by a newer fastcf or a plugin "
                                  f"that is not imported?")
+        state_nodes = _mapping(header, "state", path)
+        allowed = restorable_attributes(cls)
+        foreign = sorted(key for key in state_nodes if key not in allowed)
+        if foreign:
+            raise ModelFileError(f"{path}: the state sets {_short(foreign[0])!r}, which is not a restorable attribute of "
+                                 f"{cls.__name__} (restorable: {', '.join(sorted(allowed))}); the file is refused.")
+        params_nodes = _mapping(header, "params", path)
+        accepted = _init_parameters(cls)
+        unknown = [key for key in params_nodes if key not in accepted]
+        if unknown:
+            raise ModelFileError(f"{path}: the saved parameters do not fit {cls.__name__}: it takes no parameter "
+                                 f"{_short(unknown[0])!r} (it takes {', '.join(accepted)}).")
         arrays = _Arrays(zf, path, header["arrays"], mmap, verify)
         decoder = _Decoder(path, arrays)
-        params = {key: decoder.value(node, f"parameter {key!r}") for key, node in _mapping(header, "params", path).items()}
-        state = {key: decoder.value(node, f"fitted attribute {key!r}")
-                 for key, node in _mapping(header, "state", path).items()}
+        params = {key: decoder.value(node, f"parameter {key!r}") for key, node in params_nodes.items()}
+        state = {key: decoder.value(node, f"fitted attribute {key!r}") for key, node in state_nodes.items()}
         unused = set(header["arrays"]) - arrays.used
         if unused:
             raise ModelFileError(f"{path}: the header lists arrays that no value uses: {sorted(unused)[:5]}.")
     return cls, params, state, header
 
 
+def _short(text, limit: int = 80) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _init_parameters(cls) -> list:
+    import inspect
+
+    return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+
 def _open_zip(path: Path) -> zipfile.ZipFile:
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file.")
     try:
-        return zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, struct.error, NotImplementedError, OverflowError):
         size = path.stat().st_size
         with open(path, "rb") as f:
             start = f.read(4)
         what = ("a zip archive that is truncated or damaged" if start == b"PK\x03\x04" else
                 "a pickle, which fastcf never loads" if start[:1] == b"\x80" else "not a zip archive")
         raise ModelFileError(f"{path}: not a readable fastcf model file ({what}; {size:,} bytes).") from None
+    try:
+        _check_members(zf, path)
+    except BaseException:
+        zf.close()
+        raise
+    return zf
+
+
+def _check_members(zf: zipfile.ZipFile, path: Path) -> None:
+    """Bound what reading the members can cost before any is read.
+
+    fastcf stores members uncompressed, so each member's size is bounded by the file's: a
+    compressed member (a small file that would inflate to gigabytes) is refused outright.
+    """
+    size = path.stat().st_size
+    for info in zf.infolist():
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ModelFileError(f"{path}: member {_short(info.filename)!r} is compressed; fastcf model files store "
+                                 f"their members uncompressed, so the file was not written by fastcf.save.")
+        if info.file_size != info.compress_size or info.header_offset + info.file_size > size:
+            raise ModelFileError(f"{path}: member {_short(info.filename)!r} declares {info.file_size:,} bytes, more "
+                                 f"than the file holds; the file is damaged.")
+    header = zf.NameToInfo.get(HEADER_MEMBER)
+    if header is not None and header.file_size > MAX_HEADER_BYTES:
+        raise ModelFileError(f"{path}: the header is {header.file_size:,} bytes; fastcf headers are at most "
+                             f"{MAX_HEADER_BYTES:,}.")
 
 
 def _read_member(zf: zipfile.ZipFile, path: Path, member: str) -> bytes:
@@ -359,7 +436,12 @@ def _header(zf: zipfile.ZipFile, path: Path) -> dict:
             raise ValueError(f"a {array.dtype} array of shape {array.shape}, expected 1-D uint8")
         header = json.loads(array.tobytes().decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{path}: the header is damaged ({exc}).") from None
+        raise ModelFileError(f"{path}: the header is damaged ({_short(exc, 200)}).") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: the header is nested too deeply (at most {MAX_DEPTH} levels).") from None
+    depth = _depth(header)
+    if depth > MAX_DEPTH + 4:  # + the header's own levels (state -> attribute -> tag)
+        raise ModelFileError(f"{path}: the header is nested {depth} levels deep; at most {MAX_DEPTH} are allowed.")
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not a fastcf model file (header format {header.get('format')!r}, "
                              f"expected {FORMAT!r}).")
@@ -378,6 +460,21 @@ def _header(zf: zipfile.ZipFile, path: Path) -> dict:
     for key in ("params", "state", "arrays"):
         _mapping(header, key, path)
     return header
+
+
+def _depth(value) -> int:
+    """Nesting depth of a JSON value, without recursion (a hostile file may nest thousands deep)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH + 4:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, level + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, level + 1) for v in node)
+    return deepest
 
 
 def _mapping(header: dict, key: str, path: Path) -> dict:
@@ -403,7 +500,9 @@ class _Arrays:
         self.used.add(member)
         spec = self.table[member]
         try:
-            shape = tuple(int(n) for n in spec["shape"])
+            if not isinstance(spec["shape"], list) or not all(type(n) is int for n in spec["shape"]):
+                raise TypeError(f"shape {_short(spec['shape'])} is not a list of ints")
+            shape = tuple(spec["shape"])
             dtype = np.dtype(spec["dtype"])
             fortran = bool(spec.get("fortran_order", False))
             digest = spec["sha256"]
@@ -429,7 +528,7 @@ class _Arrays:
         if (tuple(file_shape), file_dtype, bool(file_fortran)) != (shape, dtype, fortran):
             raise ModelFileError(f"{path}: member {name!r} holds a {file_dtype} array of shape {tuple(file_shape)}; "
                                  f"the header declares {dtype} {shape}.")
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize  # Python ints: a hostile shape cannot overflow
         if info.file_size != data_start + nbytes:
             raise ModelFileError(f"{path}: member {name!r} has {info.file_size - data_start:,} bytes of data; "
                                  f"a {dtype} array of shape {shape} needs {nbytes:,}. The file is truncated or damaged.")
@@ -443,6 +542,8 @@ class _Arrays:
                 raise ModelFileError(f"{path}: member {name!r} is damaged ({exc}).") from None
         if array.shape != shape or array.dtype != dtype:  # what read_array gave must be what was declared
             raise ModelFileError(f"{path}: member {name!r} read as {array.dtype} {array.shape}, declared {dtype} {shape}.")
+        if not isinstance(digest, str):
+            raise ModelFileError(f"{path}: the header's entry for array {member!r} has no SHA-256.")
         if self.verify and hashlib.sha256(_contiguous_bytes(array)).hexdigest() != digest:
             raise ModelFileError(f"{path}: array {member!r} fails its SHA-256 check; the file is corrupted.")
         return array
@@ -486,7 +587,7 @@ class _Decoder:
             return node
         if isinstance(node, list):
             return [self.value(v, f"{where}[{i}]") for i, v in enumerate(node)]
-        if not isinstance(node, dict) or len(node) == 0:
+        if not isinstance(node, dict) or len(node) == 0 or not isinstance(next(iter(node)), str):
             raise ModelFileError(f"{self.path}: {where} has an unreadable value {str(node)[:60]!r}.")
         tag = next(iter(node))
         body = node[tag]
@@ -508,6 +609,8 @@ class _Decoder:
                 if dtype.hasobject:
                     raise ValueError("object dtypes are not allowed")
                 return dtype.type if node.get("type") else dtype
+            if tag in ("$tuple", "$dict", "$sparse", "$idmap") and not isinstance(body, list if tag == "$tuple" else dict):
+                raise TypeError(f"{tag!r} must hold a {'list' if tag == '$tuple' else 'dict'}")
             if tag == "$tuple":
                 return tuple(self.value(v, f"{where}[{i}]") for i, v in enumerate(body))
             if tag == "$dict":

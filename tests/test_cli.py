@@ -214,3 +214,110 @@ def test_download_verifies_and_caches(tmp_path, capsys):
     (mirror / "ml-latest-small.zip").write_bytes(buffer.getvalue())
     code, _, err = run([*argv, "--force"], capsys)
     assert code == 2 and "checksum mismatch" in err and len(err.strip().splitlines()) == 1
+
+
+# --- issue 20: no tracebacks, option names, booleans, synthetic data, split ---------------------
+
+@pytest.mark.parametrize("value", ["factors=abc", "factors=2.5", "factors=None", "factors=[1,2]", "n_threads=1.5",
+                                   "cg_steps=True"])
+def test_bad_parameter_types_are_one_line_and_exit_2(value, capsys):
+    code, out, err = run(["train", "--data", "synthetic", "-p", value, "--out", "m.npz", "-q"], capsys)
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("fastcf train: error: ImplicitALS: '") and value.split("=")[0] in err
+
+
+@pytest.mark.parametrize("text, expected", [("true", True), ("Yes", True), ("1", True), ("false", False),
+                                            ("no", False), ("0", False)])
+def test_boolean_parameters_take_words_and_digits(text, expected):
+    from fastcf.cli import parse_params
+    from fastcf.models import ItemKNN
+
+    assert parse_params([f"binarize={text}"], ItemKNN) == {"binarize": expected}
+
+
+def test_a_boolean_parameter_refuses_other_words_and_help_says_so(capsys):
+    code, _, err = run(["train", "--data", "synthetic", "--model", "item-knn", "-p", "binarize=maybe",
+                        "--out", "m.npz"], capsys)
+    assert code == 2 and "-p binarize=maybe: binarize is yes/no; give true/false, yes/no or 1/0" in err
+    assert main(["train", "--help"]) == 0
+    assert "true/false, yes/no or 1/0" in " ".join(capsys.readouterr().out.split())
+
+
+def test_messages_name_command_line_options(tmp_path, capsys):
+    path = tmp_path / "r.csv"
+    path.write_text("user,item,rating\n196,242,3,881250949\n186,302,3,891717742\n")
+    code, _, err = run(["train", "--data", str(path), "--out", str(tmp_path / "m.npz")], capsys)
+    assert code == 2 and "r.csv:2: malformed line" in err and "Pass --on-bad-row skip" in err
+    assert "on_bad_row" not in err
+    from fastcf.cli import command_line_words
+
+    assert command_line_words("pass md5=... to verify") == "pass --md5 HEX to verify"
+    path.write_text("user,item,rating\n1,2,3\n1,2,4\n")
+    code, _, err = run(["train", "--data", str(path), "--duplicates", "error", "--out", str(tmp_path / "m.npz")],
+                       capsys)
+    assert code == 2 and "Choose a policy: --duplicates last, first, mean, sum or max." in err, err
+
+
+def test_a_closed_pipe_ends_quietly(trained, tmp_path):
+    script = (f"fastcf_args=['recommend', '--model', {str(trained)!r}] + sum((['--user', str(u)] for u in range(1, 60)), [])\n"
+              "import sys\nfrom fastcf.cli import main\nsys.exit(main(fastcf_args))\n")
+    shell = subprocess.run(f"{sys.executable} -c \"$SCRIPT\" | head -2", shell=True, capture_output=True, text=True,
+                           env={**os.environ, "SCRIPT": script}, timeout=120)
+    assert len(shell.stdout.splitlines()) == 2
+    assert "Broken pipe" not in shell.stderr and "Traceback" not in shell.stderr, shell.stderr
+
+
+def test_synthetic_data_everywhere_and_the_split_command(tmp_path, capsys):
+    train, test, model = tmp_path / "train.csv", tmp_path / "test.csv", tmp_path / "m.npz"
+    code, out, _ = run(["split", "--data", "synthetic:ml100k", "--train", str(train), "--test", str(test)], capsys)
+    assert code == 0 and "train" in out
+    train_frame, test_frame = (fastcf.data.read_ratings(p, timestamp_col="timestamp").to_frame() for p in (train, test))
+    assert len(train_frame) + len(test_frame) == 100_000
+    assert (test_frame.groupby("user").size() <= 5).all()
+    assert not set(map(tuple, train_frame[["user", "item"]].values)) & set(map(tuple, test_frame[["user", "item"]].values))
+    assert run(["train", "--data", str(train), *SMALL["als"], "--out", str(model), "-q"], capsys)[0] == 0
+    code, out, err = run(["evaluate", "--model", str(model), "--data", str(test)], capsys)
+    assert code == 0 and "ndcg@10" in out, err
+    code, _, err = run(["split", "--data", "synthetic:ml5", "--train", "a.csv", "--test", "b.csv"], capsys)
+    assert code == 2 and "unknown synthetic preset 'ml5'" in err
+
+
+def test_evaluate_refuses_data_sharing_no_users(trained, tmp_path, capsys):
+    path = tmp_path / "other.csv"
+    path.write_text("user,item,rating\n99999,1,3\n99998,2,4\n")
+    code, out, err = run(["evaluate", "--model", str(trained), "--data", str(path)], capsys)
+    assert code == 2 and out == ""
+    assert "none of its 2 users is among the model's 80 users" in err
+
+
+def test_help_into_a_closed_pipe_ends_quietly():
+    shell = subprocess.run(f"{sys.executable} -m fastcf train --help | head -1", shell=True, capture_output=True,
+                           text=True, timeout=120)
+    assert shell.stdout.startswith("usage: fastcf train")
+    assert "Broken pipe" not in shell.stderr and "Traceback" not in shell.stderr, shell.stderr
+
+
+def test_an_unexpected_error_is_one_line_with_exit_1(monkeypatch, capsys):
+    import fastcf.cli as cli
+
+    def broken(args):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(cli, "cmd_split", broken)
+    code, _, err = run(["split", "--data", "synthetic", "--train", "a.csv", "--test", "b.csv"], capsys)
+    assert code == 1 and err.strip() == ("fastcf split: internal error: RuntimeError: boom | second line (a bug; run "
+                                         "with -v for the traceback and please report it)")
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["split", "--data", "synthetic", "--train", "{tmp}/no/a.csv", "--test", "{tmp}/b.csv"],
+     "--train {tmp}/no/a.csv: the folder '{tmp}/no' does not exist"),
+    (["split", "--data", "synthetic", "--train", "{tmp}", "--test", "{tmp}/b.csv"], "--train {tmp}: is a folder"),
+    (["train", "--data", "synthetic", "--out", "{tmp}/no/m.npz"], "--out {tmp}/no/m.npz: the folder"),
+    (["split", "--data", "synthetic", "-k", "0", "--train", "{tmp}/a.csv", "--test", "{tmp}/b.csv"], "-k 0: expected"),
+    (["split", "--data", "synthetic", "--test-fraction", "1.5", "--train", "{tmp}/a.csv", "--test", "{tmp}/b.csv"],
+     "--test-fraction 1.5: expected a number in (0, 1)"),
+])
+def test_split_and_train_outputs_are_checked_first(argv, fragment, tmp_path, capsys):
+    code, _, err = run([a.format(tmp=tmp_path) for a in argv], capsys)
+    assert code == 2 and fragment.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1, err

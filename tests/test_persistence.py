@@ -102,6 +102,9 @@ def test_string_ids_come_back_as_python_strings(tmp_path):
 class Stateful(BaselineOnly):
     """A model with fitted state of every kind persistence supports."""
 
+    _restorable_ = ("ratio_", "count_", "missing_", "label_", "flag_", "nothing_", "history_", "options_",
+                    "fortran_", "empty_", "graph_")
+
     def _fit(self, matrix):
         super()._fit(matrix)
         self.ratio_ = np.float32(0.25)

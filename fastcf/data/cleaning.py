@@ -5,8 +5,10 @@ Checks, in the order a row is judged (a row is reported under its first failing 
 ==========================  =============================================================
 reason                      the row
 ==========================  =============================================================
-missing user id             has no user id (empty, NaN, None)
+missing user id             has no user id (empty, only spaces, NaN, None)
 missing item id             has no item id
+user id not an integer      (files) is not an integer in a column whose ids mostly are
+item id not an integer      likewise for the item
 user id beyond int64        has an integer id that does not fit int64
 item id beyond int64        likewise for the item
 missing rating              has no rating
@@ -14,6 +16,8 @@ unparsable rating           has a rating that is not a number ("five")
 non-finite rating           has an infinite rating
 rating outside scale        has a rating outside the declared ``rating_scale``
 unparsable timestamp        has a timestamp that is neither a number nor a date
+timestamp out of range      is more than TIMESTAMP_LIMIT seconds (about 292 years) from 1970
+fractional timestamp        has a timestamp with a fraction of a second (refused, not rounded)
 zero rating                 has rating 0 and ``zeros="drop"`` was asked for
 duplicate (user, item)      repeats a (user, item) pair and was merged away by the policy
 ==========================  =============================================================
@@ -22,6 +26,17 @@ duplicate (user, item)      repeats a (user, item) pair and was merged away by t
 (naming file, line, column and value); ``"skip"`` drops bad rows and reports them. Zero
 ratings and duplicates follow their own policies (``zeros``, ``duplicates``), not
 ``on_bad_row``.
+
+Ids keep their exact value and type. In a file, a column in which more than half of the
+ids are integer literals (``[+-]?[0-9]+``, spaces around allowed) is an integer column: its ids become int64
+(parsed exactly, never through float), any other value there is a bad row; otherwise every
+id is kept as the text written, spaces included. Ids given in memory (DataFrame, arrays)
+are kept as given: ``"7"`` and ``7`` are different ids, ``"a "`` and ``"a"`` too. A cell
+holding a list or an array is refused (DataError naming the column and row).
+
+Timestamps are whole Unix seconds (int64) within +-TIMESTAMP_LIMIT of 1970, or dates; a
+fractional timestamp is refused rather than truncated, so ``duplicates="last"`` always
+compares the times as written.
 
 Duplicate policies (``duplicates=``), applied per (user, item) pair:
 
@@ -52,11 +67,15 @@ REASONS = (
     "missing item id",
     "user id beyond int64",
     "item id beyond int64",
+    "user id not an integer",
+    "item id not an integer",
     "missing rating",
     "unparsable rating",
     "non-finite rating",
     "rating outside scale",
     "unparsable timestamp",
+    "timestamp out of range",
+    "fractional timestamp",
     "zero rating",
     "duplicate (user, item)",
     "malformed line",
@@ -188,70 +207,170 @@ class CleanRatings:
     report: CleaningReport
 
 
-def _is_missing(column: pd.Series) -> np.ndarray:
-    if column.dtype.kind in "iub":  # integer columns cannot hold a missing value
-        return np.zeros(len(column), dtype=bool)
-    missing = column.isna().to_numpy().copy()
+# Spaces around the digits are allowed, as pandas' own integer parsing allows them.
+_INTEGER_LITERAL = r" *[+-]?[0-9]+ *"
+# Unix seconds that every NumPy/pandas datetime unit can hold (datetime64[ns]: 1677-09-21
+# to 2262-04-11); later steps (temporal splits, reports) convert timestamps to dates.
+TIMESTAMP_LIMIT = np.iinfo(np.int64).max // 10**9
+
+
+def _blank(column: pd.Series) -> np.ndarray:
+    """Missing values: NaN/None/NA, or text that is empty or only spaces."""
+    missing = np.asarray(column.isna(), dtype=bool).copy()
     if column.dtype.kind in "OSUT" or isinstance(column.dtype, pd.StringDtype):
         text = column.astype("string")
-        missing |= (text.str.strip() == "").fillna(True).to_numpy()
+        missing |= (text.str.strip() == "").fillna(True).to_numpy(dtype=bool)
     return missing
 
 
-def _parse_ids(column: pd.Series) -> Tuple[np.ndarray, np.ndarray]:
-    """(ids, beyond_int64): integer ids as int64 when every present one fits, else as given."""
-    beyond = np.zeros(len(column), dtype=bool)
-    if column.dtype.kind == "u":
-        beyond = (column.to_numpy() > _INT64_MAX)
-        if not beyond.any():
-            return column.to_numpy().astype(np.int64), beyond
-        return column.to_numpy().astype(object), beyond
-    if column.dtype.kind in "iu":
-        return column.to_numpy(), beyond  # int32 or int64 as parsed: both index fine
-    if column.dtype.kind == "f":
-        values = column.to_numpy()
-        present = ~np.isnan(values)
-        if np.all(values[present] == np.round(values[present])) and (np.abs(values[present]) <= 2**53).all():
-            ids = np.zeros(len(values), dtype=np.int64)
+def _integer_text(text: pd.Series, present: np.ndarray):
+    """(int64 values, literal mask, beyond-int64 mask) of text holding integer literals."""
+    literal = text.str.fullmatch(_INTEGER_LITERAL).fillna(False).to_numpy(dtype=bool) & present
+    values = np.zeros(len(text), dtype=np.int64)
+    beyond = np.zeros(len(text), dtype=bool)
+    length = text.str.strip().str.len().fillna(0).to_numpy()
+    beyond[literal & (length > 40)] = True  # int64 has 19 digits; spaces aside, this cannot fit
+    for k in np.flatnonzero(literal & (length >= 19) & (length <= 40)):  # rare: only these can overflow
+        beyond[k] = not (-_INT64_MAX - 1 <= int(text.iloc[k]) <= _INT64_MAX)
+    fits = literal & ~beyond
+    if fits.any():
+        values[fits] = text[fits].to_numpy(dtype=str).astype(np.int64)  # exact: never through float
+    return values, literal, beyond
+
+
+def _check_scalars(column: pd.Series, source: str, name: str) -> None:
+    """Ids must be scalars: a list or array in a cell is refused, naming the row."""
+    kind = pd.api.types.infer_dtype(column, skipna=True)
+    if kind not in ("mixed", "unknown-array", "mixed-integer"):
+        return
+    for position, value in enumerate(column.to_numpy(dtype=object)):
+        if not isinstance(value, (str, bytes)) and (pd.api.types.is_list_like(value) or not _hashable(value)):
+            raise DataError(
+                f"{source}: column {name!r} must hold one id per row; row {position} holds "
+                f"{type(value).__name__} {_preview(value)}."
+            )
+
+
+def _hashable(value) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _preview(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:60] + "..."
+
+
+def _parse_ids(column: pd.Series, from_text: bool, source: str = "", name: str = ""):
+    """(ids, missing, beyond int64, not an integer) of one id column; see the module doc."""
+    n = len(column)
+    none = np.zeros(n, dtype=bool)
+    missing = _blank(column)
+    dtype = column.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return column.to_numpy(dtype=object), missing, none, none
+    if pd.api.types.is_integer_dtype(dtype):
+        if dtype.kind == "u":
+            wide = column.to_numpy(dtype=np.uint64, na_value=0)
+            beyond = wide > _INT64_MAX
+            return np.where(beyond, 0, wide).astype(np.int64), missing, beyond, none
+        return column.to_numpy(dtype=np.int64, na_value=0), missing, none, none
+    if pd.api.types.is_float_dtype(dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~missing
+        whole = np.all(values[present] == np.round(values[present])) and (np.abs(values[present]) <= 2**53).all()
+        if whole:  # a float column of whole numbers is an integer column with gaps (pandas' doing)
+            ids = np.zeros(n, dtype=np.int64)
             ids[present] = values[present].astype(np.int64)
-            return ids, beyond
-        return values, beyond
-    # Text: integer literals become int64 when they all fit; one that does not is an error,
-    # because silently keeping ids as text would make 7 and "7" different users.
-    text = column.astype("string").str.strip()
-    is_integer = text.str.fullmatch(r"[+-]?\d+").fillna(False).to_numpy()
-    present = ~_is_missing(column)
-    if present.any() and is_integer[present].all():
-        as_int = pd.to_numeric(text.where(present, "0"), errors="coerce")
-        beyond = present & ~np.isfinite(as_int.to_numpy(dtype=float, na_value=np.nan))
-        beyond |= present & (np.abs(as_int.astype(float).to_numpy()) > _INT64_MAX)
-        if not beyond.any():
-            return np.array([int(v) for v in text.where(present, "0")], dtype=np.int64), beyond
-        return text.to_numpy(dtype=object), beyond
-    return text.to_numpy(dtype=object), beyond
+            return ids, missing, none, none
+        return values, missing, none, none
+    _check_scalars(column, source, name)
+    if not from_text:
+        return column.to_numpy(dtype=object), missing, none, none
+    text = column.astype("string")
+    present = ~missing
+    values, literal, beyond = _integer_text(text, present)
+    if 2 * int(literal.sum()) > int(present.sum()):
+        # Mostly integers: an integer column, in which any other value is a bad row.
+        return values, missing, beyond, present & ~literal
+    return column.to_numpy(dtype=object), missing, none, none
 
 
-def _parse_timestamps(column: pd.Series) -> Tuple[np.ndarray, np.ndarray]:
-    """(Unix seconds as int64, unparsable mask). Dates and datetimes are converted."""
-    if column.dtype.kind in "iu":
-        return column.to_numpy().astype(np.int64, copy=False), np.zeros(len(column), dtype=bool)
-    if column.dtype.kind == "M":
-        values = column.to_numpy()
-        bad = pd.isna(values)
-        return (values.astype("datetime64[s]").astype(np.int64)), bad
-    numeric = pd.to_numeric(column, errors="coerce")
-    bad = numeric.isna().to_numpy() | ~np.isfinite(numeric.to_numpy(dtype=float, na_value=np.nan))
-    stamps = np.where(bad, 0, numeric.to_numpy(dtype=float, na_value=0)).astype(np.int64)
-    if bad.any() and column.dtype.kind not in "f":
-        dates = pd.to_datetime(column[bad], errors="coerce", utc=True, format="mixed")
-        parsed = dates.notna().to_numpy()
-        # Unit-agnostic (pandas may parse to s, ms, us or ns): count whole seconds since 1970.
-        epoch = pd.Timestamp(0, tz="UTC")
-        seconds = (dates[parsed] - epoch) // pd.Timedelta(seconds=1) if parsed.any() else []
-        index = np.flatnonzero(bad)
-        stamps[index[parsed]] = np.asarray(seconds, dtype=np.int64)
-        bad[index[parsed]] = False
-    return stamps, bad
+def _parse_timestamps(column: pd.Series):
+    """(Unix seconds as int64, unparsable, out of range, fractional) of a timestamp column.
+
+    Numbers are Unix seconds and must be whole and within +-TIMESTAMP_LIMIT; text is a
+    number or a date (any format pandas recognises; time zones converted to UTC).
+    """
+    n = len(column)
+    stamps = np.zeros(n, dtype=np.int64)
+    missing = _blank(column)
+    out = np.zeros(n, dtype=bool)
+    fractional = np.zeros(n, dtype=bool)
+    dtype = column.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+        dtype = column.dtype
+    if dtype.kind == "M":
+        present = ~missing
+        stamps[present] = column[present].to_numpy().astype("datetime64[s]").astype(np.int64)
+        out = np.abs(stamps) > TIMESTAMP_LIMIT  # datetime64[s] and [us] reach far beyond 2262
+    elif pd.api.types.is_integer_dtype(dtype):
+        wide = column.to_numpy(dtype=np.float64 if dtype.kind == "u" else np.int64, na_value=0)
+        out = np.abs(wide) > TIMESTAMP_LIMIT
+        stamps = np.where(out, 0, wide).astype(np.int64)
+    elif pd.api.types.is_float_dtype(dtype):
+        _seconds_from_floats(column.to_numpy(dtype=np.float64, na_value=np.nan), ~missing, stamps, out, fractional)
+    else:
+        text = column.astype("string")
+        present = ~missing
+        values, literal, beyond = _integer_text(text, present)
+        out = beyond | (literal & (np.abs(values) > TIMESTAMP_LIMIT))
+        stamps = np.where(literal & ~out, values, 0)
+        rest = present & ~literal
+        if rest.any():
+            numbers = pd.to_numeric(text[rest], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+            is_number = ~np.isnan(numbers)
+            index = np.flatnonzero(rest)
+            _seconds_from_floats(numbers, is_number, stamps, out, fractional, index)
+            dates_at = index[~is_number]
+            if dates_at.size:
+                seconds, parsed = _seconds_from_dates(text.iloc[dates_at])
+                stamps[dates_at[parsed]] = seconds
+                out[dates_at[parsed]] = np.abs(seconds) > TIMESTAMP_LIMIT
+                missing[dates_at[~parsed]] = True
+    return stamps, missing, out & ~missing, fractional & ~missing
+
+
+def _seconds_from_floats(numbers, present, stamps, out, fractional, index=None):
+    """Whole, in-range floats become seconds in ``stamps`` (at ``index`` if given)."""
+    at = np.arange(numbers.size) if index is None else index
+    with np.errstate(invalid="ignore"):
+        too_far = present & ~(np.abs(numbers) <= TIMESTAMP_LIMIT)
+        part = present & ~too_far & (numbers != np.floor(numbers))
+    good = present & ~too_far & ~part
+    out[at[too_far]] = True
+    fractional[at[part]] = True
+    stamps[at[good]] = numbers[good].astype(np.int64)
+
+
+def _seconds_from_dates(text: pd.Series):
+    """(seconds since 1970 of the dates that parse, mask of those that do)."""
+    try:
+        dates = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+    except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+        parsed = np.zeros(len(text), dtype=bool)
+        return np.zeros(0, dtype=np.int64), parsed
+    parsed = dates.notna().to_numpy()
+    if not parsed.any():
+        return np.zeros(0, dtype=np.int64), parsed
+    # Through NumPy's datetime64[s]: unit-agnostic, and no nanosecond step that would
+    # overflow for dates after 2262 (those are then refused by the range check).
+    naive = dates[parsed].dt.tz_localize(None).to_numpy()
+    return naive.astype("datetime64[s]").astype(np.int64), parsed
 
 
 def clean_ratings(
@@ -267,11 +386,14 @@ def clean_ratings(
     on_bad_row: str,
     zeros: str,
     malformed: Sequence[Tuple[str, str]] = (),
+    from_text: bool = False,
 ) -> CleanRatings:
     """Validate the columns of ``frame``; drop or raise on bad rows as asked (see module doc).
 
     ``where`` gives each row's location for messages ("ratings.csv:17", "DataFrame row 16").
     ``malformed`` lists lines the parser already skipped, as (where, text), to be reported.
+    ``from_text``: the columns hold the text of a file, so integer literals are integer ids;
+    values given in memory are kept as given.
     """
     report = CleaningReport(source=source, rows_read=len(frame) + len(malformed))
     if malformed:
@@ -280,15 +402,15 @@ def clean_ratings(
             pd.DataFrame({"where": [w for w, _ in malformed], "detail": [t for _, t in malformed]}),
         )
     n = len(frame)
-    users, user_beyond = _parse_ids(frame[user_col])
-    items, item_beyond = _parse_ids(frame[item_col])
+    users, user_missing, user_beyond, user_text = _parse_ids(frame[user_col], from_text, source, user_col)
+    items, item_missing, item_beyond, item_text = _parse_ids(frame[item_col], from_text, source, item_col)
 
     if rating_col is None:
         ratings = np.ones(n, dtype=np.float64)
         rating_missing = rating_bad = rating_inf = rating_out = np.zeros(n, dtype=bool)
     else:
         raw = frame[rating_col]
-        rating_missing = _is_missing(raw)
+        rating_missing = _blank(raw)
         numeric = raw if raw.dtype.kind in "fiub" else pd.to_numeric(raw, errors="coerce")
         # float32 stays float32 (the matrix dtype), anything else becomes float64.
         as_float = np.float32 if numeric.dtype == np.float32 else np.float64
@@ -302,13 +424,16 @@ def clean_ratings(
                 rating_out = np.isfinite(ratings) & ((ratings < low) | (ratings > high))
 
     if timestamp_col is not None:
-        timestamps, stamp_bad = _parse_timestamps(frame[timestamp_col])  # missing ones count as bad
+        timestamps, stamp_bad, stamp_out, stamp_part = _parse_timestamps(frame[timestamp_col])
     else:
-        timestamps, stamp_bad = None, np.zeros(n, dtype=bool)
+        timestamps = None
+        stamp_bad = stamp_out = stamp_part = np.zeros(n, dtype=bool)
 
     checks = [
-        ("missing user id", _is_missing(frame[user_col]), user_col, "a user id"),
-        ("missing item id", _is_missing(frame[item_col]), item_col, "an item id"),
+        ("missing user id", user_missing, user_col, "a user id"),
+        ("missing item id", item_missing, item_col, "an item id"),
+        ("user id not an integer", user_text, user_col, "an integer, as most ids of the column are"),
+        ("item id not an integer", item_text, item_col, "an integer, as most ids of the column are"),
         ("user id beyond int64", user_beyond, user_col, "an id within the int64 range"),
         ("item id beyond int64", item_beyond, item_col, "an id within the int64 range"),
         ("missing rating", rating_missing, rating_col, "a number"),
@@ -317,6 +442,9 @@ def clean_ratings(
         ("rating outside scale", rating_out, rating_col,
          f"a number in [{rating_scale[0]}, {rating_scale[1]}]" if rating_scale else ""),
         ("unparsable timestamp", stamp_bad, timestamp_col, "a Unix time or a date"),
+        ("timestamp out of range", stamp_out, timestamp_col,
+         f"a time within +-{TIMESTAMP_LIMIT} s of 1970 (1677-09-21 to 2262-04-11)"),
+        ("fractional timestamp", stamp_part, timestamp_col, "a whole number of seconds"),
     ]
     bad = np.zeros(n, dtype=bool)
     first_bad = None  # (position, column, expectation)
@@ -334,7 +462,7 @@ def clean_ratings(
     if on_bad_row == "error" and first_bad is not None:
         position, column, expected = first_bad
         value = frame[column].iloc[position]
-        shown = "an empty value" if _is_missing(frame[column].iloc[[position]])[0] else repr(_plain(value))
+        shown = "an empty value" if _blank(frame[column].iloc[[position]])[0] else _preview(_plain(value))
         raise DataError(
             f"{where[position]}: '{column}' must be {expected}; got {shown}. Pass on_bad_row=\"skip\" "
             f"to drop such rows; they are listed in the cleaning report."

@@ -14,6 +14,7 @@ latest        ``ratings.csv`` ``movies.csv`` (20M, 25M, 32M, latest)      0.5..5
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -107,11 +108,29 @@ def read_movielens(
     return data
 
 
+def _metadata_errors(read):
+    """A metadata file that pandas or int() cannot read is a DataError naming the folder and what failed."""
+
+    @functools.wraps(read)
+    def reader(path):
+        try:
+            return read(path)
+        except (DataError, FileNotFoundError):
+            raise
+        except (ValueError, KeyError, IndexError, TypeError) as exc:  # pandas' ParserError is a ValueError
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"{Path(os.fspath(path))}: a MovieLens metadata file is malformed ({detail[:200]}).") from None
+
+    return reader
+
+
+@_metadata_errors
 def read_movielens_items(path) -> pd.DataFrame:
     """Movies of a MovieLens folder: DataFrame indexed by movie id with title, year, genres."""
     folder = Path(os.fspath(path))
     if (folder / "u.item").exists():
         flags = [f"g{k}" for k in range(len(GENRES_100K))]
+        _check_pipe_fields(folder / "u.item", 5 + len(flags))
         frame = pd.read_csv(
             folder / "u.item", sep="|", header=None, encoding="latin-1",
             names=["item", "title", "release_date", "video_release_date", "imdb_url", *flags],
@@ -126,6 +145,7 @@ def read_movielens_items(path) -> pd.DataFrame:
             "release_date": frame["release_date"].to_numpy(),
             "imdb_url": frame["imdb_url"].to_numpy(),
         }, index=pd.Index(frame["item"].to_numpy(), name="item"))
+        _refuse_repeated_ids(folder / "u.item", items.index, "item")
         return items
     if (folder / "movies.dat").exists():
         rows = _split_double_colon(folder / "movies.dat", 3)
@@ -139,12 +159,14 @@ def read_movielens_items(path) -> pd.DataFrame:
         genres = [tuple(g for g in str(s).split("|") if g and g != "(no genres listed)") for s in frame["genres"]]
     else:
         raise FileNotFoundError(f"{folder}: no movie file (u.item, movies.dat or movies.csv).")
+    _refuse_repeated_ids(folder / ("movies.dat" if (folder / "movies.dat").exists() else "movies.csv"), ids, "item")
     return pd.DataFrame(
         {"title": titles.to_numpy(), "year": _years(titles, None), "genres": genres},
         index=pd.Index(ids, name="item"),
     )
 
 
+@_metadata_errors
 def read_movielens_users(path) -> pd.DataFrame:
     """Users of a MovieLens folder: DataFrame indexed by user id with age, gender, occupation, zip.
 
@@ -154,11 +176,14 @@ def read_movielens_users(path) -> pd.DataFrame:
     """
     folder = Path(os.fspath(path))
     if (folder / "u.user").exists():
+        _check_pipe_fields(folder / "u.user", 5)
         frame = pd.read_csv(folder / "u.user", sep="|", header=None, encoding="latin-1",
                             names=["user", "age", "gender", "occupation", "zip"], dtype={"zip": str})
+        _refuse_repeated_ids(folder / "u.user", frame["user"], "user")
         return frame.set_index("user")
     if (folder / "users.dat").exists():
         rows = _split_double_colon(folder / "users.dat", 5)
+        _refuse_repeated_ids(folder / "users.dat", [r[0] for r in rows], "user")
         codes = np.array([int(r[3]) for r in rows])
         if codes.min() < 0 or codes.max() >= len(OCCUPATIONS_1M):
             raise DataError(f"{folder / 'users.dat'}: occupation codes must lie in [0, {len(OCCUPATIONS_1M)}).")
@@ -199,6 +224,34 @@ def read_movielens_folds(path, which: str = "u", *, cold: str = "drop") -> List[
         ]
         folds.append(align_test(parts[0], parts[1], cold=cold))
     return folds
+
+
+def _check_pipe_fields(path: Path, n_fields: int) -> None:
+    """Every line of a '|'-separated 100K metadata file has its ``n_fields`` fields (pandas would
+    pad a short line with NaN, and a NaN genre flag reads as True)."""
+    with open(path, encoding="latin-1", newline=None) as f:
+        for number, line in enumerate(f, start=1):
+            line = line.rstrip("\r\n")
+            if line and line.count("|") != n_fields - 1:
+                raise DataError(f"{path.name}:{number}: expected {n_fields} '|'-separated fields; "
+                                f"got {line.count('|') + 1}.")
+
+
+def _refuse_repeated_ids(path: Path, ids, what: str) -> None:
+    """Metadata keyed by id must hold each id once: two titles for one movie cannot both be right.
+
+    Line numbers assume one record per line (true of every MovieLens metadata file).
+    """
+    ids = pd.Index(np.asarray(ids))
+    repeated = ids.duplicated()
+    if repeated.any():
+        second = int(np.flatnonzero(repeated)[0])
+        first = int(np.flatnonzero(ids == ids[second])[0])
+        value = ids[second].item() if hasattr(ids[second], "item") else ids[second]
+        raise DataError(
+            f"{path.name}:{second + 1 + (path.suffix == '.csv')}: {what} id {value!r} repeats line "
+            f"{first + 1 + (path.suffix == '.csv')}; each {what} must appear once in its metadata file."
+        )
 
 
 def _split_double_colon(path: Path, n_fields: int) -> List[List[str]]:

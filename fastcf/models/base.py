@@ -47,6 +47,9 @@ class Recommender:
 
     #: Fitted attributes whose presence marks a fitted model (subclasses extend).
     _fitted_attributes: Tuple[str, ...] = ("seen_",)
+    #: The only attributes ``fastcf.load`` sets from a file (merged over the class hierarchy, each
+    #: class naming what it adds); a file holding any other is refused. See fastcf.persistence.
+    _restorable_: Tuple[str, ...] = ("seen_", "users_", "items_")
     #: Shapes of fitted arrays, checked when a model is loaded: one name per axis, where
     #: "n_users" and "n_items" are the fitted matrix's and any other name must be the same
     #: length wherever it appears (merged over the class hierarchy; subclasses add theirs).
@@ -461,6 +464,7 @@ class FactorModel(Recommender):
     """
 
     _fitted_attributes = ("seen_", "user_factors_", "item_factors_")
+    _restorable_ = ("user_factors_", "item_factors_", "loss_history_")
     _state_shapes = {"user_factors_": ("n_users", "factors"), "item_factors_": ("n_items", "factors")}
 
     def _check_state(self) -> None:

@@ -33,6 +33,7 @@ class RankingFactorModel(FactorModel):
     """
 
     _fitted_attributes = ("seen_", "user_factors_", "item_factors_", "item_bias_")
+    _restorable_ = ("item_bias_",)
     _loss = "bpr"
     # Every stored entry is a positive whatever its value: a negative value is a dislike that
     # would silently be learned as a like, so it is refused instead.

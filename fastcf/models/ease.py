@@ -88,6 +88,7 @@ class EASE(HistoryFoldIn, Recommender):
     """
 
     _fitted_attributes = ("seen_", "weights_")
+    _restorable_ = ("weights_",)
 
     def __init__(self, *, regularization: float = 500.0, binarize: bool = True, dtype=np.float32,
                  max_memory: Optional[int] = None, n_threads: Optional[int] = None):

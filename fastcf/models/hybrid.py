@@ -62,6 +62,8 @@ class HybridMF(_Params, RankingFactorModel):
         The side features of the training users and items.
     user_feature_names_, item_feature_names_ : ndarray of str
     """
+    _restorable_ = ("user_embeddings_", "item_embeddings_", "item_feature_bias_", "user_features_", "item_features_",
+                    "user_feature_names_", "item_feature_names_")
 
     def __init__(
         self,

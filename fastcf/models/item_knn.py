@@ -35,6 +35,7 @@ class _NeighbourModel(HistoryScorer, Recommender):
     """What ItemKNN and UserKNN share: parameters, their checks, the pruned similarity."""
 
     _fitted_attributes = ("seen_", "similarity_")
+    _restorable_ = ("similarity_",)
     # Implicit feedback: scores sum similarities (or neighbours' values) as evidence for an item,
     # which a negative value would turn into evidence against it without saying so.
     _nonnegative_data = True

@@ -38,6 +38,7 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
     """
 
     _fitted_attributes = ("seen_", "similarity_", "user_bias_", "item_bias_")
+    _restorable_ = ("similarity_", "means_", "reg_user_")
     _base = "zero"
     _default_measure = "pearson"
 

@@ -42,6 +42,7 @@ class Popularity(HistoryFoldIn, Recommender):
     """
 
     _fitted_attributes = ("seen_", "popularity_")
+    _restorable_ = ("popularity_",)
 
     def __init__(self, *, by: str = "users"):
         self.by = by

@@ -72,6 +72,7 @@ class SVDpp(BiasedMF):
     implicit_factors_ : ndarray of shape (n_items, factors), the y_j
     """
 
+    _restorable_ = ("explicit_user_factors_", "implicit_factors_")
     _state_shapes = {"explicit_user_factors_": ("n_users", "factors"), "implicit_factors_": ("n_items", "factors")}
 
     def __init__(
