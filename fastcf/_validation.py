@@ -130,9 +130,27 @@ def check_seed(value, name: str, owner: str) -> Optional[int]:
     """None (fresh entropy) or an int >= 0, as ``np.random.default_rng`` takes it."""
     if value is None:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{owner}: '{name}' must be None or an int >= 0; got {value!r}.")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(message(owner, name, "None or an int >= 0", repr(value)))
+    if value < 0:
+        raise ValueError(message(owner, name, "None or an int >= 0", repr(value)))
     return int(value)
+
+
+def check_range_pair(value, name: str, owner: str) -> Optional[Tuple[float, float]]:
+    """None, or (low, high): two finite numbers with low <= high, returned as floats."""
+    if value is None:
+        return None
+    expected = "None or (low, high), two finite numbers with low <= high"
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise TypeError(message(owner, name, expected, repr(value))) from None
+    if not (_is_real(low) and _is_real(high)):
+        raise TypeError(message(owner, name, expected, repr(value)))
+    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
+        raise ValueError(message(owner, name, expected, repr(value)))
+    return float(low), float(high)
 
 
 def check_float_dtype(value, name: str, owner: str) -> np.dtype:

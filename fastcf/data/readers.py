@@ -17,6 +17,7 @@ from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from fastcf._validation import check_choice, check_float_dtype, check_range_pair
 from fastcf._lazy import lazy_module
 from fastcf.data.cleaning import DUPLICATE_POLICIES, Locations, clean_ratings
 from fastcf.data.interactions import Interactions, build_interactions
@@ -31,26 +32,10 @@ _SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None, ".dat": ":
 
 
 def _check_policies(owner, on_bad_row, duplicates, zeros, dtype):
-    if on_bad_row not in ("error", "skip"):
-        raise ValueError(f"{owner}: 'on_bad_row' must be 'error' or 'skip'; got {on_bad_row!r}.")
-    if duplicates not in DUPLICATE_POLICIES:
-        raise ValueError(f"{owner}: 'duplicates' must be one of {DUPLICATE_POLICIES}; got {duplicates!r}.")
-    if zeros not in ("keep", "drop"):
-        raise ValueError(f"{owner}: 'zeros' must be 'keep' or 'drop'; got {zeros!r}.")
-    if np.dtype(dtype) not in (np.float32, np.float64):
-        raise ValueError(f"{owner}: 'dtype' must be float32 or float64; got {np.dtype(dtype)}.")
-
-
-def _check_scale(owner, rating_scale):
-    if rating_scale is None:
-        return None
-    try:
-        low, high = (float(v) for v in rating_scale)
-    except (TypeError, ValueError):
-        raise ValueError(f"{owner}: 'rating_scale' must be (low, high) numbers or None; got {rating_scale!r}.") from None
-    if not (np.isfinite(low) and np.isfinite(high) and low <= high):
-        raise ValueError(f"{owner}: 'rating_scale' must be finite with low <= high; got {rating_scale!r}.")
-    return low, high
+    check_choice(on_bad_row, "on_bad_row", owner, ("error", "skip"))
+    check_choice(duplicates, "duplicates", owner, DUPLICATE_POLICIES)
+    check_choice(zeros, "zeros", owner, ("keep", "drop"))
+    check_float_dtype(dtype, "dtype", owner)
 
 
 def read_ratings(
@@ -127,7 +112,7 @@ def read_ratings(
         raise DataError(f"{name}: no rating rows (the source has a header but no data).")
     clean = clean_ratings(
         frame, user_col=user_col, item_col=item_col, rating_col=rating_col, timestamp_col=timestamp_col,
-        where=where, source=name, rating_scale=_check_scale(owner, rating_scale), on_bad_row=on_bad_row,
+        where=where, source=name, rating_scale=check_range_pair(rating_scale, "rating_scale", owner), on_bad_row=on_bad_row,
         zeros=zeros, malformed=malformed, from_text=from_text,
     )
     if clean.users.shape[0] == 0:
@@ -169,7 +154,7 @@ def from_arrays(
         frame, user_col="user", item_col="item", rating_col="rating" if ratings is not None else None,
         timestamp_col="timestamp" if timestamps is not None else None,
         where=Locations.consecutive("arrays", 0, len(frame), "position"),
-        source="arrays", rating_scale=_check_scale("from_arrays", rating_scale), on_bad_row=on_bad_row,
+        source="arrays", rating_scale=check_range_pair(rating_scale, "rating_scale", "from_arrays"), on_bad_row=on_bad_row,
         zeros=zeros,
     )
     return build_interactions(clean, duplicates=duplicates, dtype=dtype)

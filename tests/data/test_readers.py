@@ -157,18 +157,19 @@ def test_folder_instead_of_file(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "kwargs, message",
+    "kwargs, error, message",
     [
-        (dict(on_bad_row="ignore"), r"'on_bad_row' must be 'error' or 'skip'; got 'ignore'"),
-        (dict(duplicates="median"), r"'duplicates' must be one of"),
-        (dict(zeros="nan"), r"'zeros' must be 'keep' or 'drop'"),
-        (dict(dtype=np.int32), r"'dtype' must be float32 or float64; got int32"),
-        (dict(rating_scale=(5, 1)), r"'rating_scale' must be finite with low <= high"),
-        (dict(rating_scale="1-5"), r"'rating_scale' must be \(low, high\) numbers or None"),
+        (dict(on_bad_row="ignore"), ValueError, r"'on_bad_row' must be one of \('error', 'skip'\); got 'ignore'"),
+        (dict(duplicates="median"), ValueError, r"'duplicates' must be one of"),
+        (dict(zeros="nan"), ValueError, r"'zeros' must be one of \('keep', 'drop'\)"),
+        (dict(dtype=np.int32), ValueError, r"'dtype' must be float32 or float64; got int32"),
+        (dict(rating_scale=(5, 1)), ValueError, r"'rating_scale' must be None or \(low, high\), two finite numbers with low <= high; got \(5, 1\)"),
+        (dict(rating_scale="1-5"), TypeError, r"'rating_scale' must be None or \(low, high\)"),
+        (dict(rating_scale=("1", 5)), TypeError, r"'rating_scale' must be None or \(low, high\)"),
     ],
 )
-def test_bad_options_are_named(tmp_path, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_bad_options_are_named(tmp_path, kwargs, error, message):
+    with pytest.raises(error, match=message):
         read_ratings(write(tmp_path, "r.csv", GOOD), **kwargs)
 
 
