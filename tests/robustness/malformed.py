@@ -20,7 +20,6 @@ cached "canonical format" flags dropped so that nothing claims the broken arrays
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Callable, Dict, List
 
@@ -488,22 +487,6 @@ ID_MAP: List[Malformation] = [
     Malformation("a string", lambda v, _: "users", ERROR),
     Malformation("an empty IdMap", lambda v, _: type(v)(np.asarray(v.raw_ids)[:0]), FINITE_OR_ERROR),
 ]
-
-def _in_interactions(malformation: Malformation) -> Malformation:
-    """The sparse malformation inside an Interactions, as a caller who replaced .matrix made it."""
-    def make(data, bound):
-        matrix = malformation.make(data.matrix, bound)
-        if not sp.issparse(matrix):
-            return matrix  # None, a string, a dense array: passed instead of the Interactions
-        out = copy.copy(data)
-        out.__dict__["matrix"] = matrix
-        out.__dict__["_item_user"] = None
-        return out
-    return Malformation(malformation.name, make, malformation.expect, malformation.key_error, malformation.non_finite)
-
-
-#: An Interactions whose matrix is one of SPARSE (built valid, then .matrix replaced).
-INTERACTIONS: List[Malformation] = [_in_interactions(m) for m in SPARSE]
 
 #: kind -> its malformations. A registry role names one of these (``kind`` or ``kind:<bound>``).
 CATALOGUE: Dict[str, List[Malformation]] = {
