@@ -20,7 +20,8 @@ import sys
 import threading
 from typing import Optional
 
-import numpy as np
+# (kernels/_threads.py reads it as config.check_n_threads.)
+from fastcf._validation import check_n_threads
 
 __all__ = ["get_num_threads", "set_num_threads", "show_versions", "usable_cores"]
 
@@ -32,15 +33,6 @@ def usable_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
-
-
-def check_n_threads(value, name: str, owner: str) -> int:
-    """Validate a thread count given by a user; returns it as a Python int."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{owner}: '{name}' must be an int >= 1 or None; got {value!r}.")
-    if value < 1:
-        raise ValueError(f"{owner}: '{name}' must be an int >= 1 or None; got {value!r}.")
-    return int(value)
 
 
 def _threads_from_environment() -> Optional[int]:

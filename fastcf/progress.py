@@ -22,6 +22,8 @@ import sys
 import time
 from typing import Optional
 
+from fastcf._validation import check_optional_flag
+
 __all__ = ["FitProgress", "get_progress", "set_progress"]
 
 logger = logging.getLogger("fastcf.models")
@@ -57,12 +59,6 @@ def get_progress() -> Optional[bool]:
     return _setting
 
 
-def _check_show(owner: str, show) -> Optional[bool]:
-    if show is not None and not isinstance(show, (bool,)):
-        raise TypeError(f"{owner}: 'show_progress' must be True, False or None; got {show!r}.")
-    return show
-
-
 class FitProgress:
     """Context manager that reports the steps of one fit; see the module docstring.
 
@@ -83,7 +79,7 @@ class FitProgress:
         self.done = 0
         self.metrics: dict = {}
         self.started = time.perf_counter()
-        show = _check_show(owner, show)
+        show = check_optional_flag(show, "show_progress", owner)
         mode = show if show is not None else _setting
         self.bar = None
         if mode is True or (mode is None and _is_terminal(sys.stderr)):

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastcf._lazy import lazy_module
+from fastcf._validation import check_csr_matrix
 from fastcf.data.cleaning import CleaningReport, CleanRatings, merge_duplicates
 from fastcf.data.id_map import IdMap
 
@@ -56,6 +57,7 @@ class Interactions:
     ):
         if not sp.issparse(matrix) or matrix.format != "csr":
             raise TypeError(f"Interactions: 'matrix' must be a scipy.sparse CSR matrix; got {type(matrix).__name__}.")
+        check_csr_matrix(matrix, "matrix", "Interactions")  # before scipy reads it (has_canonical_format does)
         if matrix.shape != (len(users), len(items)):
             raise ValueError(
                 f"Interactions: 'matrix' has shape {matrix.shape} but there are {len(users)} users "

@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from fastcf._lazy import lazy_module
+from fastcf._validation import check_choice, check_number
 from fastcf.data.cleaning import CleaningReport, Locations
 from fastcf.data.interactions import Interactions, entry_rows
 
@@ -28,22 +29,15 @@ __all__ = [
 ]
 
 Split = Tuple[Interactions, Interactions]
-
-
-def _check_fraction(owner: str, value) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
-        raise ValueError(f"{owner}: 'test_fraction' must be a number in (0, 1); got {value!r}.")
-    return float(value)
-
-
-def _check_cold(owner: str, cold: str) -> None:
-    if cold not in ("drop", "keep"):
-        raise ValueError(f"{owner}: 'cold' must be 'drop' or 'keep'; got {cold!r}.")
+#: What a split does with test users or items absent from training.
+COLD_RULES = ("drop", "keep")
+#: A test fraction lies in (0, 1).
+_FRACTION = dict(low=0.0, strict=True, high=1.0, high_strict=True)
 
 
 def align_test(train: Interactions, test: Interactions, *, cold: str = "drop") -> Split:
     """Apply the cold-start rule to a (train, test) pair over the same ID maps."""
-    _check_cold("align_test", cold)
+    check_choice(cold, "cold", "align_test", COLD_RULES)
     if train.users != test.users or train.items != test.items:
         raise ValueError("align_test: train and test must share ID maps (use Interactions.reindex).")
     report = CleaningReport(source="test split", rows_read=test.nnz, rows_kept=test.nnz)
@@ -77,8 +71,8 @@ def _split(data: Interactions, test_mask: np.ndarray, cold: str) -> Split:
 
 def random_split(data: Interactions, test_fraction: float = 0.2, *, seed: int = 0, cold: str = "drop") -> Split:
     """Exactly round(test_fraction * nnz) entries, drawn at random without replacement, go to test."""
-    fraction = _check_fraction("random_split", test_fraction)
-    _check_cold("random_split", cold)
+    fraction = check_number(test_fraction, "test_fraction", "random_split", **_FRACTION)
+    check_choice(cold, "cold", "random_split", COLD_RULES)
     rng = np.random.default_rng(seed)
     n_test = int(round(fraction * data.nnz))
     mask = np.zeros(data.nnz, dtype=bool)
@@ -101,8 +95,8 @@ def user_fraction_split(data: Interactions, test_fraction: float = 0.2, *, seed:
 
     A user always keeps at least one train entry, so no user is made cold by the split.
     """
-    fraction = _check_fraction("user_fraction_split", test_fraction)
-    _check_cold("user_fraction_split", cold)
+    fraction = check_number(test_fraction, "test_fraction", "user_fraction_split", **_FRACTION)
+    check_choice(cold, "cold", "user_fraction_split", COLD_RULES)
     rng = np.random.default_rng(seed)
     counts = np.diff(data.matrix.indptr).astype(np.int64)
     n_test = np.minimum(np.round(fraction * counts).astype(np.int64), np.maximum(counts - 1, 0))
@@ -123,7 +117,7 @@ def leave_k_out(
         raise ValueError(f"leave_k_out: 'k' must be an int >= 1; got {k!r}.")
     if by not in ("random", "latest"):
         raise ValueError(f"leave_k_out: 'by' must be 'random' or 'latest'; got {by!r}.")
-    _check_cold("leave_k_out", cold)
+    check_choice(cold, "cold", "leave_k_out", COLD_RULES)
     counts = np.diff(data.matrix.indptr).astype(np.int64)
     if by == "latest":
         if data.timestamps is None:
@@ -145,11 +139,11 @@ def temporal_split(
     Without ``at``, ``at`` is chosen so that the latest ``test_fraction`` of entries are test
     (entries at the cut time all go to test, so the fraction can be slightly larger).
     """
-    _check_cold("temporal_split", cold)
+    check_choice(cold, "cold", "temporal_split", COLD_RULES)
     if data.timestamps is None:
         raise ValueError("temporal_split: needs timestamps; these interactions have none.")
     if at is None:
-        fraction = _check_fraction("temporal_split", test_fraction)
+        fraction = check_number(test_fraction, "test_fraction", "temporal_split", **_FRACTION)
         n_train = data.nnz - int(round(fraction * data.nnz))
         at = np.sort(data.timestamps)[min(n_train, data.nnz - 1)]
     return _split(data, data.timestamps >= at, cold)
@@ -168,7 +162,7 @@ def kfold(
         raise ValueError(f"kfold: 'n_folds' must be an int >= 2; got {n_folds!r}.")
     if by not in ("rating", "user"):
         raise ValueError(f"kfold: 'by' must be 'rating' or 'user'; got {by!r}.")
-    _check_cold("kfold", cold)
+    check_choice(cold, "cold", "kfold", COLD_RULES)
     rng = np.random.default_rng(seed)
     if by == "rating":
         fold_of_entry = np.empty(data.nnz, dtype=np.int64)

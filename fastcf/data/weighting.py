@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from fastcf._validation import check_number
 from fastcf.data.interactions import Interactions, entry_rows
 
 __all__ = ["bm25", "confidence", "log_confidence", "tfidf"]
-
-
-def _check_positive(owner: str, name: str, value, allow_zero: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool) and np.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{owner}: '{name}' must be a finite number {bound}; got {value!r}.")
-    return float(value)
 
 
 def _with_values(data: Interactions, values: np.ndarray) -> Interactions:
@@ -30,14 +23,14 @@ def _with_values(data: Interactions, values: np.ndarray) -> Interactions:
 
 def confidence(data: Interactions, alpha: float = 40.0) -> Interactions:
     """c_ui = 1 + alpha * r_ui (Hu, Koren & Volinsky 2008)."""
-    alpha = _check_positive("confidence", "alpha", alpha, allow_zero=True)
+    alpha = check_number(alpha, "alpha", "confidence")
     return _with_values(data, 1.0 + alpha * data.matrix.data.astype(np.float64))
 
 
 def log_confidence(data: Interactions, alpha: float = 1.0, epsilon: float = 1.0) -> Interactions:
     """c_ui = 1 + alpha * log(1 + r_ui / epsilon) (Hu, Koren & Volinsky 2008, eq. 6)."""
-    alpha = _check_positive("log_confidence", "alpha", alpha, allow_zero=True)
-    epsilon = _check_positive("log_confidence", "epsilon", epsilon)
+    alpha = check_number(alpha, "alpha", "log_confidence")
+    epsilon = check_number(epsilon, "epsilon", "log_confidence", strict=True)
     values = data.matrix.data.astype(np.float64)
     if (values / epsilon <= -1).any():
         raise ValueError("log_confidence: every value must be > -epsilon; log(1 + r/epsilon) is undefined otherwise.")
@@ -63,7 +56,7 @@ def bm25(data: Interactions, k1: float = 1.2, b: float = 0.75) -> Interactions:
     with idf_i = log(n_users / df_i). Heavy users' entries are damped (b) and repeated
     interactions saturate (k1).
     """
-    k1 = _check_positive("bm25", "k1", k1, allow_zero=True)
+    k1 = check_number(k1, "k1", "bm25")
     if not (isinstance(b, (int, float)) and 0 <= b <= 1):
         raise ValueError(f"bm25: 'b' must be a number in [0, 1]; got {b!r}.")
     values = data.matrix.data.astype(np.float64)

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fastcf._validation import IMPLICIT_FEEDBACK, as_float_vector, check_finite, message
 from fastcf.data.id_map import IdMap
+from fastcf.exceptions import DataError
 
 __all__ = ["RatingBlocks", "row_bounds", "rows_of", "unique_tag"]
 
@@ -200,10 +202,15 @@ def _cut_partition(part: pd.DataFrame, user_raw, item_raw, user_bounds, item_bou
     rows = np.searchsorted(user_raw, part[USER].to_numpy())
     cols = np.searchsorted(item_raw, part[ITEM].to_numpy())
     if RATING in part.columns:
-        values = part[RATING].to_numpy().astype(value_dtype)
-        if not np.isfinite(values).all():
-            bad = values[~np.isfinite(values)][0]
-            raise ValueError(f"fastcf.distributed: the ratings hold a non-finite value {bad}.")
+        # As ImplicitALS.fit checks a matrix: real, finite and >= 0 (a negative confidence
+        # would turn a dislike into a strong like).
+        name = f"data.{RATING}"
+        values = as_float_vector(part[RATING].to_numpy(), name, "fit_als").astype(value_dtype)
+        check_finite(values, name, "fit_als")  # also after the cast (1e39 is inf in float32)
+        if values.size and values.min() < 0:
+            bad = int(np.argmin(values))
+            raise DataError(message("fit_als", name, f">= 0 ({IMPLICIT_FEEDBACK})",
+                                    f"{values[bad]} (user {_raw(part[USER], bad)!r}, item {_raw(part[ITEM], bad)!r})"))
     else:
         values = np.ones(rows.shape[0], dtype=value_dtype)
     pieces = {}
@@ -215,6 +222,11 @@ def _cut_partition(part: pd.DataFrame, user_raw, item_raw, user_bounds, item_bou
             take = order[edges[b]:edges[b + 1]]
             pieces[side, b] = (major[take] - bounds[b], minor[take], values[take])
     return pieces
+
+
+def _raw(column: pd.Series, position: int):
+    """A raw ID as a Python value (1, not np.int64(1), in messages)."""
+    return np.asarray(column.iloc[position]).tolist()
 
 
 def _join_pieces(side: str, b: int, n_rows: int, n_columns: int, *pieces) -> sp.csr_matrix:

@@ -16,7 +16,7 @@ from fastcf.data.interactions import Interactions
 from fastcf.distributed._blocks import RatingBlocks, confidence_block
 from fastcf.distributed.worker import prepare_cluster
 from fastcf.kernels import als_half_step, als_loss
-from fastcf.kernels._checks import check_positive_int
+from fastcf._validation import check_positive_int
 from fastcf.kernels._threads import kernel_threads
 from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.implicit_als import ITEMS, USERS, ImplicitALS

@@ -19,7 +19,7 @@ from fastcf.evaluation import _evaluate
 from fastcf.evaluation.metrics import RANKING_METRICS, check_metrics
 from fastcf.evaluation.results import Evaluation
 from fastcf.kernels import factor_ranking_metrics, select_topk_dot
-from fastcf.kernels._checks import check_positive_int
+from fastcf._validation import check_positive_int
 from fastcf.kernels.metrics import DEFAULT_BLOCK_SIZE, RANKING_COLUMNS
 
 __all__ = ["evaluate", "recommend_all"]

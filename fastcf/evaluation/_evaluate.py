@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
 from fastcf.data.interactions import Interactions
 from fastcf.evaluation.metrics import (
@@ -13,7 +12,7 @@ from fastcf.evaluation.metrics import (
     summarize,
 )
 from fastcf.evaluation.results import Evaluation
-from fastcf.kernels._checks import check_positive_int
+from fastcf._validation import as_interaction_matrix, check_positive_int
 from fastcf.kernels.metrics import (
     DEFAULT_BLOCK_SIZE, RANKING_COLUMNS, factor_ranking_metrics, list_ranking_metrics, score_ranking_metrics,
 )
@@ -300,15 +299,9 @@ def _matrices(model, train, test, owner):
                     f"(the {name} order must match)."
                 )
     else:
-        for name, matrix in (("train", train), ("test", test)):
-            if not sp.issparse(matrix):
-                raise TypeError(
-                    f"{owner}: '{name}' must be Interactions or a scipy sparse matrix; got {type(matrix).__name__}."
-                )
-        train_m, test_m, user_map = sp.csr_matrix(train), sp.csr_matrix(test), None
-        if not test_m.has_canonical_format:
-            test_m = test_m.copy()
-            test_m.sum_duplicates()
+        train_m = as_interaction_matrix(train, "train", owner)
+        test_m = as_interaction_matrix(test, "test", owner)
+        user_map = None
     if train_m.shape != test_m.shape:
         raise ValueError(f"{owner}: 'train' and 'test' must have one shape; got {train_m.shape} and {test_m.shape}.")
     check_fitted = getattr(model, "_check_fitted", None)

@@ -8,6 +8,7 @@ import numpy as np
 
 from fastcf.evaluation._evaluate import _check_gains, _matrices, evaluate, is_factor_model, ranking_lists
 from fastcf.evaluation.metrics import LIST_METRICS, RANKING_METRICS, RATING_METRICS, check_metrics, list_values, summarize
+from fastcf._validation import check_positive_int
 from fastcf.kernels.metrics import factor_ranking_metrics, list_ranking_metrics
 
 __all__ = ["EvaluationCallback", "compare_at_k", "metrics_at_k"]
@@ -44,9 +45,11 @@ def metrics_at_k(
     rating = [m for m in metrics if m in RATING_METRICS]
     if rating:
         raise ValueError(f"{owner}: {rating[0]!r} does not depend on k; use evaluate for it.")
-    ks = sorted({int(k) for k in ks})
-    if not ks or ks[0] < 1:
-        raise ValueError(f"{owner}: 'ks' must hold cut-offs >= 1; got {ks}.")
+    if isinstance(ks, (str, bytes)) or not hasattr(ks, "__iter__"):
+        raise TypeError(f"{owner}: 'ks' must be a sequence of cut-offs (ints >= 1); got {ks!r}.")
+    ks = sorted({check_positive_int(k, "ks", owner) for k in ks})
+    if not ks:
+        raise ValueError(f"{owner}: 'ks' must hold at least one cut-off; got none.")
     train_m, test_m, _ = _matrices(model, train, test, owner)
     if backend is None:
         backend = getattr(model, "backend", None)

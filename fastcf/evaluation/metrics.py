@@ -69,6 +69,7 @@ from typing import Iterable, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
+from fastcf._validation import as_canonical_csr, as_float_matrix, as_interaction_matrix, check_finite
 from fastcf.kernels.metrics import RANKING_COLUMNS, list_ranking_metrics
 
 __all__ = [
@@ -188,7 +189,7 @@ def catalog_coverage(recommended, n_items: int) -> float:
 
 def item_popularity(train) -> np.ndarray:
     """p_i = (training users who have item i) / (users with a training entry); unseen items count as had by one."""
-    matrix = train.matrix if hasattr(train, "matrix") else sp.csr_matrix(train)
+    matrix = as_interaction_matrix(train, "train", "item_popularity")
     n_users = int(np.count_nonzero(np.diff(matrix.indptr)))
     counts = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float64)
     return np.maximum(counts, 1.0) / max(n_users, 1)
@@ -228,14 +229,13 @@ def intra_list_diversity(recommended, item_features, *, block_bytes: int = 64 <<
     top = _lists(recommended, "intra_list_diversity")
     features = item_features
     if sp.issparse(features):
-        features = sp.csr_matrix(features, dtype=np.float64)
+        features = as_canonical_csr(features, "item_features", "intra_list_diversity", "item").astype(np.float64)
         norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1)).ravel())
         unit = sp.diags(np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 0.0)) @ features
         unit = sp.csr_matrix(unit)
     else:
-        features = np.asarray(features, dtype=np.float64)
-        if features.ndim != 2:
-            raise ValueError(f"intra_list_diversity: 'item_features' must be 2-D (items x features); got shape {features.shape}.")
+        features = as_float_matrix(features, "item_features", "intra_list_diversity").astype(np.float64, copy=False)
+        check_finite(features, "item_features", "intra_list_diversity")
         norms = np.linalg.norm(features, axis=1)
         unit = features / np.where(norms > 0, norms, 1.0)[:, None]
     n_items = unit.shape[0]
@@ -362,7 +362,7 @@ def ranking_metrics(
     rating = [m for m in metrics if m in RATING_METRICS]
     if rating:
         raise ValueError(f"{owner}: {rating[0]!r} is a rating metric; lists have no predicted ratings.")
-    matrix = test.matrix if hasattr(test, "matrix") else sp.csr_matrix(test)
+    matrix = as_interaction_matrix(test, "test", owner)
     top = _lists(recommended, owner)
     if top.shape[0] != matrix.shape[0]:
         raise ValueError(

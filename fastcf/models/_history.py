@@ -20,17 +20,12 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf.kernels._checks import check_positive_int
+from fastcf._validation import check_positive_int
+from fastcf.exceptions import DataError
 from fastcf.models.base import DEFAULT_BLOCK_BYTES
 
-__all__ = ["HistoryFoldIn", "HistoryScorer", "binarized", "check_choice", "top_of_sparse_rows"]
+__all__ = ["HistoryFoldIn", "HistoryScorer", "binarized", "top_of_sparse_rows"]
 
-
-
-def check_choice(owner: str, name: str, value, choices) -> str:
-    if value not in choices:
-        raise ValueError(f"{owner}: '{name}' must be one of {tuple(choices)}; got {value!r}.")
-    return value
 
 
 def binarized(rows: sp.csr_matrix, dtype) -> sp.csr_matrix:
@@ -58,7 +53,20 @@ class HistoryScorer:
         scores = rows @ weights
         if sp.issparse(scores):
             scores = scores.toarray()
-        return np.ascontiguousarray(scores, dtype=self._score_dtype())
+        scores = np.ascontiguousarray(scores, dtype=self._score_dtype())
+        self._check_scores_finite(scores, rows)
+        return scores
+
+    def _check_scores_finite(self, scores: np.ndarray, rows: sp.csr_matrix) -> None:
+        """Finite values and weights can still sum past the dtype's range (3e38 + 3e38 is inf
+        in float32): raise naming the overflowing score, rather than rank by inf."""
+        if np.isfinite(scores).all():
+            return
+        row, column = np.unravel_index(int(np.flatnonzero(~np.isfinite(scores))[0]), scores.shape)
+        largest = float(np.abs(rows.data).max()) if rows.nnz else 0.0
+        raise DataError(f"{type(self).__name__}: the score of query row {row}, candidate {column} overflows "
+                        f"{scores.dtype} (got {scores[row, column]}; the largest query value is {largest:.3g}); "
+                        f"scale the values down or fit with dtype=np.float64.")
 
     def _score_dtype(self):
         return np.dtype(getattr(self, "dtype", np.float32))
@@ -73,7 +81,9 @@ class HistoryScorer:
         pair = np.repeat(np.arange(user_indices.size), counts)
         weights = self._weights()
         looked_up = np.asarray(weights[rows.indices, np.asarray(item_indices)[pair]]).ravel()
-        return np.bincount(pair, weights=rows.data * looked_up, minlength=user_indices.size).astype(self._score_dtype())
+        scores = np.bincount(pair, weights=rows.data * looked_up, minlength=user_indices.size).astype(self._score_dtype())
+        self._check_scores_finite(scores[:, None], rows)
+        return scores
 
     # --- explanation ----------------------------------------------------------------------
 

@@ -28,10 +28,12 @@ import scipy.sparse as sp
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
 from fastcf.exceptions import NotFittedError
-from fastcf.kernels import select_topk, select_topk_dot
-from fastcf import config
+from fastcf.kernels import select_topk
+from fastcf.kernels.topk import select_topk_dot_unchecked
 from fastcf.kernels._backend import resolve_backend
-from fastcf.kernels._checks import as_canonical_csr, check_flag, check_float_dtype, check_positive_int, check_seed
+from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, as_float_vector, check_finite, check_flag,
+                                check_float_dtype, check_n_threads, check_nonnegative, check_optional_flag,
+                                check_positive_int, check_representable, check_seed, empty_csr_structure)
 
 __all__ = ["FactorModel", "Recommender"]
 
@@ -91,7 +93,11 @@ class Recommender:
         matrix, users, items = self._training_data(data)
         self._fit(matrix, **kwargs)
         self.users_, self.items_, self.seen_ = users, items, matrix
+        self._check_fitted_values(f"{type(self).__name__}.fit")
         return self
+
+    def _check_fitted_values(self, owner: str) -> None:
+        """Refuse a fitted state that is not finite (a diverged fit); models with factors override."""
 
     def _fit(self, matrix: sp.csr_matrix, **kwargs) -> None:
         raise NotImplementedError
@@ -129,13 +135,10 @@ class Recommender:
         matrix = as_canonical_csr(matrix, "data", owner)
         if matrix.nnz == 0:
             raise ValueError(f"{owner}: 'data' of shape {matrix.shape} holds no interactions (nnz = 0).")
-        if self._nonnegative_data and matrix.data.min() < 0:
-            bad = int(np.argmin(matrix.data))
-            row = int(np.searchsorted(matrix.indptr, bad, side="right") - 1)
-            raise ValueError(
-                f"{owner}: 'data' must be >= 0 (implicit feedback: counts, clicks, weights); got "
-                f"{matrix.data[bad]} (user index {row}, item index {matrix.indices[bad]})."
-            )
+        if self._nonnegative_data:
+            check_nonnegative(matrix, "data", owner, IMPLICIT_FEEDBACK)
+        if hasattr(self, "dtype"):
+            check_representable(matrix, self.dtype, "data", owner)
         return matrix, users, items
 
     def _check_common_params(self) -> None:
@@ -149,11 +152,9 @@ class Recommender:
             if hasattr(self, flag):
                 check_flag(getattr(self, flag), flag, name)
         if hasattr(self, "show_progress"):
-            from fastcf.progress import _check_show
-
-            _check_show(name, self.show_progress)  # None too: it follows fastcf.set_progress
+            check_optional_flag(self.show_progress, "show_progress", name)  # None: it follows fastcf.set_progress
         if getattr(self, "n_threads", None) is not None:
-            config.check_n_threads(self.n_threads, "n_threads", name)
+            check_n_threads(self.n_threads, "n_threads", name)
         if getattr(self, "backend", None) is not None:
             resolve_backend(self.backend)
         if getattr(self, "callback", None) is not None and not callable(self.callback):
@@ -269,7 +270,8 @@ class Recommender:
             single = False
         else:
             if isinstance(history, dict):
-                ids, values = list(history.keys()), np.asarray(list(history.values()), dtype=np.float64)
+                ids = list(history.keys())
+                values = as_float_vector(list(history.values()), "history", name).astype(np.float64, copy=False)
             else:
                 ids = list(history) if np.ndim(history) else [history]
                 values = np.ones(len(ids))
@@ -278,8 +280,9 @@ class Recommender:
             rows = sp.csr_matrix((values, (np.zeros(index.size, dtype=np.int64), index)), shape=(1, self.n_items))
             rows.sum_duplicates()
             single = True
-        if not np.isfinite(rows.data).all():
-            raise ValueError(f"{name}: 'history' holds non-finite values.")
+        check_finite(rows.data, "history", name)
+        if self._nonnegative_data:  # as fit refuses them: a dislike must not score as a like
+            check_nonnegative(rows, "history", name, IMPLICIT_FEEDBACK, what="history")
         return rows, single
 
 
@@ -460,6 +463,12 @@ class FactorModel(Recommender):
         if len(kinds) != 1 or self.user_factors_.dtype not in (np.float32, np.float64):
             raise ValueError(f"{type(self).__name__}: 'user_factors_' and 'item_factors_' must share one float dtype; "
                              f"got {self.user_factors_.dtype} and {self.item_factors_.dtype}.")
+        self._check_fitted_values(type(self).__name__)
+
+    def _check_fitted_values(self, owner: str) -> None:
+        """Once per fit and load: recommend then serves the factors without scanning them."""
+        for name in ("user_factors_", "item_factors_"):
+            check_finite(getattr(self, name), name, owner)
 
     def _score(self, user_indices, item_indices):
         users = self.user_factors_[user_indices]
@@ -485,10 +494,16 @@ class FactorModel(Recommender):
         position = None if candidates.size == n_columns else np.full(n_columns, -1, dtype=np.int64)
         if position is not None:
             position[candidates] = np.arange(candidates.size)
-        kwargs = {}
         if seen is not None:
-            kwargs = dict(zip(("exclude_indptr", "exclude_indices"), _exclusions(seen, seen_rows, position)))
-        top, scores = select_topk_dot(queries, items, k, n_threads=n_threads, backend=self._backend(), **kwargs)
+            indptr, indices = _exclusions(seen, seen_rows, position)
+            indptr, indices = indptr.astype(np.int64, copy=False), indices.astype(np.int64, copy=False)
+        else:
+            indptr, indices = empty_csr_structure(queries.shape[0])
+        # The item vectors derive from factors that fit or load checked once, so the whole
+        # catalogue is not scanned again per call; the queries (fold-in results among them) are.
+        queries = check_finite(np.ascontiguousarray(queries), "queries", f"{type(self).__name__}.recommend")
+        top, scores = select_topk_dot_unchecked(queries, np.ascontiguousarray(items, dtype=queries.dtype), k,
+                                                indptr, indices, n_threads, self._backend())
         return np.where(top >= 0, candidates[np.maximum(top, 0)], -1), scores
 
     # --- similarity -----------------------------------------------------------------------

@@ -26,31 +26,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
-from fastcf.kernels._checks import check_positive_int
+from fastcf._validation import check_number, check_positive_int
 from fastcf.models.base import Recommender
 
 __all__ = ["BaselineOnly", "RatingPredictor"]
 
-
-def check_number(owner: str, name: str, value, low: float = 0.0, strict: bool = False) -> float:
-    """A finite real >= low (> low with ``strict``), or the house error naming it."""
-    relation = ">" if strict else ">="
-    ok = (not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating))
-          and np.isfinite(value) and (value > low if strict else value >= low))
-    if not ok:
-        raise ValueError(f"{owner}: '{name}' must be a finite number {relation} {low:g}; got {value!r}.")
-    return float(value)
-
-
-
-def check_sgd_params(model, owner: str) -> None:
-    """The SGD schedule every SGD model shares: factors, epochs, n_blocks, learning rate and its decay."""
-    for param in ("factors", "epochs", "n_blocks"):
-        check_positive_int(getattr(model, param), param, owner)
-    check_number(owner, "learning_rate", model.learning_rate, strict=True)
-    decay = check_number(owner, "learning_rate_decay", model.learning_rate_decay, strict=True)
-    if decay > 1:
-        raise ValueError(f"{owner}: 'learning_rate_decay' must be a finite number in (0, 1]; got {decay!r}.")
 
 class RatingPredictor:
     """Mixin for explicit-rating models: rating scale, baseline fallback, fold-in, predict.
@@ -260,8 +240,8 @@ class BaselineOnly(RatingPredictor, Recommender):
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         name = type(self).__name__
-        check_number(name, "reg_user", self.reg_user)
-        check_number(name, "reg_item", self.reg_item)
+        check_number(self.reg_user, "reg_user", name)
+        check_number(self.reg_item, "reg_item", name)
         check_positive_int(self.epochs, "epochs", name)
         self._fit_scale(matrix)
         rows, cols = entry_rows(matrix), matrix.indices

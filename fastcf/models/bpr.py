@@ -12,9 +12,9 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import harmonic_rank_weights, ranking_epoch, ranking_rng_state
-from fastcf.kernels._checks import check_flag, check_positive_int
+from fastcf.kernels.bpr import check_ranking_blocks
+from fastcf._validation import check_flag, check_number, check_positive_int, check_sgd_schedule
 from fastcf.models.base import FactorModel
-from fastcf.models.baseline import check_number, check_sgd_params
 
 __all__ = ["BPR", "RankingFactorModel", "WARP"]
 
@@ -42,11 +42,12 @@ class RankingFactorModel(FactorModel):
 
     def _check_params(self) -> None:
         name = type(self).__name__
-        check_sgd_params(self, name)
+        check_sgd_schedule(self, name)
+        check_ranking_blocks(self.n_blocks, name)
         check_positive_int(self.max_sampled, "max_sampled", name)
         check_positive_int(self.fold_in_epochs, "fold_in_epochs", name)
         for param in ("regularization", "bias_regularization", "init_std"):
-            check_number(name, param, getattr(self, param))
+            check_number(getattr(self, param), param, name)
         if self.samples_per_epoch is not None:
             check_positive_int(self.samples_per_epoch, "samples_per_epoch", name)
         check_flag(self.item_bias, "item_bias", name)

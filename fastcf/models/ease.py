@@ -15,12 +15,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import get_lapack_funcs
 
-from fastcf.config import check_n_threads
 from fastcf.kernels._threads import resolve_n_threads
-from fastcf.kernels._checks import check_flag
+from fastcf._validation import check_flag, check_n_threads, check_number
 from fastcf.models._history import HistoryFoldIn, binarized
 from fastcf.models.base import Recommender
-from fastcf.models.baseline import check_number
 
 __all__ = ["EASE"]
 
@@ -108,7 +106,7 @@ class EASE(HistoryFoldIn, Recommender):
 
     def _check_params(self) -> None:
         name = type(self).__name__
-        check_number(name, "regularization", self.regularization, strict=True)
+        check_number(self.regularization, "regularization", name, strict=True)
         check_flag(self.binarize, "binarize", name)
         if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")

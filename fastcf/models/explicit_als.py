@@ -12,8 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
-from fastcf.kernels._checks import check_positive_int
-from fastcf.models.baseline import check_number
+from fastcf._validation import check_number, check_positive_int
 from fastcf.models.explicit_mf import BiasedMF
 
 __all__ = ["ExplicitALS"]
@@ -103,7 +102,7 @@ class ExplicitALS(BiasedMF):
         check_positive_int(self.factors, "factors", name)
         check_positive_int(self.iterations, "iterations", name)
         for param in ("reg_factors", "reg_bias", "init_std"):
-            check_number(name, param, getattr(self, param))
+            check_number(getattr(self, param), param, name)
         self._check_common_params()
         self._check_rating_scale()
 

@@ -12,8 +12,10 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import als_explicit_half_step, sgd_epoch, sgd_schedule
+from fastcf.kernels.sgd import check_schedule_blocks
 from fastcf.models.base import FactorModel
-from fastcf.models.baseline import RatingPredictor, check_number, check_sgd_params
+from fastcf._validation import check_number, check_sgd_schedule
+from fastcf.models.baseline import RatingPredictor
 
 __all__ = ["BiasedMF"]
 
@@ -130,9 +132,9 @@ class BiasedMF(RatingPredictor, FactorModel):
 
     def _check_params(self) -> None:
         name = type(self).__name__
-        check_sgd_params(self, name)
+        check_sgd_schedule(self, name)
         for param in ("reg_factors", "reg_bias", "init_std"):
-            check_number(name, param, getattr(self, param))
+            check_number(getattr(self, param), param, name)
         self._check_common_params()
         self._check_rating_scale()
 
@@ -143,6 +145,7 @@ class BiasedMF(RatingPredictor, FactorModel):
         self._fit_scale(matrix)
         dtype = np.dtype(self.dtype)
         n_users, n_items = matrix.shape
+        check_schedule_blocks(self.n_blocks, matrix.nnz, n_users, n_items, f"{type(self).__name__}.fit")
         rng = np.random.default_rng(self.random_state)
         user_factors = rng.normal(0.0, self.init_std, (n_users, self.factors)).astype(dtype)
         item_factors = rng.normal(0.0, self.init_std, (n_items, self.factors)).astype(dtype)

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
+from fastcf._validation import as_feature_matrix, message
 from fastcf.data.interactions import Interactions
 from fastcf.models.bpr import RankingFactorModel, _Params
 
@@ -99,10 +100,9 @@ class HybridMF(_Params, RankingFactorModel):
         name = type(self).__name__
         if self.loss not in _LOSSES:
             raise ValueError(f"{name}: 'loss' must be one of {_LOSSES}; got {self.loss!r}.")
-        from fastcf.kernels._checks import check_flag
-        from fastcf.models.baseline import check_number
+        from fastcf._validation import check_flag, check_number
 
-        check_number(name, "side_weight", self.side_weight, strict=True)
+        check_number(self.side_weight, "side_weight", name, strict=True)
         for param in ("user_identity", "item_identity"):
             check_flag(getattr(self, param), param, name)
 
@@ -133,9 +133,7 @@ class HybridMF(_Params, RankingFactorModel):
         if not sp.issparse(features):
             raise TypeError(f"{name}: '{side}_features' must be 'auto', None, a scipy sparse matrix or (matrix, names); "
                             f"got {type(features).__name__}.")
-        features = sp.csr_matrix(features, dtype=np.float64)
-        if features.shape[0] != n_rows:
-            raise ValueError(f"{name}: '{side}_features' must have one row per {side} ({n_rows}); got {features.shape[0]}.")
+        features = as_feature_matrix(features, f"{side}_features", name, np.float64, n_rows=n_rows, row=side)
         names = np.asarray([f"feature {k}" for k in range(features.shape[1])] if names is None else names, dtype=str)
         if names.shape != (features.shape[1],):
             raise ValueError(f"{name}: '{side}_features' names must be one per column ({features.shape[1]}); got {names.size}.")
@@ -186,17 +184,21 @@ class HybridMF(_Params, RankingFactorModel):
         """(CSR over the side features, single): from a CSR, or from feature names (one list per row)."""
         names = getattr(self, f"{side}_feature_names_")
         name = f"{type(self).__name__}.{owner}"
-        if sp.issparse(features):
-            rows = sp.csr_matrix(features, dtype=self.item_factors_.dtype)
-            if rows.shape[1] != names.size:
-                raise ValueError(f"{name}: 'features' must have one column per {side} feature ({names.size}); "
-                                 f"got {rows.shape[1]}.")
+        if sp.issparse(features) or isinstance(features, np.ndarray) and features.dtype.kind not in "OSU":
+            rows = as_feature_matrix(features, "features", name, self.item_factors_.dtype, n_cols=names.size,
+                                     column=f"{side} feature")
             return rows, False
+        if not isinstance(features, (list, tuple, np.ndarray)):
+            raise TypeError(message(name, "features", f"a sparse matrix over the {side} features, a list of feature "
+                                    "names or a list of such lists", type(features).__name__))
         single = len(features) == 0 or isinstance(features[0], str)
         lists = [features] if single else features
         column = {n: k for k, n in enumerate(names.tolist())}
         row_index, col_index = [], []
         for row, wanted in enumerate(lists):
+            if isinstance(wanted, str) or not isinstance(wanted, (list, tuple, np.ndarray)):
+                raise TypeError(message(name, "features", "a list of feature names or a list of such lists",
+                                        f"{type(wanted).__name__} at position {row}"))
             for feature in wanted:
                 if feature not in column:
                     shown = ", ".join(names[:6].tolist()) + (", ..." if names.size > 6 else "")

@@ -11,8 +11,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastcf.data.interactions import Interactions
-from fastcf.kernels import als_half_step, als_loss
-from fastcf.kernels._checks import check_positive_int
+from fastcf.kernels import als_half_step
+from fastcf.kernels.als import als_half_step_unchecked, als_loss_unchecked
+from fastcf._validation import IMPLICIT_FEEDBACK, check_nonnegative, check_positive_int
 from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.base import FactorModel
 
@@ -150,8 +151,11 @@ class ImplicitALS(FactorModel):
         self.loss_history_ = []
         with self._progress(self.iterations) as progress:
             for iteration in range(1, self.iterations + 1):
-                self._half_step(item_users, user_factors, item_factors)
-                self._half_step(user_items, item_factors, user_factors)
+                # The first half-steps check the arrays in full; later ones reuse them unchanged
+                # (factors are checked for finiteness below), so they skip the O(nnz) re-check.
+                checked = iteration == 1
+                self._half_step(item_users, user_factors, item_factors, checked=checked)
+                self._half_step(user_items, item_factors, user_factors, checked=checked)
                 for name, factors in (("item", item_factors), ("user", user_factors)):
                     if not np.isfinite(factors).all():
                         raise FloatingPointError(
@@ -160,9 +164,9 @@ class ImplicitALS(FactorModel):
                         )
                 loss = None
                 if self.track_loss:
-                    loss = als_loss(
+                    loss = als_loss_unchecked(
                         user_items.indptr, user_items.indices, user_items.data, user_factors, item_factors,
-                        regularization=self.regularization, n_threads=self.n_threads, backend=self.backend,
+                        float(self.regularization), self.n_threads, self.backend,
                     )
                     self.loss_history_.append(loss)
                 progress.update(loss=loss)
@@ -171,12 +175,15 @@ class ImplicitALS(FactorModel):
                     break
         self.user_factors_, self.item_factors_ = user_factors, item_factors
 
-    def _half_step(self, confidence: sp.csr_matrix, other, factors, cg_steps: Optional[int] = None) -> None:
-        als_half_step(
-            confidence.indptr, confidence.indices, confidence.data, other, factors,
-            regularization=self.regularization, cg_steps=self._cg if cg_steps is None else cg_steps,
-            n_threads=self.n_threads, backend=self.backend,
-        )
+    def _half_step(self, confidence: sp.csr_matrix, other, factors, cg_steps: Optional[int] = None,
+                   checked: bool = True) -> None:
+        cg_steps = self._cg if cg_steps is None else cg_steps
+        arrays = (confidence.indptr, confidence.indices, confidence.data, other, factors)
+        if checked:
+            als_half_step(*arrays, regularization=self.regularization, cg_steps=cg_steps, n_threads=self.n_threads,
+                          backend=self.backend)
+        else:
+            als_half_step_unchecked(*arrays, float(self.regularization), cg_steps, None, self.n_threads, self.backend)
 
     # --- fold-in --------------------------------------------------------------------------
 
@@ -267,6 +274,7 @@ class ImplicitALS(FactorModel):
         users = self.users_.extend(data.users.raw_ids)
         items = self.items_.extend(data.items.raw_ids)
         new = data.reindex(users, items).matrix
+        check_nonnegative(new, "data", f"{type(self).__name__}.partial_fit", IMPLICIT_FEEDBACK)
         old = self.seen_.copy()
         old.resize(new.shape)
         # Where both have an entry, the new value wins: drop the old one, then add.
@@ -291,4 +299,5 @@ class ImplicitALS(FactorModel):
             factors[rows] = solved
         self.user_factors_, self.item_factors_ = user_factors, item_factors
         self.users_, self.items_, self.seen_ = users, items, seen
+        self._check_fitted_values(f"{type(self).__name__}.partial_fit")
         return self

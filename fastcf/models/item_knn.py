@@ -13,11 +13,10 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf.kernels._checks import check_flag, check_positive_int
+from fastcf._validation import check_choice, check_flag, check_float_dtype, check_number, check_positive_int
 from fastcf.kernels.similarity import MEASURES, similarity_topk
-from fastcf.models._history import HistoryFoldIn, HistoryScorer, binarized, check_choice
+from fastcf.models._history import HistoryFoldIn, HistoryScorer, binarized
 from fastcf.models.base import Recommender
-from fastcf.models.baseline import check_number
 
 __all__ = ["ItemKNN", "UserKNN", "pruned_similarity"]
 
@@ -74,19 +73,16 @@ class _NeighbourModel(HistoryScorer, Recommender):
     def _check_params(self) -> None:
         name = type(self).__name__
         check_positive_int(self.k, "k", name)
-        check_choice(name, "measure", self.measure, MEASURES)
-        check_number(name, "shrinkage", self.shrinkage)
+        check_choice(self.measure, "measure", name, MEASURES)
+        check_number(self.shrinkage, "shrinkage", name)
         check_positive_int(self.min_support, "min_support", name)
-        if check_number(name, "alpha", self.alpha) > 1:
-            raise ValueError(f"{name}: 'alpha' must be a finite number in [0, 1]; got {self.alpha!r}.")
-        check_number(name, "bm25_k1", self.bm25_k1)
-        if check_number(name, "bm25_b", self.bm25_b) > 1:
-            raise ValueError(f"{name}: 'bm25_b' must be a finite number in [0, 1]; got {self.bm25_b!r}.")
-        check_number(name, "exponent", self.exponent, strict=True)
+        check_number(self.alpha, "alpha", name, high=1.0)
+        check_number(self.bm25_k1, "bm25_k1", name)
+        check_number(self.bm25_b, "bm25_b", name, high=1.0)
+        check_number(self.exponent, "exponent", name, strict=True)
         check_flag(self.normalize, "normalize", name)
         check_flag(self.binarize, "binarize", name)
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise ValueError(f"{name}: 'dtype' must be float32 or float64; got {np.dtype(self.dtype)}.")
+        check_float_dtype(self.dtype, "dtype", name)
 
     def _history_query(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         """The values the model works with: the stored ones, or 1s with ``binarize``, in ``dtype``."""

@@ -16,11 +16,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
-from fastcf.kernels._checks import check_flag, check_positive_int
+from fastcf._validation import check_choice, check_flag, check_number, check_positive_int
 from fastcf.kernels.similarity import MEASURES
-from fastcf.models._history import HistoryScorer, check_choice
+from fastcf.models._history import HistoryScorer
 from fastcf.models.base import DEFAULT_BLOCK_BYTES, Recommender
-from fastcf.models.baseline import BaselineOnly, RatingPredictor, check_number
+from fastcf.models.baseline import BaselineOnly, RatingPredictor
 from fastcf.models.item_knn import pruned_similarity
 
 __all__ = ["KNNBaseline", "KNNBasic", "KNNWithMeans"]
@@ -85,9 +85,9 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
         check_positive_int(self.k, "k", name)
         check_positive_int(self.min_k, "min_k", name)
         check_flag(self.user_based, "user_based", name)
-        check_choice(name, "measure", self._measure, MEASURES)
+        check_choice(self._measure, "measure", name, MEASURES)
         if self.shrinkage is not None:
-            check_number(name, "shrinkage", self.shrinkage)
+            check_number(self.shrinkage, "shrinkage", name)
         check_positive_int(self.min_support, "min_support", name)
         if self.max_neighbours is not None:
             check_positive_int(self.max_neighbours, "max_neighbours", name)

@@ -10,7 +10,8 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf.models._history import HistoryFoldIn, binarized, check_choice
+from fastcf._validation import check_choice
+from fastcf.models._history import HistoryFoldIn, binarized
 from fastcf.models.base import Recommender
 
 __all__ = ["Popularity"]
@@ -46,7 +47,7 @@ class Popularity(HistoryFoldIn, Recommender):
         self.by = by
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
-        check_choice(type(self).__name__, "by", self.by, _MEASURES)
+        check_choice(self.by, "by", type(self).__name__, _MEASURES)
         weights = None if self.by == "users" else matrix.data.astype(np.float64)
         self.popularity_ = np.bincount(matrix.indices, weights=weights, minlength=matrix.shape[1]).astype(np.float64)
 

@@ -12,7 +12,8 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import sgd_schedule, svdpp_epoch
-from fastcf.models.baseline import check_number
+from fastcf.kernels.sgd import check_schedule_blocks
+from fastcf._validation import check_number
 from fastcf.models.explicit_mf import BiasedMF
 
 __all__ = ["SVDpp"]
@@ -107,9 +108,9 @@ class SVDpp(BiasedMF):
     def _check_params(self) -> None:
         super()._check_params()
         name = type(self).__name__
-        check_number(name, "reg_implicit", self.reg_implicit)
+        check_number(self.reg_implicit, "reg_implicit", name)
         if self.learning_rate_implicit is not None:
-            check_number(name, "learning_rate_implicit", self.learning_rate_implicit, strict=True)
+            check_number(self.learning_rate_implicit, "learning_rate_implicit", name, strict=True)
 
     def _implicit_rows(self, rows: sp.csr_matrix, dtype) -> sp.csr_matrix:
         """|N(u)|^-½ on every stored entry of each row (N(u) = the row's items)."""
@@ -122,6 +123,7 @@ class SVDpp(BiasedMF):
         self._fit_scale(matrix)
         dtype = np.dtype(self.dtype)
         n_users, n_items = matrix.shape
+        check_schedule_blocks(self.n_blocks, matrix.nnz, n_users, n_items, f"{type(self).__name__}.fit")
         rng = np.random.default_rng(self.random_state)
         user_factors = rng.normal(0.0, self.init_std, (n_users, self.factors)).astype(dtype)
         item_factors = rng.normal(0.0, self.init_std, (n_items, self.factors)).astype(dtype)

@@ -186,3 +186,18 @@ def test_bad_arguments_name_themselves(client, ratings):
         fd.evaluate(client, model, data, data, metrics=["novelty"])
     with pytest.raises(TypeError, match="factor model"):
         fd.recommend_all(client, object())
+
+
+@pytest.mark.parametrize("rating, text", [
+    (-5.0, r"fit_als: 'data.rating' must be >= 0 \(implicit feedback.*got -5.0 \(user 1, item 1\)"),
+    (np.nan, r"fit_als: 'data.rating' must be finite; got nan"),
+    (1e39, r"fit_als: 'data.rating' must be finite; got inf"),  # inf once cast to float32
+])
+def test_fit_als_refuses_a_dask_frame_that_fit_refuses(client, rating, text):
+    from fastcf.exceptions import DataError
+
+    frame = pd.DataFrame({"user": [0, 1, 2, 3], "item": [0, 1, 2, 1], "rating": [1.0, rating, 1.0, 2.0]})
+    with pytest.raises(DataError, match=text):
+        fd.fit_als(client, dd.from_pandas(frame, npartitions=2), factors=2, iterations=1)
+    with pytest.raises(TypeError, match=r"fit_als: 'data.rating' must hold float32 or float64 numbers; got dtype object"):
+        fd.fit_als(client, dd.from_pandas(frame.assign(rating=list("abcd")), npartitions=2), factors=2)

@@ -514,7 +514,7 @@ def good_arguments():
         (dict(cg_steps=-1), ValueError, r"'cg_steps' must be an int >= 0; got -1"),
         (dict(cg_steps=2.0), TypeError, r"'cg_steps' must be an int >= 0; got 2\.0"),
         (dict(cg_steps=3, factors=np.array([[0.0, np.nan], [0, 0]])), ValueError,
-         r"'factors' \(the conjugate-gradient warm start\) must be finite; got nan at row 0, column 1"),
+         r"'factors \(the conjugate-gradient warm start\)' must be finite; got nan at row 0, column 1"),
         (dict(n_threads=0), ValueError, r"als_half_step: 'n_threads' must be an int >= 1 or None; got 0"),
         (dict(backend="fortran"), ValueError, r"'backend' must be one of"),
     ],

@@ -265,7 +265,7 @@ def test_bad_scores(scores, error, message):
         ([0, 1, 2], [-1, 0], r"'exclude_indices' must lie in \[0, 4\); got -1 at position 0 \(row 0\)"),
         ([[0, 1, 2]], [0, 1], r"'exclude_indptr' must be a 1-D integer array; got shape \(1, 3\)"),
         ([0.0, 1.0, 2.0], [0, 1], r"'exclude_indptr' must be an integer array; got dtype float64"),
-        ([0, 1, 2], np.array([2**63, 0], dtype=np.uint64), r"beyond the int64 range"),
+        ([0, 1, 2], np.array([2**63, 0], dtype=np.uint64), r"must be indices within the int64 range; got 9223372036854775808"),
     ],
 )
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -136,7 +136,7 @@ def test_errors_before_fit_and_for_unknown_ids(data):
 
 def test_non_finite_input_is_refused_by_name():
     matrix = sp.csr_matrix(np.array([[1.0, np.inf], [0.0, 1.0]]))
-    with pytest.raises(ValueError, match=r"non-finite value inf \(user index 0\)"):
+    with pytest.raises(ValueError, match=r"must be finite; got inf at user index 0, column"):
         ImplicitALS().fit(matrix)
 
 
@@ -164,16 +164,36 @@ def test_similar_users_and_items_exclude_the_query(data):
 def test_non_finite_factors_name_the_iteration(data, monkeypatch):
     import fastcf.models.implicit_als as module
 
-    real = module.als_half_step
+    real = module.als_half_step_unchecked
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):
         out = real(*args, **kwargs)
         calls["n"] += 1
-        if calls["n"] == 4:  # the user half-step of iteration 2
+        if calls["n"] == 2:  # the user half-step of iteration 2 (iteration 1 runs the checked path)
             args[4][0, 0] = np.nan
         return out
 
-    monkeypatch.setattr(module, "als_half_step", poisoned)
+    monkeypatch.setattr(module, "als_half_step_unchecked", poisoned)
     with pytest.raises(FloatingPointError, match=r"user factors became non-finite in iteration 2; raise 'regularization'"):
         ImplicitALS(factors=4, iterations=3, random_state=0).fit(data)
+
+
+def test_fit_checks_its_arrays_once_then_runs_the_unchecked_core(data, monkeypatch):
+    """No O(nnz) re-check per half-step: the checked kernel runs in iteration 1 only."""
+    import fastcf.models.implicit_als as module
+
+    counts = {"checked": 0, "unchecked": 0}
+    for name, key in (("als_half_step", "checked"), ("als_half_step_unchecked", "unchecked")):
+        real = getattr(module, name)
+
+        def counted(*args, _real=real, _key=key, **kwargs):
+            counts[_key] += 1
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, counted)
+    spied = ImplicitALS(factors=4, iterations=4, random_state=0).fit(data)
+    assert counts == {"checked": 2, "unchecked": 6}
+    monkeypatch.undo()
+    plain = ImplicitALS(factors=4, iterations=4, random_state=0).fit(data)
+    np.testing.assert_array_equal(spied.user_factors_, plain.user_factors_)

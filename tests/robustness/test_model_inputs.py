@@ -81,7 +81,7 @@ def test_non_finite_values_are_refused_naming_the_user(make_model, ratings_matri
     bad = ratings_matrix.copy()
     bad.data[5] = value
     row = int(np.searchsorted(bad.indptr, 5, side="right") - 1)
-    with pytest.raises(ValueError, match=rf"'data' holds a non-finite value {value} \(user index {row}\)"):
+    with pytest.raises(ValueError, match=rf"'data' must be finite; got {value} at user index {row}, column "):
         make_model().fit(bad)
 
 
@@ -89,7 +89,7 @@ def test_non_finite_values_are_refused_naming_the_user(make_model, ratings_matri
 def test_values_that_are_not_real_numbers_are_refused(make_model, ratings_matrix, dtype):
     bad = sp.csr_matrix((ratings_matrix.data.astype(dtype), ratings_matrix.indices, ratings_matrix.indptr),
                         shape=ratings_matrix.shape)
-    with pytest.raises(TypeError, match=rf"'data' must hold real numbers .*got dtype {np.dtype(dtype)}"):
+    with pytest.raises(TypeError, match=rf"'data' must be real numbers .*got dtype {np.dtype(dtype)}"):
         make_model().fit(bad)
 
 

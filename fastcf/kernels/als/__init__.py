@@ -11,7 +11,8 @@ from typing import Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastcf.kernels import _backend, _checks
+from fastcf import _validation
+from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
 
 __all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
@@ -98,18 +99,31 @@ def als_half_step(
             f"{owner}: 'factors' and 'other_factors' must not share memory: 'factors' is written "
             f"while 'other_factors' is read. Pass a copy of one of them."
         )
-    regularization = _check_regularization(regularization, owner)
-    cg_steps = _checks.check_positive_int(cg_steps, "cg_steps", owner, minimum=0)
+    regularization = _validation.check_number(regularization, "regularization", owner)
+    cg_steps = _validation.check_positive_int(cg_steps, "cg_steps", owner, minimum=0)
     indptr, indices, confidence = _csr(
         indptr, indices, confidence, factors.shape[0], other_factors.shape[0], factors.dtype, owner
     )
-    _check_finite(other_factors, "other_factors", owner)
+    _validation.check_finite(other_factors, "other_factors", owner)
     if cg_steps:
-        _check_finite(factors, "factors", owner, " (the conjugate-gradient warm start)")
+        _validation.check_finite(factors, "factors (the conjugate-gradient warm start)", owner)
     if gram is not None:
         gram = _gram(gram, factors, owner)
+    return als_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization, cg_steps,
+                                   gram, n_threads, backend)
+
+
+def als_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization, cg_steps=0,
+                            gram=None, n_threads=None, backend=None) -> np.ndarray:
+    """:func:`als_half_step` without its checks, for a caller that checked its arrays once
+    (a model in its iteration loop, after one checked call on the same arrays).
+
+    The arrays must be what the checked call leaves: indptr and indices of one int32/int64
+    dtype with a valid structure, confidence, factors and other_factors finite, C-contiguous,
+    of one float dtype; anything else reads out of bounds or gives garbage, without an error.
+    """
     twin = _backend.twin("als", backend)
-    with kernel_threads(n_threads, owner, n_tasks=factors.shape[0]) as n:
+    with kernel_threads(n_threads, "als_half_step", n_tasks=factors.shape[0]) as n:
         twin.als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n)
     return factors
 
@@ -184,9 +198,9 @@ def als_explicit_half_step(
     factors = _writable_factors(factors, "factors", owner)
     other_factors = _factors_like(other_factors, "other_factors", factors, "factors", owner)
     bias = _writable_bias(bias, factors, owner)
-    global_mean = _check_regularization(global_mean, owner, "global_mean", minimum=None)
-    reg_factors = _check_regularization(reg_factors, owner, "reg_factors")
-    reg_bias = _check_regularization(reg_bias, owner, "reg_bias")
+    global_mean = _validation.check_number(global_mean, "global_mean", owner, None)
+    reg_factors = _validation.check_number(reg_factors, "reg_factors", owner)
+    reg_bias = _validation.check_number(reg_bias, "reg_bias", owner)
     indptr, indices, ratings = _csr(
         indptr, indices, ratings, factors.shape[0], other_factors.shape[0], factors.dtype, owner, "ratings"
     )
@@ -200,7 +214,7 @@ def als_explicit_half_step(
                     f"{owner}: '{written}' and '{other}' must not share memory: '{written}' is written "
                     f"while '{other}' is used. Pass a copy of one of them."
                 )
-    _check_finite(other_factors, "other_factors", owner)
+    _validation.check_finite(other_factors, "other_factors", owner)
     twin = _backend.twin("als", backend)
     with kernel_threads(n_threads, owner, n_tasks=factors.shape[0]) as n:
         twin.als_explicit_half_step(indptr, indices, ratings, other_factors, other_bias, factors, bias,
@@ -255,15 +269,22 @@ def als_loss(
     owner = "als_loss"
     user_factors = _factors_like(user_factors, "user_factors", None, None, owner)
     item_factors = _factors_like(item_factors, "item_factors", user_factors, "user_factors", owner)
-    regularization = _check_regularization(regularization, owner)
+    regularization = _validation.check_number(regularization, "regularization", owner)
     indptr, indices, confidence = _csr(
         indptr, indices, confidence, user_factors.shape[0], item_factors.shape[0],
         user_factors.dtype, owner,
     )
-    _check_finite(user_factors, "user_factors", owner)
-    _check_finite(item_factors, "item_factors", owner)
+    _validation.check_finite(user_factors, "user_factors", owner)
+    _validation.check_finite(item_factors, "item_factors", owner)
+    return als_loss_unchecked(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads,
+                              backend)
+
+
+def als_loss_unchecked(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads=None,
+                       backend=None) -> float:
+    """:func:`als_loss` without its checks; the arrays as :func:`als_half_step_unchecked` needs them."""
     twin = _backend.twin("als", backend)
-    with kernel_threads(n_threads, owner, n_tasks=user_factors.shape[0]) as n:
+    with kernel_threads(n_threads, "als_loss", n_tasks=user_factors.shape[0]) as n:
         return float(twin.als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, n))
 
 
@@ -275,7 +296,7 @@ def _check_factor_matrix(arr: np.ndarray, name: str, owner: str) -> None:
         raise ValueError(
             f"{owner}: '{name}' must be a 2-D array (rows x factors); got {arr.ndim}-D with shape {arr.shape}."
         )
-    if arr.dtype.newbyteorder("=") not in _checks.FLOAT_DTYPES:
+    if arr.dtype.newbyteorder("=") not in _validation.FLOAT_DTYPES:
         raise TypeError(f"{owner}: '{name}' must hold float32 or float64 numbers; got dtype {arr.dtype}.")
     if not arr.dtype.isnative:
         raise ValueError(
@@ -358,23 +379,13 @@ def _gram(gram, factors: np.ndarray, owner: str) -> np.ndarray:
         raise TypeError(
             f"{owner}: 'gram' and 'factors' must have the same dtype; got {gram.dtype} and {factors.dtype}."
         )
-    _check_finite(gram, "gram", owner)
+    _validation.check_finite(gram, "gram", owner)
     return np.ascontiguousarray(gram)
-
-
-def _check_regularization(value, owner: str, name: str = "regularization", minimum: Optional[float] = 0.0) -> float:
-    """A finite real number, >= ``minimum`` unless that is None."""
-    what = "a finite number" + ("" if minimum is None else f" >= {minimum:g}")
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: '{name}' must be {what}; got {value!r}.")
-    if not (np.isfinite(value) and (minimum is None or value >= minimum)):
-        raise ValueError(f"{owner}: '{name}' must be {what}; got {value!r}.")
-    return float(value)
 
 
 def _csr(indptr, indices, values, n_rows: int, n_cols: int, dtype, owner: str, values_name: str = "confidence"):
     """The checked CSR: (indptr, indices) in one index dtype, the values in ``dtype``."""
-    indptr, indices = _checks.as_csr_structure(indptr, indices, n_rows, n_cols, ("indptr", "indices"), owner)
+    indptr, indices = _validation.as_csr_structure(indptr, indices, n_rows, n_cols, ("indptr", "indices"), owner)
     values = _values(values, values_name, indices.shape[0], "stored entry (len('indices') = {n})", dtype, owner)
     return indptr, indices, values
 
@@ -388,7 +399,7 @@ def _values(values, name: str, n: int, per: str, dtype, owner: str) -> np.ndarra
         )
     if values.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: '{name}' must hold real numbers; got dtype {values.dtype}.")
-    _check_finite(values, name, owner)
+    _validation.check_finite(values, name, owner)
     with np.errstate(over="ignore"):  # checked just below, with a clearer message
         cast = np.ascontiguousarray(values, dtype=dtype)
     if cast is not values and not np.isfinite(cast).all():
@@ -398,14 +409,3 @@ def _values(values, name: str, n: int, per: str, dtype, owner: str) -> np.ndarra
             f"range of {dtype}, the factors' dtype."
         )
     return cast
-
-
-def _check_finite(arr: np.ndarray, name: str, owner: str, what: str = "") -> None:
-    """Refuse inf and NaN, naming the first one and where it is."""
-    if np.isfinite(arr).all():
-        return
-    position = np.unravel_index(int(np.flatnonzero(~np.isfinite(arr.ravel()))[0]), arr.shape)
-    where = f"row {position[0]}, column {position[1]}" if arr.ndim == 2 else f"position {position[0]}"
-    raise ValueError(
-        f"{owner}: '{name}'{what} must be finite; got {arr[position]} at {where}."
-    )

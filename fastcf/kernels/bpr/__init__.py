@@ -25,15 +25,30 @@ from typing import Optional
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastcf.kernels import _backend, _checks
+from fastcf import _validation
+from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
-from fastcf.kernels.sgd import _check_finite, _number, _writable
+from fastcf.kernels.sgd import _writable
 
 __all__ = ["LOSSES", "harmonic_rank_weights", "ranking_epoch", "ranking_rng_state"]
 
 #: Loss names and the codes the twins take.
 LOSSES = {"bpr": 0, "warp": 1}
 _LIMIT_32 = 2**32 - 1
+
+
+#: Random streams ranking_rng_state hands out at most: far more blocks than threads, and
+#: their spawning (one Python object each) stays within a second.
+MAX_RANKING_BLOCKS = 1 << 16
+
+
+def check_ranking_blocks(n_blocks, owner: str) -> int:
+    """An ``n_blocks`` for :func:`ranking_epoch`, refused before any stream is spawned."""
+    n_blocks = _validation.check_positive_int(n_blocks, "n_blocks", owner)
+    if n_blocks > MAX_RANKING_BLOCKS:
+        raise ValueError(_validation.message(owner, "n_blocks", f"at most {MAX_RANKING_BLOCKS} (one random stream "
+                                             "pair per block, spawned up front)", n_blocks))
+    return n_blocks
 
 
 def ranking_rng_state(seed, n_blocks: int) -> np.ndarray:
@@ -45,7 +60,7 @@ def ranking_rng_state(seed, n_blocks: int) -> np.ndarray:
         Each block's positive and negative stream. Pass it to every epoch; each epoch
         advances it in place.
     """
-    n_blocks = _checks.check_positive_int(n_blocks, "n_blocks", "ranking_rng_state")
+    n_blocks = check_ranking_blocks(n_blocks, "ranking_rng_state")
     children = np.random.SeedSequence(seed).spawn(n_blocks)
     return np.stack([child.generate_state(2, np.uint64) for child in children])
 
@@ -57,7 +72,7 @@ def harmonic_rank_weights(n_items: int) -> np.ndarray:
     -------
     ndarray of shape (n_items + 1,), float64; L(0) = 0.
     """
-    n_items = _checks.check_positive_int(n_items, "n_items", "harmonic_rank_weights")
+    n_items = _validation.check_positive_int(n_items, "n_items", "harmonic_rank_weights")
     weights = np.zeros(n_items + 1)
     np.cumsum(1.0 / np.arange(1, n_items + 1), out=weights[1:])
     return weights
@@ -158,7 +173,7 @@ def ranking_epoch(
             or np.may_share_memory(item_bias, user_embeddings):
         raise ValueError(f"{owner}: 'user_embeddings', 'item_embeddings' and 'item_bias' must not share memory; all are written.")
     for arr, name in ((user_embeddings, "user_embeddings"), (item_embeddings, "item_embeddings"), (item_bias, "item_bias")):
-        _check_finite(arr, name, owner)
+        _validation.check_finite(arr, name, owner)
     if not isinstance(rng_state, np.ndarray) or rng_state.dtype != np.uint64 or rng_state.ndim != 2 \
             or rng_state.shape[0] == 0 or rng_state.shape[1] != 2 or not rng_state.flags.c_contiguous \
             or not rng_state.flags.writeable:
@@ -170,15 +185,15 @@ def ranking_epoch(
     n_items = item_features[0].shape[0] - 1 if item_features[0].size else item_embeddings.shape[0]
     n_users_side = user_features[0].shape[0] - 1 if user_features[0].size else user_embeddings.shape[0]
 
-    indptr = _checks.as_index_array(indptr, "indptr", owner)
+    indptr = _validation.as_index_array(indptr, "indptr", owner)
     n_users = indptr.shape[0] - 1
     if n_users != n_users_side:
         what = "rows of 'user_features'" if user_features[0].size else "rows of 'user_embeddings'"
         raise ValueError(f"{owner}: 'indptr' describes {max(n_users, 0)} users but there are {n_users_side} {what}.")
-    indptr, indices = _checks.as_csr_structure(indptr, indices, n_users, n_items, ("indptr", "indices"), owner)
+    indptr, indices = _validation.as_csr_structure(indptr, indices, n_users, n_items, ("indptr", "indices"), owner)
     nnz = indices.shape[0]
     _check_sorted_rows(indptr, indices, owner)
-    entry_users = _checks.as_index_array(entry_users, "entry_users", owner)
+    entry_users = _validation.as_index_array(entry_users, "entry_users", owner)
     if entry_users.shape[0] != nnz:
         raise ValueError(f"{owner}: 'entry_users' must have one entry per positive ({nnz}); got {entry_users.shape[0]}.")
     if nnz and (entry_users.min() < 0 or entry_users.max() >= n_users):
@@ -197,21 +212,21 @@ def ranking_epoch(
     if nnz > _LIMIT_32 or n_items > _LIMIT_32:
         raise ValueError(f"{owner}: at most {_LIMIT_32} positives and items are supported; got {nnz} and {n_items}.")
 
-    n_samples = nnz if n_samples is None else _checks.check_positive_int(n_samples, "n_samples", owner, minimum=0)
+    n_samples = nnz if n_samples is None else _validation.check_positive_int(n_samples, "n_samples", owner, minimum=0)
     if nnz == 0 and n_samples:
         raise ValueError(f"{owner}: 'n_samples' must be 0 when there are no positives; got {n_samples}.")
-    max_sampled = _checks.check_positive_int(max_sampled, "max_sampled", owner)
-    learning_rate = _number(learning_rate, "learning_rate", "> 0", owner)
-    regs = [_number(value, name, ">= 0", owner) for name, value in
+    max_sampled = _validation.check_positive_int(max_sampled, "max_sampled", owner)
+    learning_rate = _validation.check_number(learning_rate, "learning_rate", owner, strict=True)
+    regs = [_validation.check_number(value, name, owner) for name, value in
             (("reg_user", reg_user), ("reg_item", reg_item), ("reg_bias", reg_bias))]
     if rank_weights is None:
         rank_weights = harmonic_rank_weights(n_items)
-    rank_weights = _checks.as_float_vector(rank_weights, "rank_weights", owner).astype(np.float64, copy=False)
+    rank_weights = _validation.as_float_vector(rank_weights, "rank_weights", owner).astype(np.float64, copy=False)
     if rank_weights.shape != (n_items + 1,):
         raise ValueError(f"{owner}: 'rank_weights' must have n_items + 1 = {n_items + 1} entries; got shape {rank_weights.shape}.")
 
-    learn_bias = _checks.check_flag(learn_bias, "learn_bias", owner)
-    update_items = _checks.check_flag(update_items, "update_items", owner)
+    learn_bias = _validation.check_flag(learn_bias, "learn_bias", owner)
+    update_items = _validation.check_flag(update_items, "update_items", owner)
 
     twin = _backend.twin("bpr", backend)
     with kernel_threads(n_threads, owner, n_tasks=rng_state.shape[0]) as n:
@@ -252,17 +267,17 @@ def _feature_csr(features, name: str, n_features: int, dtype, owner: str):
     except (TypeError, ValueError):
         raise TypeError(f"{owner}: '{name}' must be None, a scipy CSR matrix or (indptr, indices, weights); "
                         f"got {type(features).__name__}.") from None
-    indptr = _checks.as_index_array(indptr, f"{name} indptr", owner)
+    indptr = _validation.as_index_array(indptr, f"{name} indptr", owner)
     if indptr.shape[0] < 2:
         raise ValueError(f"{owner}: '{name}' must have at least one row; its indptr has {indptr.shape[0]} entries.")
-    indptr, indices = _checks.as_csr_structure(indptr, indices, indptr.shape[0] - 1, n_features,
+    indptr, indices = _validation.as_csr_structure(indptr, indices, indptr.shape[0] - 1, n_features,
                                                (f"{name} indptr", f"{name} indices"), owner)
     weights = np.asarray(weights)
     if weights.shape != indices.shape or weights.dtype.kind not in "biuf":
         raise ValueError(f"{owner}: '{name}' weights must be real numbers, one per stored feature ({indices.shape[0]}); "
                          f"got dtype {weights.dtype}, shape {weights.shape}.")
     weights = np.ascontiguousarray(weights, dtype=dtype)
-    _check_finite(weights, f"{name} weights", owner)
+    _validation.check_finite(weights, f"{name} weights", owner)
     return indptr, indices, weights
 
 

@@ -12,7 +12,8 @@ from typing import Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastcf.kernels import _backend, _checks
+from fastcf import _validation
+from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
 from fastcf.kernels.metrics._columns import COLUMNS as RANKING_COLUMNS
 
@@ -115,8 +116,8 @@ def factor_ranking_metrics(
     users, train, test, gains = _common(
         users, train_indptr, train_indices, test_indptr, test_indices, test_gains, graded, n_users, n_items, owner
     )
-    k = _checks.check_positive_int(k, "k", owner)
-    block_size = _checks.check_positive_int(block_size, "block_size", owner)
+    k = _validation.check_positive_int(k, "k", owner)
+    block_size = _validation.check_positive_int(block_size, "block_size", owner)
     twin = _backend.twin("metrics", backend)
     with kernel_threads(n_threads, owner, n_tasks=-(-users.shape[0] // block_size)) as n:
         return twin.factor_ranking_metrics(
@@ -165,7 +166,7 @@ def score_ranking_metrics(
     values : ndarray of shape (n, len(RANKING_COLUMNS)), float64
     """
     owner = "score_ranking_metrics"
-    scores = _checks.as_float_matrix(scores, "scores", owner)
+    scores = _validation.as_float_matrix(scores, "scores", owner)
     n_items = scores.shape[1]
     n_rows = _csr_rows(train_indptr, test_indptr, owner)
     users, train, test, gains = _common(
@@ -175,7 +176,7 @@ def score_ranking_metrics(
         raise ValueError(
             f"{owner}: 'users' must name the user of every score row ({scores.shape[0]}); got {users.shape[0]}."
         )
-    k = _checks.check_positive_int(k, "k", owner)
+    k = _validation.check_positive_int(k, "k", owner)
     twin = _backend.twin("metrics", backend)
     with kernel_threads(n_threads, owner, n_tasks=users.shape[0]) as n:
         return twin.score_ranking_metrics(scores, users, *train, *test, gains, k, bool(auc), bool(graded), n)
@@ -221,13 +222,13 @@ def list_ranking_metrics(
     values : ndarray of shape (n, len(RANKING_COLUMNS)), float64
     """
     owner = "list_ranking_metrics"
-    n_items = _checks.check_positive_int(n_items, "n_items", owner, minimum=0)
+    n_items = _validation.check_positive_int(n_items, "n_items", owner, minimum=0)
     top = _top_items(top_items, n_items, owner)
     n_rows = np.asarray(test_indptr).shape[0] - 1
     users = _users(users, max(n_rows, 0), owner)
     if users.shape[0] != top.shape[0]:
         raise ValueError(f"{owner}: 'users' must name the user of every list ({top.shape[0]}); got {users.shape[0]}.")
-    test_indptr, test_indices = _checks.as_csr_structure(
+    test_indptr, test_indices = _validation.as_csr_structure(
         test_indptr, test_indices, n_rows, n_items, ("test_indptr", "test_indices"), owner
     )
     _check_no_duplicates(test_indptr, test_indices, n_items, owner)
@@ -241,10 +242,10 @@ def list_ranking_metrics(
 # --- checks -----------------------------------------------------------------------------
 
 def _factor_matrix(x, name: str, owner: str) -> np.ndarray:
-    arr = _checks.as_float_matrix(x, name, owner)
+    arr = _validation.as_float_matrix(x, name, owner)
     if arr.shape[1] == 0:
         raise ValueError(f"{owner}: '{name}' must have at least one column (factor); got shape {arr.shape}.")
-    _checks.check_finite_rows(arr, name, owner)
+    _validation.check_finite(arr, name, owner)
     return arr
 
 
@@ -260,7 +261,7 @@ def _csr_rows(train_indptr, test_indptr, owner: str) -> int:
 
 
 def _users(users, n_rows: int, owner: str) -> np.ndarray:
-    users = _checks.as_index_array(users, "users", owner)
+    users = _validation.as_index_array(users, "users", owner)
     if users.size and (users.min() < 0 or users.max() >= n_rows):
         bad = users[(users < 0) | (users >= n_rows)][0]
         raise ValueError(f"{owner}: 'users' must lie in [0, {n_rows}) (rows of the factors and CSRs); got {bad}.")
@@ -334,10 +335,10 @@ def _one_index_dtype(users, *csr_arrays):
 
 def _common(users, train_indptr, train_indices, test_indptr, test_indices, test_gains, graded, n_rows, n_items, owner):
     users = _users(users, n_rows, owner)
-    train_indptr, train_indices = _checks.as_csr_structure(
+    train_indptr, train_indices = _validation.as_csr_structure(
         train_indptr, train_indices, n_rows, n_items, ("train_indptr", "train_indices"), owner
     )
-    test_indptr, test_indices = _checks.as_csr_structure(
+    test_indptr, test_indices = _validation.as_csr_structure(
         test_indptr, test_indices, n_rows, n_items, ("test_indptr", "test_indices"), owner
     )
     _check_no_duplicates(test_indptr, test_indices, n_items, owner)

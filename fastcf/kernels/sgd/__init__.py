@@ -18,7 +18,8 @@ from typing import Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastcf.kernels import _backend, _checks
+from fastcf import _validation
+from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
 
 __all__ = ["sgd_epoch", "sgd_schedule", "svdpp_epoch"]
@@ -54,17 +55,16 @@ def sgd_schedule(
         ``ratings[order]`` to :func:`sgd_epoch`.
     """
     owner = "sgd_schedule"
-    n_users = _checks.check_positive_int(n_users, "n_users", owner)
-    n_items = _checks.check_positive_int(n_items, "n_items", owner)
-    n_blocks = _checks.check_positive_int(n_blocks, "n_blocks", owner)
-    users = _checks.as_index_array(users, "users", owner)
-    items = _checks.as_index_array(items, "items", owner)
+    n_users = _validation.check_positive_int(n_users, "n_users", owner)
+    n_items = _validation.check_positive_int(n_items, "n_items", owner)
+    n_blocks = _validation.check_positive_int(n_blocks, "n_blocks", owner)
+    users = _validation.as_index_array(users, "users", owner)
+    items = _validation.as_index_array(items, "items", owner)
     if users.shape != items.shape:
         raise ValueError(f"{owner}: 'users' and 'items' must have one length; got {users.shape[0]} and {items.shape[0]}.")
     for arr, name, count in ((users, "users", n_users), (items, "items", n_items)):
-        if arr.size and (arr.min() < 0 or arr.max() >= count):
-            bad = int(np.flatnonzero((arr < 0) | (arr >= count))[0])
-            raise ValueError(f"{owner}: '{name}' must lie in [0, {count}); got {arr[bad]} at position {bad}.")
+        _validation.check_index_range(arr, count, name, owner)
+    check_schedule_blocks(n_blocks, users.size, n_users, n_items, owner)
     user_block = _ranges(users, n_users, n_blocks)[users]
     item_block = _ranges(items, n_items, n_blocks)[items]
     block = user_block * n_blocks + item_block
@@ -76,6 +76,29 @@ def sgd_schedule(
     block_ptr = np.zeros(n_blocks * n_blocks + 1, dtype=np.int64)
     np.cumsum(np.bincount(block, minlength=n_blocks * n_blocks), out=block_ptr[1:])
     return block_ptr, order.astype(np.int64)
+
+
+#: Block offsets a schedule may hold beyond what its ratings justify (8 MiB of int64).
+_SCHEDULE_SLACK = 1 << 20
+
+
+def check_schedule_blocks(n_blocks: int, n_ratings: int, n_users: int, n_items: int, owner: str) -> int:
+    """Refuse an ``n_blocks`` whose schedule would not fit (ValueError), before allocating.
+
+    The schedule holds n_blocks² block offsets; refused rather than clamped, since another
+    block count is another schedule (other bits). Models call this before their factors."""
+    most = max_schedule_blocks(n_ratings, n_users, n_items)
+    if n_blocks > most:
+        raise ValueError(_validation.message(
+            owner, "n_blocks", f"at most {most} for {n_ratings} ratings of {n_users} x {n_items} (its "
+            f"n_blocks² block offsets would take {8 * n_blocks ** 2 / 2 ** 30:.1f} GiB)", n_blocks))
+    return n_blocks
+
+
+def max_schedule_blocks(n_ratings: int, n_users: int, n_items: int) -> int:
+    """The largest ``n_blocks`` :func:`sgd_schedule` accepts: its n_blocks² offsets stay within
+    within a few times the ratings and rows, or 8 MiB."""
+    return int((_SCHEDULE_SLACK + 4 * (n_ratings + n_users + n_items)) ** 0.5)
 
 
 def _ranges(index: np.ndarray, count: int, n_blocks: int) -> np.ndarray:
@@ -187,14 +210,15 @@ def _validate(owner, block_ptr, users, items, ratings, user_factors, item_factor
         for b in range(a + 1, len(arrays)):
             if np.may_share_memory(arrays[a], arrays[b]):
                 raise ValueError(f"{owner}: '{names[a]}' and '{names[b]}' must not share memory; both are written.")
-        _check_finite(arrays[a], names[a], owner)
+        _validation.check_finite(arrays[a], names[a], owner)
     scalars = {}
-    for name, value, low in (("global_mean", global_mean, None), ("learning_rate", learning_rate, "> 0"),
-                             ("reg_factors", reg_factors, ">= 0"), ("reg_bias", reg_bias, ">= 0")):
-        scalars[name] = _number(value, name, low, owner)
+    for name, value, low, strict in (("global_mean", global_mean, None, False),
+                                     ("learning_rate", learning_rate, 0.0, True),
+                                     ("reg_factors", reg_factors, 0.0, False), ("reg_bias", reg_bias, 0.0, False)):
+        scalars[name] = _validation.check_number(value, name, owner, low, strict=strict)
 
-    users = _checks.as_index_array(users, "users", owner)
-    items = _checks.as_index_array(items, "items", owner)
+    users = _validation.as_index_array(users, "users", owner)
+    items = _validation.as_index_array(items, "items", owner)
     nnz = users.shape[0]
     if items.shape[0] != nnz:
         raise ValueError(f"{owner}: 'users' and 'items' must have one length; got {nnz} and {items.shape[0]}.")
@@ -210,7 +234,7 @@ def _validate(owner, block_ptr, users, items, ratings, user_factors, item_factor
     if ratings.dtype.kind not in "biuf":
         raise TypeError(f"{owner}: 'ratings' must hold real numbers; got dtype {ratings.dtype}.")
     ratings = np.ascontiguousarray(ratings, dtype=dtype)
-    _check_finite(ratings, "ratings", owner)
+    _validation.check_finite(ratings, "ratings", owner)
     n_blocks = _check_block_ptr(block_ptr, nnz, owner)
     block_ptr = np.ascontiguousarray(block_ptr, dtype=np.int64)
     _check_disjoint(block_ptr, users, items, n_blocks, owner)
@@ -278,7 +302,7 @@ def svdpp_epoch(
         owner, block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias,
         {"gradient_sums": gradient_sums}, global_mean, learning_rate, reg_factors, reg_bias,
     )
-    implicit_sums = _checks.native_byte_order(np.asarray(implicit_sums))  # read only: a swapped copy is fine
+    implicit_sums = _validation.native_byte_order(np.asarray(implicit_sums))  # read only: a swapped copy is fine
     if implicit_sums.dtype != user_factors.dtype or implicit_sums.shape != user_factors.shape:
         raise ValueError(
             f"{owner}: 'implicit_sums' must match 'user_factors' in dtype and shape ({user_factors.dtype}, "
@@ -288,7 +312,7 @@ def svdpp_epoch(
     for name, written in (("user_factors", user_factors), ("item_factors", item_factors), ("gradient_sums", gradient_sums)):
         if np.may_share_memory(implicit_sums, written):
             raise ValueError(f"{owner}: 'implicit_sums' and '{name}' must not share memory; '{name}' is written.")
-    _check_finite(implicit_sums, "implicit_sums", owner)
+    _validation.check_finite(implicit_sums, "implicit_sums", owner)
     twin = _backend.twin("sgd", backend)
     with kernel_threads(n_threads, owner, n_tasks=n_blocks) as n:
         return float(twin.svdpp_epoch(
@@ -307,7 +331,7 @@ def _writable(arr, name: str, ndim: int, dtype, owner: str, length: Optional[int
     if arr.ndim != ndim:
         raise ValueError(f"{owner}: '{name}' must be {ndim}-D; got shape {arr.shape}.")
     if dtype is None:
-        if arr.dtype not in _checks.FLOAT_DTYPES or not arr.dtype.isnative:
+        if arr.dtype not in _validation.FLOAT_DTYPES or not arr.dtype.isnative:
             raise TypeError(f"{owner}: '{name}' must hold float32 or float64 numbers in native byte order; got dtype {arr.dtype}.")
         if arr.shape[1] == 0:
             raise ValueError(f"{owner}: '{name}' must have at least one column (factor); got shape {arr.shape}.")
@@ -323,25 +347,8 @@ def _writable(arr, name: str, ndim: int, dtype, owner: str, length: Optional[int
     return arr
 
 
-def _number(value, name: str, low: Optional[str], owner: str) -> float:
-    what = f"a finite number{' ' + low if low else ''}"
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{owner}: '{name}' must be {what}; got {value!r}.")
-    ok = np.isfinite(value) and (low is None or (value > 0 if low == "> 0" else value >= 0))
-    if not ok:
-        raise ValueError(f"{owner}: '{name}' must be {what}; got {value!r}.")
-    return float(value)
-
-
-def _check_finite(arr: np.ndarray, name: str, owner: str) -> None:
-    if np.isfinite(arr).all():
-        return
-    position = int(np.flatnonzero(~np.isfinite(arr.ravel()))[0])
-    raise ValueError(f"{owner}: '{name}' must be finite; got {arr.ravel()[position]} at flat position {position}.")
-
-
 def _check_block_ptr(block_ptr, nnz: int, owner: str) -> int:
-    ptr = _checks.as_index_array(block_ptr, "block_ptr", owner)
+    ptr = _validation.as_index_array(block_ptr, "block_ptr", owner)
     n = int(round((ptr.shape[0] - 1) ** 0.5)) if ptr.shape[0] >= 2 else 0
     if n < 1 or n * n + 1 != ptr.shape[0]:
         raise ValueError(f"{owner}: 'block_ptr' must have B * B + 1 entries for some B >= 1; got {ptr.shape[0]}.")

@@ -19,7 +19,9 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
-from fastcf.kernels import _backend, _checks
+from fastcf import _validation
+from fastcf.exceptions import DataError
+from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
 
 __all__ = ["MEASURES", "similarity_topk"]
@@ -144,28 +146,29 @@ def similarity_topk(
         offending entry); non-finite values in ``data``.
     """
     owner = "similarity_topk"
-    k = _checks.check_positive_int(k, "k", owner)
-    n_columns = _checks.check_positive_int(n_columns, "n_columns", owner, minimum=0)
-    min_support = _checks.check_positive_int(min_support, "min_support", owner)
+    k = _validation.check_positive_int(k, "k", owner)
+    n_columns = _validation.check_positive_int(n_columns, "n_columns", owner, minimum=0)
+    min_support = _validation.check_positive_int(min_support, "min_support", owner)
     if not isinstance(measure, str) or measure not in MEASURES:
         raise ValueError(f"{owner}: 'measure' must be one of {', '.join(map(repr, MEASURES))}; got {measure!r}.")
-    shrinkage = _finite_number(shrinkage, "shrinkage", owner, 0.0, np.inf)
-    alpha = _finite_number(alpha, "alpha", owner, 0.0, 1.0)
-    bm25_k1 = _finite_number(bm25_k1, "bm25_k1", owner, 0.0, np.inf)
-    bm25_b = _finite_number(bm25_b, "bm25_b", owner, 0.0, 1.0)
+    shrinkage = _validation.check_number(shrinkage, "shrinkage", owner)
+    alpha = _validation.check_number(alpha, "alpha", owner, high=1.0)
+    bm25_k1 = _validation.check_number(bm25_k1, "bm25_k1", owner)
+    bm25_b = _validation.check_number(bm25_b, "bm25_b", owner, high=1.0)
     if not isinstance(exclude_self, (bool, np.bool_)):
         raise TypeError(f"{owner}: 'exclude_self' must be a bool; got {exclude_self!r}.")
 
-    index = _checks.as_index_array(indptr, "indptr", owner)
+    index = _validation.as_index_array(indptr, "indptr", owner)
     if index.shape[0] < 1:
         raise ValueError(f"{owner}: 'indptr' must have n_rows + 1 >= 1 entries; got an empty array.")
     n_rows = index.shape[0] - 1
-    indptr, indices = _checks.as_csr_structure(indptr, indices, n_rows, n_columns, ("indptr", "indices"), owner)
-    values = _checks.as_float_vector(data, "data", owner, indices.shape[0], "stored entry")
+    indptr, indices = _validation.as_csr_structure(indptr, indices, n_rows, n_columns, ("indptr", "indices"), owner)
+    values = _validation.as_float_vector(data, "data", owner, indices.shape[0], "stored entry")
 
     rows = _canonical(values, indices, indptr, n_rows, n_columns)
     rows = _transform(rows, measure, bm25_k1, bm25_b)
     rows, labels = _longest_first(rows, MEASURES[measure] == "dot" and min_support <= 1 and shrinkage == 0)
+    _check_no_overflow(rows, measure, owner)
     left, right = _scales(rows, measure, alpha)
     # The accumulation walks row a -> its columns u -> the rows of column u, so the twins
     # need the matrix by columns too.
@@ -182,15 +185,33 @@ def similarity_topk(
             MEASURES[measure], shrinkage, 1 if measure == "pearson_baseline" else 0, min_support,
             bool(exclude_self), n,
         )
+    _check_finite_similarities(result[2], measure, owner)
     return _in_caller_order(result, labels)
 
 
-def _finite_number(value, name: str, owner: str, low: float, high: float) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
-    if not ok or not np.isfinite(value) or not low <= value <= high:
-        bound = f">= {low:g}" if high == np.inf else f"in [{low:g}, {high:g}]"
-        raise ValueError(f"{owner}: '{name}' must be a finite number {bound}; got {value!r}.")
-    return float(value)
+def _check_no_overflow(rows: sp.csr_matrix, measure: str, owner: str) -> None:
+    """Refuse values whose sums over a support overflow ``data``'s dtype in the co-rated cores
+    (their n * sum of squares is formed in that dtype, and inf - inf there is NaN, which no
+    check on the result sees: a NaN similarity is dropped as not positive)."""
+    if MEASURES[measure] not in ("pearson", "corated_cosine") or rows.nnz == 0:
+        return
+    squares = _row_sums_of_squares(rows)
+    bound = squares * np.maximum(np.diff(rows.indptr), 1)
+    largest = np.finfo(rows.dtype).max
+    if bound.max() > largest:
+        row = int(np.argmax(bound))
+        values = rows.data[rows.indptr[row]:rows.indptr[row + 1]]
+        raise DataError(_validation.message(
+            owner, "data", f"small enough that {measure}'s sums over a row stay within {rows.dtype} "
+            f"(entries x sum of squares <= {largest:.3g})",
+            f"{bound[row]:.3g} in row {row} (largest value {np.abs(values).max():.3g})"))
+
+
+def _check_finite_similarities(values: np.ndarray, measure: str, owner: str) -> None:
+    """A dot product past the dtype's range is inf, and stays inf whatever scales it."""
+    if values.size and not np.isfinite(values).all():
+        raise DataError(f"{owner}: the {measure} similarities overflow {values.dtype} (a dot product of two rows "
+                        f"exceeds {np.finfo(values.dtype).max:.3g}); scale 'data' down or pass it as float64.")
 
 
 def _canonical(values, indices, indptr, n_rows, n_columns) -> sp.csr_matrix:

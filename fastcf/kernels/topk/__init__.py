@@ -10,7 +10,8 @@ from typing import Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from fastcf.kernels import _backend, _checks
+from fastcf import _validation
+from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
 
 __all__ = ["select_topk", "select_topk_dot"]
@@ -62,8 +63,8 @@ def select_topk(
         or NaN in a row (naming the first such row).
     """
     owner = "select_topk"
-    scores = _checks.as_float_matrix(scores, "scores", owner)
-    k = _checks.check_positive_int(k, "k", owner)
+    scores = _validation.as_float_matrix(scores, "scores", owner)
+    k = _validation.check_positive_int(k, "k", owner)
     n_rows, n_items = scores.shape
     indptr, indices = _exclusions(exclude_indptr, exclude_indices, n_rows, n_items, owner)
     twin = _backend.twin("topk", backend)
@@ -110,8 +111,8 @@ def select_topk_dot(
         scores (finite factors whose products overflow), naming the first such row.
     """
     owner = "select_topk_dot"
-    queries = _checks.as_float_matrix(queries, "queries", owner)
-    items = _checks.as_float_matrix(items, "items", owner)
+    queries = _validation.as_float_matrix(queries, "queries", owner)
+    items = _validation.as_float_matrix(items, "items", owner)
     if queries.dtype != items.dtype:
         raise TypeError(
             f"{owner}: 'queries' and 'items' must have one dtype; got {queries.dtype} and {items.dtype}."
@@ -123,14 +124,25 @@ def select_topk_dot(
         )
     # Checked here, by name: an infinite factor would otherwise give inf scores (ranked as
     # if meaningful) or inf * 0 = NaN, reported only as a row of scores.
-    _checks.check_finite_rows(queries, "queries", owner)
-    _checks.check_finite_rows(items, "items", owner)
-    k = _checks.check_positive_int(k, "k", owner)
+    _validation.check_finite(queries, "queries", owner)
+    _validation.check_finite(items, "items", owner)
+    k = _validation.check_positive_int(k, "k", owner)
     n_rows = queries.shape[0]
     indptr, indices = _exclusions(exclude_indptr, exclude_indices, n_rows, items.shape[0], owner)
+    return select_topk_dot_unchecked(queries, items, k, indptr, indices, n_threads, backend)
+
+
+def select_topk_dot_unchecked(queries, items, k, exclude_indptr, exclude_indices, n_threads=None, backend=None):
+    """:func:`select_topk_dot` without its checks, for a model serving factors that fit or
+    load checked once (a per-call scan of every item factor would be work done twice).
+
+    ``queries`` and ``items``: finite, C-contiguous, native, one float dtype, one width; k an
+    int >= 1; the exclusion CSR as :func:`fastcf._validation.as_csr_structure` leaves it (or
+    ``empty_csr_structure``). Anything else reads out of bounds, without an error.
+    """
     twin = _backend.twin("topk", backend)
-    with kernel_threads(n_threads, owner, n_tasks=n_rows) as n:
-        return twin.select_topk_dot(queries, items, k, indptr, indices, n)
+    with kernel_threads(n_threads, "select_topk_dot", n_tasks=queries.shape[0]) as n:
+        return twin.select_topk_dot(queries, items, k, exclude_indptr, exclude_indices, n)
 
 
 def _exclusions(exclude_indptr, exclude_indices, n_rows, n_items, owner):
@@ -141,7 +153,7 @@ def _exclusions(exclude_indptr, exclude_indices, n_rows, n_items, owner):
             f"come together; only '{given}' was given."
         )
     if exclude_indptr is None:
-        return _checks.empty_csr_structure(n_rows)
-    return _checks.as_csr_structure(
+        return _validation.empty_csr_structure(n_rows)
+    return _validation.as_csr_structure(
         exclude_indptr, exclude_indices, n_rows, n_items, ("exclude_indptr", "exclude_indices"), owner,
     )

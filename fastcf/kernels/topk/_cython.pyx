@@ -16,7 +16,7 @@ import numpy as np
 from fastcf.kernels._fused cimport index_t
 from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION, fastcf_omp_max_threads
 from fastcf.kernels._heap cimport heap_sift_down, heap_sift_up, heap_swap, heap_worse
-from fastcf.kernels._checks import raise_nan_rows
+from fastcf._validation import raise_nan_rows
 
 __all__ = ["select_topk", "select_topk_dot"]
 

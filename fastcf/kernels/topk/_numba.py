@@ -8,7 +8,7 @@ comparison, so a row costs about n_items comparisons when k << n_items.
 import numba
 import numpy as np
 
-from fastcf.kernels._checks import raise_nan_rows
+from fastcf._validation import raise_nan_rows
 from fastcf.kernels._threads import numba_threads
 
 __all__ = ["select_topk", "select_topk_dot"]

@@ -12,7 +12,7 @@ padded with index -1 and score -inf. Selection is exact, so the twins are compar
 
 import numpy as np
 
-from fastcf.kernels._checks import raise_nan_rows
+from fastcf._validation import raise_nan_rows
 
 __all__ = ["select_topk", "select_topk_dot"]
 
