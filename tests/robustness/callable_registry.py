@@ -200,10 +200,12 @@ def _fit_kwargs(name) -> dict:
 
 
 @functools.lru_cache(maxsize=None)
-def fitted(name: str):
+def fitted(name: str, user_based: bool = False):
     """A model of class ``name`` fitted on the tiny ratings (on Interactions, so that
-    partial_fit has ID maps to extend); shared by the cases of methods that do not change it."""
-    return _model_factories()[name]().fit(interactions(), **_fit_kwargs(name))
+    partial_fit has ID maps to extend); shared by the cases of methods that do not change it.
+    ``user_based`` fits the explicit kNN models on user neighbours (for similar_users)."""
+    extra = {"user_based": True} if user_based else {}
+    return _model_factories()[name](**extra).fit(interactions(), **_fit_kwargs(name))
 
 
 IMPLICIT = {"ImplicitALS", "ItemKNN", "UserKNN", "BPR", "WARP", "HybridMF"}
@@ -224,7 +226,8 @@ def _model_entries(name) -> Dict[str, Entry]:
     prefix = f"fastcf.models.{name}"
 
     def bound(method, **kwargs):
-        return lambda: (getattr(fitted(name), method), dict(kwargs))
+        user_based = method == "similar_users" and "user_based" in params
+        return lambda: (getattr(fitted(name, user_based), method), dict(kwargs))
 
     entries: Dict[str, Entry] = {}
     hyper = {p: kind for p, kind in (("n_threads", "n_threads"), ("n_blocks", "n_blocks"), ("k", "k")) if p in params}
@@ -315,12 +318,15 @@ def _kernel_entries() -> Dict[str, Entry]:
                           ("n_columns", "count"), ("block_size", "count")):
             if arg in sample:
                 roles[arg] = kind
-        roles["n_threads"] = "n_threads"
+        takes_threads = "n_threads" in inspect.signature(call.function).parameters
+        if takes_threads:
+            roles["n_threads"] = "n_threads"
         expect = {f"{arg}: {bad}": FINITE_OR_ERROR for arg in call.inf_ok for bad in ("+inf", "-inf")}
 
-        def build(call=call):
+        def build(call=call, takes_threads=takes_threads):
             kwargs = call.build()
-            kwargs.setdefault("n_threads", 1)
+            if takes_threads:
+                kwargs.setdefault("n_threads", 1)
             return (lambda **kw: call.run(kw)), kwargs
 
         entries[f"fastcf.kernels.{name}"] = Entry(build, roles, expect=expect, group="fastcf.kernels", twins=True)
@@ -395,8 +401,8 @@ def _evaluation_entries() -> Dict[str, Entry]:
         lambda: (callback, {"train": train_test()[0], "test": train_test()[1], "k": 3, "n_threads": 1}),
         {**sparse_pair, "k": "k", "n_threads": "n_threads"})
 
-    def make_model():
-        return _model_factories()["ItemKNN"]()
+    def make_model(**params):
+        return _model_factories()["ItemKNN"](**params)
 
     entries["fastcf.cross_validate"] = Entry(
         lambda: (E.cross_validate, {"make_model": make_model, "data": interactions(), "folds": 2, "k": 3}),
@@ -523,7 +529,7 @@ def _misc_entries() -> Dict[str, Entry]:
 
     def fit_progress(**kwargs):
         with FitProgress(**kwargs, show=False) as bar:
-            bar.update(1)
+            bar.update()
         return np.array([1])
 
     entries = {
