@@ -176,6 +176,7 @@ def user_feature_matrix(n_users: int = N_USERS, n_features: int = 3) -> sp.csr_m
     rows = np.arange(n_users)
     dense = np.zeros((n_users, n_features))
     dense[rows, rows % n_features] = 1.0
+    dense[rows, (rows + 1) % n_features] = 0.5  # two per row: the duplicate-index case needs them
     return sp.csr_matrix(dense)
 
 

@@ -73,7 +73,7 @@ def _named(message, entry_name, argument, kind=""):
     return any(name and name in message for name in names)
 
 
-def _verdict(entry_name, argument, bad, expect, outcome, baseline, kind=""):
+def _verdict(entry_name, argument, bad, expect, outcome, baseline, role=""):
     from malformed import ERROR, SAME, SAME_OR_ERROR
 
     if "unbuilt" in outcome:
@@ -83,7 +83,7 @@ def _verdict(entry_name, argument, bad, expect, outcome, baseline, kind=""):
         allowed = outcome["is_type_or_value"] or (bad is not None and bad.key_error and outcome["is_key"])
         if not allowed:
             return f"raised {kind}"
-        if not _named(message, entry_name, argument, kind):
+        if not _named(message, entry_name, argument, role):
             return f"{kind} naming neither the callable nor '{argument}'"
         if expect == SAME:
             return f"refused a valid input ({kind})"
