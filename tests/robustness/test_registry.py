@@ -37,6 +37,10 @@ CHILD = HERE / "registry_child.py"
 KNOWN = HERE / "known_failures.txt"
 _HANG_SECONDS = 8  # a tiny case takes milliseconds; one still running after this is stuck
 _FIRST_CALL_SECONDS = 120  # an entry's valid call may compile Numba twins on a loaded machine
+# A case that outlives _HANG_SECONDS runs once more, alone in a fresh child, with this long: a new
+# argument type (read-only, int64) makes Numba compile again, which on a cold cache or a loaded
+# machine can take longer than a stuck case would. Only a case stuck twice is called a hang.
+_RETRY_SECONDS = 90
 _PARALLEL = 2
 
 
@@ -74,9 +78,20 @@ def _last_is_slow(out):
     return bool(lines) and b'"slow": true' in lines[-1]
 
 
+def _last_started(out):
+    """The index of the case the child last started, or None."""
+    with open(out, "rb") as f:
+        lines = f.read().splitlines()
+    for line in reversed(lines):
+        record = json.loads(line)
+        if record.get("start"):
+            return record["i"]
+    return None
+
+
 def _run_group(group, backend, n_cases, subset=False):
     """{case key: (verdict or None, outcome)} for every case of the group, restarting after deaths."""
-    results, start = {}, 0
+    results, start, retried = {}, 0, set()
     label = lambda name: f"{name}[{backend}]" if backend and group == "fastcf.kernels" else name
     with tempfile.TemporaryDirectory() as tmp:
         while True:
@@ -86,12 +101,15 @@ def _run_group(group, backend, n_cases, subset=False):
                                      env=_child_env(backend, subset), cwd=HERE, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE, text=True)
             last_size, last_change = 0, time.monotonic()
+            patience = _RETRY_SECONDS if start in retried else _HANG_SECONDS
             while child.poll() is None:
                 time.sleep(0.05)
                 size = out.stat().st_size
                 if size != last_size:
                     last_size, last_change = size, time.monotonic()
-                elif time.monotonic() - last_change > (_FIRST_CALL_SECONDS if _last_is_slow(out) else _HANG_SECONDS):
+                    if size and start in retried and _last_started(out) != start:
+                        patience = _HANG_SECONDS  # the retried case is done: back to the usual watch
+                elif time.monotonic() - last_change > (_FIRST_CALL_SECONDS if _last_is_slow(out) else patience):
                     child.kill()
                     child.wait()
                     break
@@ -111,6 +129,10 @@ def _run_group(group, backend, n_cases, subset=False):
                     results[f"{group}[{backend}]::child process"] = (f"exit {child.returncode}", stderr[-800:])
                 break
             i, key = started
+            if child.returncode == -9 and i not in retried:
+                retried.add(i)  # killed as stuck: once more, patiently, before calling it a hang
+                start = i
+                continue
             how = "hung" if child.returncode == -9 else f"process died (exit {child.returncode})"
             fatal = stderr.find("Fatal Python error")
             results[key] = (how, stderr[fatal:fatal + 800] if fatal >= 0 else stderr[-800:])
