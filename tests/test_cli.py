@@ -262,7 +262,7 @@ def test_a_closed_pipe_ends_quietly(trained, tmp_path):
     script = (f"fastcf_args=['recommend', '--model', {str(trained)!r}] + sum((['--user', str(u)] for u in range(1, 60)), [])\n"
               "import sys\nfrom fastcf.cli import main\nsys.exit(main(fastcf_args))\n")
     shell = subprocess.run(f"{sys.executable} -c \"$SCRIPT\" | head -2", shell=True, capture_output=True, text=True,
-                           env={**os.environ, "SCRIPT": script}, timeout=120)
+                           env={**os.environ, "SCRIPT": script}, timeout=120, cwd=tmp_path)
     assert len(shell.stdout.splitlines()) == 2
     assert "Broken pipe" not in shell.stderr and "Traceback" not in shell.stderr, shell.stderr
 
@@ -292,7 +292,7 @@ def test_evaluate_refuses_data_sharing_no_users(trained, tmp_path, capsys):
 
 def test_help_into_a_closed_pipe_ends_quietly():
     shell = subprocess.run(f"{sys.executable} -m fastcf train --help | head -1", shell=True, capture_output=True,
-                           text=True, timeout=120)
+                           text=True, timeout=120, cwd="/")
     assert shell.stdout.startswith("usage: fastcf train")
     assert "Broken pipe" not in shell.stderr and "Traceback" not in shell.stderr, shell.stderr
 

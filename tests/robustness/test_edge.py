@@ -27,8 +27,10 @@ bad = m.copy(); bad.indptr[3] = bad.indptr[-1] + 900
 
 def _run_isolated(body: str) -> str:
     """Run ``_SETUP + body`` in a fresh interpreter; a crash fails the test, not the run."""
+    # cwd outside the checkout: `python -c` puts the working folder first on sys.path, and the
+    # checkout's fastcf has no compiled twins where fastcf was installed with pip.
     run = subprocess.run([sys.executable, "-c", _SETUP + textwrap.dedent(body)], capture_output=True, text=True,
-                         timeout=300)
+                         timeout=300, cwd="/")
     assert run.returncode == 0, run.stderr[-2000:]
     return run.stdout
 
