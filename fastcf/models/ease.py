@@ -214,7 +214,7 @@ class EASE(HistoryFoldIn, Recommender):
 
         Returns (ids, weights), shaped like ``recommend``'s.
         """
-        self._check_fitted("similar_items")
+        self._check_similar_call("similar_items", n_threads)
         index = self._indices(items, self.items_, self.n_items, "item", "similar_items")
         top, scores = self._top_of_rows(self.weights_, index, k, "similar_items", n_threads)
         ids = self._item_ids(top)

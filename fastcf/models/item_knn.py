@@ -106,7 +106,7 @@ class _NeighbourModel(HistoryScorer, Recommender):
 
     def _similar_rows(self, ids, what: str, k: int, n_threads, owner: str):
         """Each given row's neighbours, read from the pruned similarity (padded with -1 / -inf)."""
-        self._check_fitted(owner)
+        self._check_similar_call(owner, n_threads)
         id_map, count = (self.items_, self.n_items) if what == "item" else (self.users_, self.n_users)
         index = self._indices(ids, id_map, count, what, owner)
         return self._top_of_rows(self.similarity_, index, k, owner, n_threads)
@@ -244,7 +244,7 @@ class UserKNN(_NeighbourModel):
 
         Only the queried items' rows of XᵀX are formed (one sparse product).
         """
-        self._check_fitted("similar_items")
+        self._check_similar_call("similar_items", n_threads)
         top, scores = self._cooccurring(self._weights(), items, k, "similar_items", cosine=True)
         ids = self._item_ids(top)
         return (ids[0], scores[0]) if np.ndim(items) == 0 else (ids, scores)
