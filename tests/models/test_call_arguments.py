@@ -83,3 +83,35 @@ def test_explain_refuses_an_array_of_ids(make, ratings):
         model.explain(np.array([0, 1]), 1)
     with pytest.raises(ValueError, match=r"\.explain: 'item' must be one ID; got shape \(2,\)"):
         model.explain(0, np.array([0, 1]))
+
+
+_PRUNING = dict(measure="cosine", shrinkage=0.0, min_support=1, alpha=0.5, bm25_k1=1.2, bm25_b=0.75,
+                n_threads=None, backend=None)
+
+
+def test_pruned_similarity_names_its_rows(ratings):
+    from fastcf.exceptions import DataError
+    from fastcf.models.item_knn import pruned_similarity
+
+    reference = pruned_similarity(ratings, 3, **_PRUNING)
+    # Another sparse format is the same rows.
+    assert (pruned_similarity(ratings.tocoo(), 3, **_PRUNING) != reference).nnz == 0
+    with pytest.raises(TypeError, match=r"pruned_similarity: 'rows' must be a scipy sparse matrix; got ndarray"):
+        pruned_similarity(ratings.toarray(), 3, **_PRUNING)
+    broken = ratings.copy()
+    broken.data[0] = np.nan
+    with pytest.raises(DataError, match=r"pruned_similarity: 'rows' must be finite; got nan at row index 0"):
+        pruned_similarity(broken, 3, **_PRUNING)
+    falling = ratings.copy()
+    falling.indptr = falling.indptr.copy()
+    falling.indptr[2] = 0
+    with pytest.raises(DataError, match=r"pruned_similarity: 'rows\.indptr'"):
+        pruned_similarity(falling, 3, **_PRUNING)
+
+
+@pytest.mark.parametrize("n_items, error", [(0, ValueError), (-1, ValueError), ("4", TypeError),
+                                            (2.5, TypeError), (True, TypeError)])
+def test_ease_required_memory_checks_n_items(n_items, error):
+    assert EASE.required_memory(3, np.float64) == 72
+    with pytest.raises(error, match=r"EASE\.required_memory: 'n_items' must be an int >= 1"):
+        EASE.required_memory(n_items)
