@@ -76,14 +76,14 @@ class RatingPredictor:
 
     def _lookup(self, ids, id_map, count: int, what: str):
         """Dense indices, -1 for IDs the model does not know (never raises for unknown IDs)."""
-        ids = as_id_array(ids, f"{what}s", f"{type(self).__name__}.predict")
         if id_map is not None:
+            ids = as_id_array(ids, f"{what}s", f"{type(self).__name__}.predict")
             return np.asarray(id_map.to_index(ids, missing="ignore"), dtype=np.int64)
-        index = ids
+        index = np.atleast_1d(np.asarray(ids))
         if index.dtype.kind not in "iu":
             raise TypeError(f"{type(self).__name__}.predict: {what}s must be integer indices (the model was fitted "
                             f"on a matrix, without ID maps); got dtype {index.dtype}.")
-        index = index.astype(np.int64)
+        index = as_id_array(index, f"{what}s", f"{type(self).__name__}.predict").astype(np.int64)
         return np.where((index >= 0) & (index < count), index, -1)
 
     def predict(self, users, items, *, clip: bool = True, return_fallback: bool = False):
