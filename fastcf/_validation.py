@@ -479,3 +479,19 @@ def raise_nan_rows(owner: str, name: str, nan_rows: np.ndarray, hint: Optional[s
     if hint:
         text += " " + hint
     raise DataError(text)
+
+
+def as_id_array(ids, name: str, owner: str) -> np.ndarray:
+    """One ID or a 1-D array of IDs, as a 1-D array; float IDs must be whole numbers.
+
+    For lookups that answer unknown IDs rather than refuse them (``predict``'s fallback): a
+    NaN or 2.5 is no ID at all, and would otherwise fall back silently like an unknown one.
+    """
+    arr = np.atleast_1d(np.asarray(ids))
+    if arr.ndim != 1:
+        raise ValueError(message(owner, name, "one ID or a 1-D array of IDs", f"shape {arr.shape}"))
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if bad.any():
+            raise ValueError(message(owner, name, "whole-number IDs", f"{arr[bad][0].item()!r} at position {int(np.argmax(bad))}"))
+    return arr

@@ -98,8 +98,8 @@ class HistoryScorer:
     def _explain_items(self, user, item, k: int, ids_of=None):
         """explain: which entries of ``user``'s query row (items, or neighbours) made the score."""
         self._check_fitted("explain")
-        u = self._indices(user, self.users_, self.n_users, "user", "explain")[0]
-        i = self._indices(item, self.items_, self.n_items, "item", "explain")[0]
+        u = self._one_index(user, self.users_, self.n_users, "user", "explain")
+        i = self._one_index(item, self.items_, self.n_items, "item", "explain")
         k = check_positive_int(k, "k", f"{type(self).__name__}.explain")
         indices, terms = self._contributions(self._query_rows(np.array([u])), i)
         return (ids_of or self._item_ids)(indices[:k]), terms[:k], float(terms.sum())

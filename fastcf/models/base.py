@@ -34,7 +34,7 @@ from fastcf.kernels._backend import resolve_backend
 from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, as_float_vector, check_finite, check_flag,
                                 check_float_dtype, check_n_threads, check_nonnegative, check_optional_flag,
                                 check_positive_int, check_representable, check_seed, check_summable,
-                                empty_csr_structure)
+                                empty_csr_structure, message)
 from fastcf.kernels._threads import single_threaded_blas
 
 __all__ = ["FactorModel", "Recommender"]
@@ -262,6 +262,18 @@ class Recommender:
             raise IndexError(f"{type(self).__name__}.{owner}: {what} index {bad} is outside [0, {count}).")
         return indices.astype(np.int64)
 
+    def _one_index(self, raw_id, id_map: Optional[IdMap], count: int, what: str, owner: str) -> int:
+        """The dense index of one ID (explain): an array of IDs is refused, not read as its first."""
+        if np.ndim(raw_id) != 0:
+            raise ValueError(message(f"{type(self).__name__}.{owner}", what, "one ID", f"shape {np.shape(raw_id)}"))
+        return self._indices(raw_id, id_map, count, what, owner)[0]
+
+    def _check_similar_call(self, owner: str, n_threads) -> None:
+        """Fitted, and a valid thread count: checked up front, as some similarity paths run no kernel."""
+        self._check_fitted(owner)
+        if n_threads is not None:
+            check_n_threads(n_threads, "n_threads", f"{type(self).__name__}.{owner}")
+
     def _history_rows(self, history, owner: str):
         """(CSR of histories over the fitted items, whether one history was given).
 
@@ -269,6 +281,9 @@ class Recommender:
         sparse matrix with one history per row over the fitted items (dense indices).
         """
         name = f"{type(self).__name__}.{owner}"
+        if history is None:  # else read as one unknown item ID, None
+            raise TypeError(message(name, "history", "a dict {item ID: value}, a sequence of item IDs or a "
+                                    "sparse matrix", "None"))
         if sp.issparse(history):
             if history.shape[1] != self.n_items:
                 raise ValueError(f"{name}: 'history' must have {self.n_items} columns (items); got {history.shape[1]}.")
@@ -523,7 +538,7 @@ class FactorModel(Recommender):
 
         Returns (ids, similarities), shaped like ``recommend``'s.
         """
-        self._check_fitted("similar_items")
+        self._check_similar_call("similar_items", n_threads)
         index = self._indices(items, self.items_, self.n_items, "item", "similar_items")
         top, scores = self._similar(self.item_factors_, index, k, n_threads, "similar_items")
         ids = self._item_ids(top)
@@ -531,7 +546,7 @@ class FactorModel(Recommender):
 
     def similar_users(self, users, k: int = 10, *, n_threads: Optional[int] = None):
         """The k users most similar to each given user (cosine of user factors), itself excluded."""
-        self._check_fitted("similar_users")
+        self._check_similar_call("similar_users", n_threads)
         index = self._indices(users, self.users_, self.n_users, "user", "similar_users")
         top, scores = self._similar(self.user_factors_, index, k, n_threads, "similar_users")
         ids = self._user_ids(top)

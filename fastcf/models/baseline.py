@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
-from fastcf._validation import check_number, check_positive_int
+from fastcf._validation import as_id_array, check_number, check_positive_int
 from fastcf.kernels._threads import single_threaded_blas
 from fastcf.models.base import Recommender
 
@@ -77,12 +77,13 @@ class RatingPredictor:
     def _lookup(self, ids, id_map, count: int, what: str):
         """Dense indices, -1 for IDs the model does not know (never raises for unknown IDs)."""
         if id_map is not None:
-            return np.asarray(id_map.to_index(np.atleast_1d(np.asarray(ids)), missing="ignore"), dtype=np.int64)
+            ids = as_id_array(ids, f"{what}s", f"{type(self).__name__}.predict")
+            return np.asarray(id_map.to_index(ids, missing="ignore"), dtype=np.int64)
         index = np.atleast_1d(np.asarray(ids))
         if index.dtype.kind not in "iu":
             raise TypeError(f"{type(self).__name__}.predict: {what}s must be integer indices (the model was fitted "
                             f"on a matrix, without ID maps); got dtype {index.dtype}.")
-        index = index.astype(np.int64)
+        index = as_id_array(index, f"{what}s", f"{type(self).__name__}.predict").astype(np.int64)
         return np.where((index >= 0) & (index < count), index, -1)
 
     def predict(self, users, items, *, clip: bool = True, return_fallback: bool = False):
@@ -275,7 +276,7 @@ class BaselineOnly(RatingPredictor, Recommender):
         A baseline has no item vectors; this is the only similarity it can offer.
         Returns (ids, similarities), shaped like ``recommend``'s.
         """
-        self._check_fitted("similar_items")
+        self._check_similar_call("similar_items", n_threads)
         index = self._indices(items, self.items_, self.n_items, "item", "similar_items")
         k = min(check_positive_int(k, "k", f"{type(self).__name__}.similar_items"), max(self.n_items - 1, 1))
         candidates = np.arange(self.n_items, dtype=np.int64)

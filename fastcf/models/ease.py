@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from scipy.linalg import get_lapack_funcs
 
 from fastcf.kernels._threads import resolve_n_threads
-from fastcf._validation import check_flag, check_n_threads, check_number
+from fastcf._validation import check_flag, check_n_threads, check_number, check_positive_int
 from fastcf.models._history import HistoryFoldIn, binarized
 from fastcf.models.base import Recommender
 
@@ -101,7 +101,7 @@ class EASE(HistoryFoldIn, Recommender):
     @staticmethod
     def required_memory(n_items: int, dtype=np.float32) -> int:
         """Bytes of the dense items x items matrix EASE holds: n_items² x itemsize."""
-        return int(n_items) ** 2 * np.dtype(dtype).itemsize
+        return check_positive_int(n_items, "n_items", "EASE.required_memory") ** 2 * np.dtype(dtype).itemsize
 
     # --- fit ------------------------------------------------------------------------------
 
@@ -214,7 +214,7 @@ class EASE(HistoryFoldIn, Recommender):
 
         Returns (ids, weights), shaped like ``recommend``'s.
         """
-        self._check_fitted("similar_items")
+        self._check_similar_call("similar_items", n_threads)
         index = self._indices(items, self.items_, self.n_items, "item", "similar_items")
         top, scores = self._top_of_rows(self.weights_, index, k, "similar_items", n_threads)
         ids = self._item_ids(top)

@@ -249,8 +249,8 @@ class ImplicitALS(FactorModel):
             this history solved exactly
         """
         self._check_fitted("explain")
-        u = self._indices(user, self.users_, self.n_users, "user", "explain")[0]
-        i = self._indices(item, self.items_, self.n_items, "item", "explain")[0]
+        u = self._one_index(user, self.users_, self.n_users, "user", "explain")
+        i = self._one_index(item, self.items_, self.n_items, "item", "explain")
         k = check_positive_int(k, "k", f"{type(self).__name__}.explain")
         lo, hi = self.seen_.indptr[u], self.seen_.indptr[u + 1]
         history = self.seen_.indices[lo:hi]

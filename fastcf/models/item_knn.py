@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf._validation import check_choice, check_flag, check_float_dtype, check_number, check_positive_int
+from fastcf._validation import as_canonical_csr, check_choice, check_flag, check_float_dtype, check_number, check_positive_int
 from fastcf.kernels.similarity import MEASURES, similarity_topk
 from fastcf.models._history import HistoryFoldIn, HistoryScorer, binarized
 from fastcf.models.base import Recommender
@@ -24,6 +24,8 @@ __all__ = ["ItemKNN", "UserKNN", "pruned_similarity"]
 def pruned_similarity(rows: sp.csr_matrix, k: int, *, measure: str, shrinkage: float, min_support: int,
                       alpha: float, bm25_k1: float, bm25_b: float, n_threads, backend) -> sp.csr_matrix:
     """The n_rows x n_rows CSR of each row's k most similar other rows (kernel order: best first)."""
+    # Public, so an edge: the kernel's own checks would name its arguments, not 'rows'.
+    rows = as_canonical_csr(rows, "rows", "pruned_similarity", what="row")
     indptr, indices, values = similarity_topk(
         rows.indptr, rows.indices, rows.data, rows.shape[1], k, measure=measure, shrinkage=shrinkage,
         min_support=min_support, alpha=alpha, bm25_k1=bm25_k1, bm25_b=bm25_b, n_threads=n_threads, backend=backend,
@@ -106,7 +108,7 @@ class _NeighbourModel(HistoryScorer, Recommender):
 
     def _similar_rows(self, ids, what: str, k: int, n_threads, owner: str):
         """Each given row's neighbours, read from the pruned similarity (padded with -1 / -inf)."""
-        self._check_fitted(owner)
+        self._check_similar_call(owner, n_threads)
         id_map, count = (self.items_, self.n_items) if what == "item" else (self.users_, self.n_users)
         index = self._indices(ids, id_map, count, what, owner)
         return self._top_of_rows(self.similarity_, index, k, owner, n_threads)
@@ -244,7 +246,7 @@ class UserKNN(_NeighbourModel):
 
         Only the queried items' rows of XᵀX are formed (one sparse product).
         """
-        self._check_fitted("similar_items")
+        self._check_similar_call("similar_items", n_threads)
         top, scores = self._cooccurring(self._weights(), items, k, "similar_items", cosine=True)
         ids = self._item_ids(top)
         return (ids[0], scores[0]) if np.ndim(items) == 0 else (ids, scores)

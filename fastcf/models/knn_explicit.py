@@ -316,8 +316,8 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
         """
         owner = "explain"
         self._check_fitted(owner)
-        u = self._indices(user, self.users_, self.n_users, "user", owner)
-        i = self._indices(item, self.items_, self.n_items, "item", owner)
+        u = self._one_index(user, self.users_, self.n_users, "user", owner)[None]
+        i = self._one_index(item, self.items_, self.n_items, "item", owner)[None]
         k = check_positive_int(k, "k", f"{type(self).__name__}.{owner}")
         x, y = (u, i) if self.user_based else (i, u)
         _, z, similarity, value = self._neighbours(x, y, self._by_y(self.seen_), self.user_bias_)
@@ -331,7 +331,7 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
     def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
         """The k most similar items: read from ``similarity_`` item-based, else the cosine of item columns."""
         owner = "similar_items"
-        self._check_fitted(owner)
+        self._check_similar_call(owner, n_threads)
         if self.user_based:
             top, scores = self._cooccurring(self.seen_, items, k, owner, cosine=True)
         else:
@@ -343,7 +343,7 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
     def similar_users(self, users, k: int = 10, *, n_threads: Optional[int] = None):
         """The k most similar users, read from ``similarity_`` (user_based=True only)."""
         owner = "similar_users"
-        self._check_fitted(owner)
+        self._check_similar_call(owner, n_threads)
         if not self.user_based:
             raise NotImplementedError(f"{type(self).__name__}.{owner}: the model holds item-item similarities; "
                                       f"fit with user_based=True for user neighbours.")

@@ -72,7 +72,7 @@ class Popularity(HistoryFoldIn, Recommender):
         Only the queried items' rows of XᵀX are formed (one sparse product), never all of it.
         Returns (ids, counts), shaped like ``recommend``'s; -1 pads where fewer items co-occur.
         """
-        self._check_fitted("similar_items")
+        self._check_similar_call("similar_items", n_threads)
         top, scores = self._cooccurring(binarized(self.seen_, np.float64), items, k, "similar_items", cosine=False)
         ids = self._item_ids(top)
         return (ids[0], scores[0]) if np.ndim(items) == 0 else (ids, scores)
