@@ -108,14 +108,19 @@ def check_sgd_schedule(model, owner: str) -> None:
     check_number(model.learning_rate_decay, "learning_rate_decay", owner, 0.0, strict=True, high=1.0)
 
 
-def check_positive_int(value, name: str, owner: str, minimum: int = 1) -> int:
-    """An int (Python or NumPy, not bool) in [minimum, 2**63), returned as a Python int."""
+def check_positive_int(value, name: str, owner: str, minimum: int = 1, maximum: Optional[int] = None,
+                       why: str = "") -> int:
+    """An int (Python or NumPy, not bool) in [minimum, maximum] (maximum: below 2**63 unless
+    given; ``why`` says what bounds it), returned as a Python int."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{owner}: '{name}' must be an int >= {minimum}; got {value!r}.")
     if value < minimum:
         raise ValueError(f"{owner}: '{name}' must be an int >= {minimum}; got {value!r}.")
     if value > _INDEX_MAX:
         raise ValueError(f"{owner}: '{name}' must be below 2**63; got {value!r}.")
+    if maximum is not None and value > maximum:
+        bound = f" ({why})" if why else ""
+        raise ValueError(message(owner, name, f"an int in [{minimum}, {maximum}]{bound}", repr(value)))
     return int(value)
 
 
@@ -215,12 +220,12 @@ def as_canonical_csr(matrix, name: str, owner: str, what: str = "user") -> sp.cs
 
 
 def as_interaction_matrix(data, name: str, owner: str, what: str = "user") -> sp.csr_matrix:
-    """The CSR of fastcf Interactions (checked when they were built) or of a scipy sparse
-    matrix, checked by :func:`as_canonical_csr`."""
+    """The CSR of fastcf Interactions (checked by :func:`check_interactions`) or of a scipy
+    sparse matrix, checked by :func:`as_canonical_csr`."""
     from fastcf.data.interactions import Interactions
 
     if isinstance(data, Interactions):
-        return data.matrix
+        return check_interactions(data, name, owner).matrix
     if not sp.issparse(data):
         raise TypeError(message(owner, name, "fastcf Interactions or a scipy sparse matrix", type(data).__name__))
     return as_canonical_csr(data, name, owner, what)
@@ -495,3 +500,132 @@ def as_id_array(ids, name: str, owner: str) -> np.ndarray:
         if bad.any():
             raise ValueError(message(owner, name, "whole-number IDs", f"{arr[bad][0].item()!r} at position {int(np.argmax(bad))}"))
     return arr
+
+
+def check_canonical_rows(indptr: np.ndarray, indices: np.ndarray, name: str, owner: str) -> None:
+    """Refuse a CSR whose rows do not hold strictly increasing column indices (DataError).
+
+    Computed from the arrays, not read from scipy's ``has_canonical_format``, which scipy
+    caches on the matrix and which a caller's in-place change of ``indices`` leaves stale."""
+    if indices.shape[0] < 2:
+        return
+    rising = indices[1:] > indices[:-1]
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < indices.shape[0])]
+    rising[starts - 1] = True  # the first entry of a row may be below the last of the row before
+    if not rising.all():
+        position = int(np.flatnonzero(~rising)[0]) + 1
+        row = int(np.searchsorted(indptr, position, side="right") - 1)
+        raise DataError(message(owner, name, "canonical: each (user, item) stored once, indices sorted "
+                                "within rows (call matrix.sum_duplicates() first if summing is what you want)",
+                                f"item index {indices[position]} after {indices[position - 1]} in row {row}"))
+
+
+def as_timestamps(timestamps, n_entries: int, name: str, owner: str) -> Optional[np.ndarray]:
+    """None, or one Unix time per stored entry as int64: integers within int64, or floats that
+    are finite whole numbers (NaN, inf and fractions are refused rather than cast to garbage)."""
+    if timestamps is None:
+        return None
+    arr = native_byte_order(np.asarray(timestamps))
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(message(owner, name, "integer Unix times", f"dtype {arr.dtype}"))
+    if arr.shape != (n_entries,):
+        raise DataError(message(owner, name, f"one time per stored entry, shape ({n_entries},)", f"shape {arr.shape}"))
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr)) | (np.abs(arr) >= 2.0 ** 63)
+        if bad.any():
+            position = int(np.flatnonzero(bad)[0])
+            raise DataError(message(owner, name, "whole-number Unix times within int64",
+                                    f"{arr[position].item()!r} at position {position}"))
+    elif arr.dtype.kind == "u" and arr.size and arr.max() > _INDEX_MAX:
+        position = int(np.argmax(arr))
+        raise DataError(message(owner, name, "Unix times within int64", f"{arr[position]} at position {position}"))
+    return arr.astype(np.int64, copy=False)
+
+
+def check_interaction_parts(matrix, users, items, timestamps, owner: str, name: str = "matrix",
+                            timestamps_name: str = "timestamps"):
+    """The parts of an Interactions, checked: ``(matrix, timestamps)``, the matrix a canonical
+    CSR of shape (len(users), len(items)) with real, finite values, timestamps int64 or None.
+
+    The matrix is the caller's object unless its arrays needed another dtype (see
+    :func:`check_csr_matrix`)."""
+    from fastcf.data.id_map import IdMap
+
+    for label, ids in (("users", users), ("items", items)):
+        if not isinstance(ids, IdMap):
+            raise TypeError(message(owner, label, "a fastcf IdMap", type(ids).__name__))
+    if not sp.issparse(matrix) or matrix.format != "csr":
+        given = f"{matrix.format.upper()} format" if sp.issparse(matrix) else type(matrix).__name__
+        raise TypeError(message(owner, name, "a scipy sparse CSR matrix", given))
+    matrix = check_csr_matrix(matrix, name, owner)
+    if matrix.shape != (len(users), len(items)):
+        raise DataError(message(owner, name, f"of shape ({len(users)}, {len(items)}), one row per user ID "
+                                "and one column per item ID", f"shape {matrix.shape}"))
+    check_canonical_rows(matrix.indptr, matrix.indices, name, owner)
+    return matrix, as_timestamps(timestamps, matrix.nnz, timestamps_name, owner)
+
+
+def check_interactions(data, name: str, owner: str):
+    """fastcf Interactions whose parts still hold what the constructor accepts.
+
+    Checked again at every public entry, in O(nnz): a caller may have replaced ``.matrix``
+    or changed its arrays in place since, and the kernels and scipy read them unchecked.
+    Returns ``data`` itself, or a shallow copy over converted arrays (see
+    :func:`check_csr_matrix`)."""
+    from fastcf.data.interactions import Interactions
+
+    if not isinstance(data, Interactions):
+        raise TypeError(message(owner, name, "fastcf Interactions", type(data).__name__))
+    matrix, timestamps = check_interaction_parts(data.matrix, data.users, data.items, data.timestamps, owner,
+                                                 f"{name}.matrix", f"{name}.timestamps")
+    if matrix is data.matrix and timestamps is data.timestamps:
+        return data
+    return data.replace(matrix, timestamps=timestamps)
+
+
+def as_raw_ids(values, name: str, owner: str) -> np.ndarray:
+    """Raw IDs as a 1-D array in native byte order: any hashable numbers or strings, but no
+    missing ones (None, NaN: no ID, and NaN != NaN would make every lookup of it fail) and
+    no complex numbers."""
+    if values is None:
+        raise TypeError(message(owner, name, "a 1-D array of IDs", "None"))
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        raise ValueError(message(owner, name, "a 1-D array of IDs", f"shape {arr.shape}"))
+    if arr.dtype.kind == "c":
+        raise TypeError(message(owner, name, "IDs of integers, whole floats or strings", f"dtype {arr.dtype}"))
+    arr = native_byte_order(arr) if arr.dtype.kind in "biuf" else arr
+    if arr.dtype.kind == "f" or arr.dtype == object:
+        import pandas as pd
+
+        missing = np.asarray(pd.isna(arr), dtype=bool)
+        if missing.any():
+            position = int(np.flatnonzero(missing)[0])
+            raise DataError(message(owner, name, "IDs without missing values", f"{arr[position]!r} at position {position}"))
+    return arr
+
+
+def physical_memory() -> Optional[int]:
+    """This machine's memory in bytes (None where the OS does not say)."""
+    import os
+
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_allocation(shape, bytes_per_element: int, name: str, owner: str, what: str = "output") -> None:
+    """Refuse (ValueError) a size parameter whose array would not fit this machine's memory,
+    before anything is allocated: NumPy's MemoryError names neither the call nor the argument,
+    and a size just under the limit would push the host process into swap."""
+    count = 1
+    for extent in shape:
+        count *= int(extent)
+    needed = count * int(bytes_per_element)
+    limit = physical_memory()
+    if limit is not None and needed > limit:
+        raise ValueError(f"{owner}: '{name}' asks for a {what} of shape {tuple(int(e) for e in shape)} "
+                         f"({needed / 2 ** 30:,.1f} GiB), more than this machine's {limit / 2 ** 30:,.1f} GiB "
+                         f"of memory.")

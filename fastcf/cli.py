@@ -404,6 +404,13 @@ def _short_repr(model) -> str:
     return f"{type(model).__name__}({changed})"
 
 
+def _unknown_id(error: KeyError) -> str:
+    """What a model's KeyError says of the ID ("unknown user id(s) [7]; ..."), without the
+    Python call it names, which a command-line user did not write."""
+    text = error.args[0] if error.args else ""
+    return text.split(" holds ", 1)[1] if " holds " in text else text.split(": ", 1)[-1]
+
+
 def cmd_recommend(args) -> int:
     model, metadata = _load_model(args.model, args.mmap)
     info = _titles_for(args, metadata)
@@ -412,7 +419,7 @@ def cmd_recommend(args) -> int:
         try:
             ids, scores = model.recommend(user, args.k, exclude_seen=not args.include_seen)
         except KeyError as exc:
-            raise UsageError(f"--user {user}: {exc.args[0].split(': ', 1)[-1]}") from None
+            raise UsageError(f"--user {user}: {_unknown_id(exc)}") from None
         frame = _item_table(info, ids, scores, shorten=not args.json)
         if len(users) > 1 and not args.json:
             print(f"user {user}")
@@ -429,7 +436,7 @@ def cmd_similar(args) -> int:
         try:
             ids, scores = model.similar_items(item, args.k)
         except KeyError as exc:
-            raise UsageError(f"--item {item}: {exc.args[0].split(': ', 1)[-1]}") from None
+            raise UsageError(f"--item {item}: {_unknown_id(exc)}") from None
         if not args.json:
             title = ""
             if info is not None and item in info.index and "title" in info:

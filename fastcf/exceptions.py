@@ -1,10 +1,15 @@
 """Exceptions fastcf raises beyond the built-in ones."""
 
-__all__ = ["DataError", "ModelFileError", "NotFittedError"]
+__all__ = ["DataError", "IndexOutOfRangeError", "ModelFileError", "NotFittedError"]
 
 
 class DataError(ValueError):
     """Input data that cannot be used as given; the message names the file, line and column."""
+
+
+class IndexOutOfRangeError(DataError, IndexError):
+    """A dense index outside [0, n): bad data (a DataError), and an IndexError for callers
+    who catch lookups that way."""
 
 
 class NotFittedError(ValueError, AttributeError):

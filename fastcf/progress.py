@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Optional
 
-from fastcf._validation import check_optional_flag
+from fastcf._validation import check_optional_flag, check_positive_int
 
 __all__ = ["FitProgress", "get_progress", "set_progress"]
 
@@ -75,6 +75,10 @@ class FitProgress:
     """
 
     def __init__(self, owner: str, total: int, unit: str, show: Optional[bool] = None):
+        for name, text in (("owner", owner), ("unit", unit)):
+            if not isinstance(text, str):
+                raise TypeError(f"FitProgress: '{name}' must be a str; got {type(text).__name__}.")
+        total = check_positive_int(total, "total", f"FitProgress({owner!r})")
         self.owner, self.total, self.unit = owner, total, unit
         self.done = 0
         self.metrics: dict = {}

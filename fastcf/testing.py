@@ -7,6 +7,8 @@ from typing import Tuple
 import numpy as np
 import scipy.sparse as sp
 
+from fastcf._validation import check_allocation, check_float_dtype, check_positive_int, check_seed
+
 __all__ = ["check_recommender", "check_round_trip", "topk_problem"]
 
 
@@ -28,9 +30,13 @@ def topk_problem(
     exclude_indptr : ndarray of shape (n_rows + 1,), int32
     exclude_indices : ndarray of shape (n_rows * n_excluded,), int32
     """
-    if not 0 <= n_excluded <= n_items:
-        raise ValueError(f"topk_problem: 'n_excluded' must lie in [0, n_items={n_items}]; got {n_excluded}.")
-    rng = np.random.default_rng(seed)
+    n_rows = check_positive_int(n_rows, "n_rows", "topk_problem", minimum=0)
+    n_items = check_positive_int(n_items, "n_items", "topk_problem")
+    n_excluded = check_positive_int(n_excluded, "n_excluded", "topk_problem", minimum=0, maximum=n_items,
+                                    why="a row excludes distinct items")
+    dtype = check_float_dtype(dtype, "dtype", "topk_problem")
+    check_allocation((n_rows, n_items), 16 + dtype.itemsize, "n_rows' and 'n_items", "topk_problem", "score block")
+    rng = np.random.default_rng(check_seed(seed, "seed", "topk_problem"))
     scores = rng.standard_normal((n_rows, n_items), dtype=np.float64).astype(dtype)
     if n_excluded:
         # The positions of the n_excluded smallest random keys: distinct items per row.

@@ -10,6 +10,7 @@ import copy
 
 import numpy as np
 
+from fastcf._validation import check_interactions, check_number, check_positive_int
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions, csr_from_sorted_entries, entry_rows
 
@@ -25,6 +26,11 @@ def _with_note(data: Interactions, note: str) -> Interactions:
 
 def compact(data: Interactions) -> Interactions:
     """Drop users and items that have no entry (from the matrix and the ID maps)."""
+    data = check_interactions(data, "data", "compact")
+    return _compact(data)
+
+
+def _compact(data: Interactions) -> Interactions:
     user_kept = np.diff(data.matrix.indptr) > 0
     item_kept = np.bincount(data.matrix.indices, minlength=data.n_items) > 0
     if user_kept.all() and item_kept.all():
@@ -46,9 +52,9 @@ def k_core(data: Interactions, min_user_entries: int = 5, min_item_entries: int 
 
     The result is the largest such sub-matrix (the k-core), which is unique.
     """
-    for name, value in (("min_user_entries", min_user_entries), ("min_item_entries", min_item_entries)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"k_core: '{name}' must be an int >= 1; got {value!r}.")
+    data = check_interactions(data, "data", "k_core")
+    min_user_entries = check_positive_int(min_user_entries, "min_user_entries", "k_core")
+    min_item_entries = check_positive_int(min_item_entries, "min_item_entries", "k_core")
     rows = entry_rows(data.matrix)
     cols = data.matrix.indices
     alive = np.ones(data.nnz, dtype=bool)
@@ -61,7 +67,7 @@ def k_core(data: Interactions, min_user_entries: int = 5, min_item_entries: int 
         if survives.sum() == alive.sum():
             break
         alive = survives
-    result = compact(data.select_entries(alive))
+    result = _compact(data.select_entries(alive))
     return _with_note(
         result,
         f"k-core (users >= {min_user_entries}, items >= {min_item_entries} entries) after {rounds} round(s): "
@@ -72,8 +78,8 @@ def k_core(data: Interactions, min_user_entries: int = 5, min_item_entries: int 
 
 def binarize(data: Interactions, threshold: float) -> Interactions:
     """Entries rated >= ``threshold`` become 1; the others are removed (users/items kept)."""
-    if not np.isfinite(threshold):
-        raise ValueError(f"binarize: 'threshold' must be a finite number; got {threshold!r}.")
+    data = check_interactions(data, "data", "binarize")
+    threshold = check_number(threshold, "threshold", "binarize", low=None)
     kept = data.matrix.data >= threshold
     result = data.select_entries(kept)
     result.matrix.data = np.ones_like(result.matrix.data)

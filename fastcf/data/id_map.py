@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Tuple
+from typing import Iterable, Optional, Tuple
 
 import numpy as np
 
 from fastcf._lazy import lazy_module
+from fastcf._validation import as_raw_ids, check_choice, native_byte_order
+from fastcf.exceptions import IndexOutOfRangeError
 
 pd = lazy_module("pandas")  # imported on first use, see fastcf._lazy
 
@@ -44,9 +46,7 @@ class IdMap:
     """
 
     def __init__(self, raw_ids, name: str = "id"):
-        raw = np.asarray(raw_ids)
-        if raw.ndim != 1:
-            raise ValueError(f"IdMap: 'raw_ids' must be 1-D; got shape {raw.shape}.")
+        raw = as_raw_ids(raw_ids, "raw_ids", "IdMap")
         self.raw_ids = raw
         self.name = name
         self._index = pd.Index(raw, copy=False)
@@ -66,7 +66,7 @@ class IdMap:
         id_map : IdMap
         codes : ndarray of shape (len(values),), int32 (or int64 beyond 2**31 distinct ids)
         """
-        values = np.asarray(values)
+        values = as_raw_ids(values, "values", "IdMap.factorize")
         if values.dtype.kind in "iu" and values.size:
             dense = _factorize_small_range(values)
             if dense is not None:
@@ -100,32 +100,42 @@ class IdMap:
         missing : {"raise", "ignore"}
             "raise": unknown IDs raise KeyError naming them; "ignore": they map to -1.
         """
+        check_choice(missing, "missing", "IdMap.to_index", ("raise", "ignore"))
+        return self._lookup(raw_ids, missing, "IdMap.to_index", "raw_ids")
+
+    def _lookup(self, raw_ids, missing: str, owner: str, name: Optional[str]) -> np.ndarray:
+        """to_index, with the caller (and its argument, unless None) named in the errors."""
         scalar = np.ndim(raw_ids) == 0
         values = np.atleast_1d(np.asarray(raw_ids))
+        if values.ndim != 1:
+            raise ValueError(f"{owner}: '{name or 'ids'}' must be one ID or a 1-D array of IDs; got shape {values.shape}.")
+        if values.dtype.kind in "biuf":
+            values = native_byte_order(values)
         indices = self._index.get_indexer(values).astype(np.int64, copy=False)
         if missing == "raise" and (indices < 0).any():
             unknown = values[indices < 0]
             raise KeyError(
-                f"unknown {self.name} id(s) {unknown[:5].tolist()}"
+                f"{owner}: {f'{name!r} holds ' if name else ''}unknown {self.name} id(s) {unknown[:5].tolist()}"
                 f"{' and more' if unknown.size > 5 else ''}; {len(self)} {self.name}s are known."
             )
-        if missing not in ("raise", "ignore"):
-            raise ValueError(f"IdMap.to_index: 'missing' must be 'raise' or 'ignore'; got {missing!r}.")
         return indices[0] if scalar else indices
 
     def to_raw(self, indices) -> np.ndarray:
         """Raw IDs of dense ``indices``; an index outside [0, n) raises IndexError naming it."""
         idx = np.asarray(indices)
-        if idx.size and (idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= len(self)):
-            if idx.dtype.kind not in "iu":
-                raise TypeError(f"{self.name} indices must be integers; got dtype {idx.dtype}.")
+        if idx.ndim > 1:
+            raise ValueError(f"IdMap.to_raw: 'indices' must be one index or a 1-D array; got shape {idx.shape}.")
+        if idx.size and idx.dtype.kind not in "iu":
+            raise TypeError(f"IdMap.to_raw: 'indices' must be integers; got dtype {idx.dtype}.")
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
             bad = idx[(idx < 0) | (idx >= len(self))]
-            raise IndexError(f"{self.name} index {bad.flat[0]} is outside [0, {len(self)}).")
+            raise IndexOutOfRangeError(
+                f"IdMap.to_raw: 'indices' holds {self.name} index {bad.flat[0]}, outside [0, {len(self)}).")
         return self.raw_ids[idx]
 
     def extend(self, raw_ids: Iterable) -> "IdMap":
         """A new map with the IDs of ``raw_ids`` not yet known appended (existing indices kept)."""
-        values = pd.unique(np.asarray(raw_ids).ravel())
+        values = pd.unique(as_raw_ids(raw_ids, "raw_ids", "IdMap.extend"))
         new = values[self._index.get_indexer(values) < 0]
         if len(new) == 0:
             return self

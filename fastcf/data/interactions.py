@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fastcf._lazy import lazy_module
-from fastcf._validation import check_csr_matrix
+from fastcf._validation import check_interaction_parts, check_positive_int
 from fastcf.data.cleaning import CleaningReport, CleanRatings, merge_duplicates
 from fastcf.data.id_map import IdMap
 
@@ -23,6 +23,8 @@ INT32_LIMIT = np.iinfo(np.int32).max
 
 def index_dtype_for(n_rows: int, n_cols: int, nnz: int) -> np.dtype:
     """int32 when rows, columns and stored entries all fit it, else int64."""
+    for name, value in (("n_rows", n_rows), ("n_cols", n_cols), ("nnz", nnz)):
+        check_positive_int(value, name, "index_dtype_for", minimum=0)
     return np.dtype(np.int32 if max(n_rows, n_cols, nnz) <= INT32_LIMIT else np.int64)
 
 
@@ -55,28 +57,11 @@ class Interactions:
         item_info: Optional[pd.DataFrame] = None,
         report: Optional[CleaningReport] = None,
     ):
-        if not sp.issparse(matrix) or matrix.format != "csr":
-            raise TypeError(f"Interactions: 'matrix' must be a scipy.sparse CSR matrix; got {type(matrix).__name__}.")
-        matrix = check_csr_matrix(matrix, "matrix", "Interactions")  # before scipy reads it (has_canonical_format does)
-        if matrix.shape != (len(users), len(items)):
-            raise ValueError(
-                f"Interactions: 'matrix' has shape {matrix.shape} but there are {len(users)} users "
-                f"and {len(items)} items."
-            )
-        if not matrix.has_canonical_format:
-            raise ValueError(
-                "Interactions: 'matrix' must store each (user, item) once with sorted indices "
-                "(call matrix.sum_duplicates() first if summing is what you want)."
-            )
-        if timestamps is not None and np.shape(timestamps) != (matrix.nnz,):
-            raise ValueError(
-                f"Interactions: 'timestamps' must have one entry per stored rating ({matrix.nnz}); "
-                f"got shape {np.shape(timestamps)}."
-            )
+        matrix, timestamps = check_interaction_parts(matrix, users, items, timestamps, "Interactions")
         self.matrix = matrix if isinstance(matrix, sp.csr_matrix) else sp.csr_matrix(matrix)
         self.users = users
         self.items = items
-        self.timestamps = None if timestamps is None else np.asarray(timestamps, dtype=np.int64)
+        self.timestamps = timestamps
         self.user_info = user_info
         self.item_info = item_info
         self.report = report
@@ -138,9 +123,12 @@ class Interactions:
 
     def select_entries(self, mask: np.ndarray) -> "Interactions":
         """The stored entries where ``mask`` (shape (nnz,)) is True, same ID maps and shape."""
-        mask = np.asarray(mask, dtype=bool)
+        mask = np.asarray(mask)
+        if mask.dtype != bool:
+            raise TypeError(f"Interactions.select_entries: 'mask' must be a boolean array; got dtype {mask.dtype} "
+                            "(for positions, build a mask: m = np.zeros(data.nnz, bool); m[positions] = True).")
         if mask.shape != (self.nnz,):
-            raise ValueError(f"select_entries: 'mask' must have shape ({self.nnz},); got {mask.shape}.")
+            raise ValueError(f"Interactions.select_entries: 'mask' must have shape ({self.nnz},); got {mask.shape}.")
         matrix = csr_from_sorted_entries(
             entry_rows(self.matrix)[mask], self.matrix.indices[mask], self.matrix.data[mask], self.shape
         )
@@ -148,8 +136,11 @@ class Interactions:
 
     def reindex(self, users: IdMap, items: IdMap) -> "Interactions":
         """The same entries in the index space of other ID maps, which must hold every ID here."""
-        row_map = users.to_index(self.users.raw_ids)
-        col_map = items.to_index(self.items.raw_ids)
+        for name, ids in (("users", users), ("items", items)):
+            if not isinstance(ids, IdMap):
+                raise TypeError(f"Interactions.reindex: '{name}' must be a fastcf IdMap; got {type(ids).__name__}.")
+        row_map = users._lookup(self.users.raw_ids, "raise", "Interactions.reindex", "users")
+        col_map = items._lookup(self.items.raw_ids, "raise", "Interactions.reindex", "items")
         rows = row_map[entry_rows(self.matrix)]
         cols = col_map[self.matrix.indices]
         keys = rows * np.int64(max(len(items), 1)) + cols

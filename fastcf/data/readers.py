@@ -133,11 +133,19 @@ def from_arrays(
     dtype=np.float32,
 ) -> Interactions:
     """:class:`Interactions` from parallel arrays of raw user ids, item ids, ratings, timestamps."""
+    for name, values in (("users", users), ("items", items)):
+        if values is None:
+            raise TypeError(f"from_arrays: '{name}' must be an array of raw {name[:-1]} IDs; got None.")
     columns = {"user": users, "item": items}
     if ratings is not None:
         columns["rating"] = ratings
     if timestamps is not None:
         columns["timestamp"] = timestamps
+    for name, values in columns.items():
+        if np.ndim(values) == 0:
+            raise TypeError(f"from_arrays: '{name}s' must be an array, one entry per rating; got {type(values).__name__}.")
+        if getattr(np.asarray(values), "dtype", np.dtype(object)).kind == "c":
+            raise TypeError(f"from_arrays: '{name}s' must hold real numbers or IDs, not complex numbers.")
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"from_arrays: the arrays must have one length; got {lengths}.")
@@ -153,7 +161,7 @@ def from_arrays(
     clean = clean_ratings(
         frame, user_col="user", item_col="item", rating_col="rating" if ratings is not None else None,
         timestamp_col="timestamp" if timestamps is not None else None,
-        where=Locations.consecutive("arrays", 0, len(frame), "position"),
+        where=Locations.consecutive("from_arrays", 0, len(frame), "position"),
         source="arrays", rating_scale=check_range_pair(rating_scale, "rating_scale", "from_arrays"), on_bad_row=on_bad_row,
         zeros=zeros,
     )

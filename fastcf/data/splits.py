@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from fastcf._lazy import lazy_module
-from fastcf._validation import check_choice, check_number
+from fastcf._validation import check_choice, check_interactions, check_number, check_positive_int, check_seed
 from fastcf.data.cleaning import CleaningReport, Locations
 from fastcf.data.interactions import Interactions, entry_rows
 
@@ -37,7 +37,13 @@ _FRACTION = dict(low=0.0, strict=True, high=1.0, high_strict=True)
 
 def align_test(train: Interactions, test: Interactions, *, cold: str = "drop") -> Split:
     """Apply the cold-start rule to a (train, test) pair over the same ID maps."""
+    train = check_interactions(train, "train", "align_test")
+    test = check_interactions(test, "test", "align_test")
     check_choice(cold, "cold", "align_test", COLD_RULES)
+    return _align_test(train, test, cold)
+
+
+def _align_test(train: Interactions, test: Interactions, cold: str) -> Split:
     if train.users != test.users or train.items != test.items:
         raise ValueError("align_test: train and test must share ID maps (use Interactions.reindex).")
     report = CleaningReport(source="test split", rows_read=test.nnz, rows_kept=test.nnz)
@@ -66,14 +72,15 @@ def align_test(train: Interactions, test: Interactions, *, cold: str = "drop") -
 def _split(data: Interactions, test_mask: np.ndarray, cold: str) -> Split:
     train = data.select_entries(~test_mask)
     test = data.select_entries(test_mask)
-    return align_test(train, test, cold=cold)
+    return _align_test(train, test, cold)
 
 
 def random_split(data: Interactions, test_fraction: float = 0.2, *, seed: int = 0, cold: str = "drop") -> Split:
     """Exactly round(test_fraction * nnz) entries, drawn at random without replacement, go to test."""
+    data = check_interactions(data, "data", "random_split")
     fraction = check_number(test_fraction, "test_fraction", "random_split", **_FRACTION)
     check_choice(cold, "cold", "random_split", COLD_RULES)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "seed", "random_split"))
     n_test = int(round(fraction * data.nnz))
     mask = np.zeros(data.nnz, dtype=bool)
     mask[rng.choice(data.nnz, size=n_test, replace=False)] = True
@@ -95,9 +102,10 @@ def user_fraction_split(data: Interactions, test_fraction: float = 0.2, *, seed:
 
     A user always keeps at least one train entry, so no user is made cold by the split.
     """
+    data = check_interactions(data, "data", "user_fraction_split")
     fraction = check_number(test_fraction, "test_fraction", "user_fraction_split", **_FRACTION)
     check_choice(cold, "cold", "user_fraction_split", COLD_RULES)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed, "seed", "user_fraction_split"))
     counts = np.diff(data.matrix.indptr).astype(np.int64)
     n_test = np.minimum(np.round(fraction * counts).astype(np.int64), np.maximum(counts - 1, 0))
     rank = _rank_within_rows(data, rng.random(data.nnz))
@@ -113,11 +121,11 @@ def leave_k_out(
     Users with k or fewer entries stay entirely in train (they could not keep a train entry).
     With ``by="latest"``, ties in time are broken by item index, so the split is deterministic.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"leave_k_out: 'k' must be an int >= 1; got {k!r}.")
-    if by not in ("random", "latest"):
-        raise ValueError(f"leave_k_out: 'by' must be 'random' or 'latest'; got {by!r}.")
+    data = check_interactions(data, "data", "leave_k_out")
+    k = check_positive_int(k, "k", "leave_k_out")
+    check_choice(by, "by", "leave_k_out", ("random", "latest"))
     check_choice(cold, "cold", "leave_k_out", COLD_RULES)
+    seed = check_seed(seed, "seed", "leave_k_out")
     counts = np.diff(data.matrix.indptr).astype(np.int64)
     if by == "latest":
         if data.timestamps is None:
@@ -139,13 +147,16 @@ def temporal_split(
     Without ``at``, ``at`` is chosen so that the latest ``test_fraction`` of entries are test
     (entries at the cut time all go to test, so the fraction can be slightly larger).
     """
+    data = check_interactions(data, "data", "temporal_split")
     check_choice(cold, "cold", "temporal_split", COLD_RULES)
     if data.timestamps is None:
         raise ValueError("temporal_split: needs timestamps; these interactions have none.")
     if at is None:
         fraction = check_number(test_fraction, "test_fraction", "temporal_split", **_FRACTION)
         n_train = data.nnz - int(round(fraction * data.nnz))
-        at = np.sort(data.timestamps)[min(n_train, data.nnz - 1)]
+        at = np.sort(data.timestamps)[min(n_train, data.nnz - 1)] if data.nnz else 0
+    elif isinstance(at, (bool, np.bool_)) or not isinstance(at, (int, np.integer)):
+        raise TypeError(f"temporal_split: 'at' must be an int (a Unix time, as the timestamps); got {at!r}.")
     return _split(data, data.timestamps >= at, cold)
 
 
@@ -158,12 +169,14 @@ def kfold(
     ``by="user"``: users are dealt into folds; a fold's test set is all entries of its users
     (their train rows are then empty, so use ``cold="keep"`` to evaluate them by fold-in).
     """
-    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
-        raise ValueError(f"kfold: 'n_folds' must be an int >= 2; got {n_folds!r}.")
-    if by not in ("rating", "user"):
-        raise ValueError(f"kfold: 'by' must be 'rating' or 'user'; got {by!r}.")
+    data = check_interactions(data, "data", "kfold")
+    check_choice(by, "by", "kfold", ("rating", "user"))
     check_choice(cold, "cold", "kfold", COLD_RULES)
-    rng = np.random.default_rng(seed)
+    # Every fold must be able to hold a test entry (or user): more folds would be empty ones.
+    dealt = data.nnz if by == "rating" else data.n_users
+    n_folds = check_positive_int(n_folds, "n_folds", "kfold", minimum=2, maximum=max(dealt, 2),
+                                 why=f"at most one fold per {'stored entry' if by == 'rating' else 'user'}")
+    rng = np.random.default_rng(check_seed(seed, "seed", "kfold"))
     if by == "rating":
         fold_of_entry = np.empty(data.nnz, dtype=np.int64)
         fold_of_entry[rng.permutation(data.nnz)] = np.arange(data.nnz) % n_folds

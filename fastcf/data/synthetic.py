@@ -22,6 +22,8 @@ from typing import Optional
 
 import numpy as np
 
+from fastcf._validation import check_allocation
+
 from fastcf._lazy import lazy_module
 from fastcf.data.cleaning import CleaningReport
 from fastcf.data.id_map import IdMap
@@ -137,6 +139,9 @@ def synthetic(
     for name, value in (("n_users", n_users), ("n_items", n_items), ("n_ratings", n_ratings), ("factors", factors)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"synthetic: '{name}' must be an int >= 1 (or give a preset); got {value!r}.")
+    # Factors of every user and item, float64; ratings as keys, values and timestamps.
+    check_allocation((n_users + n_items, factors), 8, "n_users' and 'n_items", "synthetic", "factor matrix")
+    check_allocation((n_ratings, 4), 8, "n_ratings", "synthetic", "set of ratings")
     if n_ratings > n_users * n_items:
         raise ValueError(f"synthetic: 'n_ratings' {n_ratings} exceeds n_users * n_items = {n_users * n_items}.")
     if not 0 <= genre_affinity <= 1:

@@ -12,7 +12,7 @@ from fastcf.evaluation.metrics import (
     summarize,
 )
 from fastcf.evaluation.results import Evaluation
-from fastcf._validation import as_interaction_matrix, check_positive_int
+from fastcf._validation import as_interaction_matrix, check_interactions, check_positive_int
 from fastcf.kernels.metrics import (
     DEFAULT_BLOCK_SIZE, RANKING_COLUMNS, factor_ranking_metrics, list_ranking_metrics, score_ranking_metrics,
 )
@@ -285,6 +285,7 @@ def _matrices(model, train, test, owner):
     if isinstance(train, Interactions) != isinstance(test, Interactions):
         raise TypeError(f"{owner}: 'train' and 'test' must both be Interactions or both sparse matrices.")
     if isinstance(train, Interactions):
+        train, test = check_interactions(train, "train", owner), check_interactions(test, "test", owner)
         if train.users != test.users or train.items != test.items:
             raise ValueError(
                 f"{owner}: 'train' and 'test' must share ID maps; use a fastcf split (random_split, "

@@ -18,6 +18,7 @@ from fastcf.data.splits import kfold
 from fastcf.evaluation._evaluate import evaluate
 from fastcf.evaluation.metrics import check_metrics, lower_is_better
 from fastcf.evaluation.results import CrossValidation, GridSearch
+from fastcf._validation import check_interactions
 
 __all__ = ["cross_validate", "grid_search"]
 
@@ -41,6 +42,7 @@ def _splits(data, folds, by: str, seed: int, owner: str):
             raise TypeError(
                 f"{owner}: with 'folds' a number, 'data' must be Interactions to split; got {type(data).__name__}."
             )
+        data = check_interactions(data, "data", owner)
         return kfold(data, int(folds), by=by, seed=seed)
     try:
         splits = list(folds)

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
-from fastcf.exceptions import NotFittedError
+from fastcf.exceptions import IndexOutOfRangeError, NotFittedError
 from fastcf.kernels import select_topk
 from fastcf.kernels.topk import select_topk_dot_unchecked
 from fastcf.kernels._backend import resolve_backend
@@ -247,10 +247,7 @@ class Recommender:
         if np.size(ids) == 0:
             return np.zeros(0, dtype=np.int64)
         if id_map is not None:
-            try:
-                return np.atleast_1d(id_map.to_index(ids))
-            except KeyError as exc:
-                raise KeyError(f"{type(self).__name__}.{owner}: {exc.args[0]}") from None
+            return np.atleast_1d(id_map._lookup(ids, "raise", f"{type(self).__name__}.{owner}", None))
         indices = np.atleast_1d(np.asarray(ids))
         if indices.dtype.kind not in "iu":
             raise TypeError(
@@ -259,7 +256,7 @@ class Recommender:
             )
         if indices.size and (indices.min() < 0 or indices.max() >= count):
             bad = indices[(indices < 0) | (indices >= count)][0]
-            raise IndexError(f"{type(self).__name__}.{owner}: {what} index {bad} is outside [0, {count}).")
+            raise IndexOutOfRangeError(f"{type(self).__name__}.{owner}: {what} index {bad} is outside [0, {count}).")
         return indices.astype(np.int64)
 
     def _one_index(self, raw_id, id_map: Optional[IdMap], count: int, what: str, owner: str) -> int:

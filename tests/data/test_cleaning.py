@@ -104,4 +104,4 @@ def test_report_lists_every_dropped_row_and_prints_a_summary():
 
 def test_from_arrays_reports_positions():
     data = from_arrays([1, 2], [1, 1], [1.0, np.nan])
-    assert data.report.rows().loc[0, "where"] == "arrays position 1"
+    assert data.report.rows().loc[0, "where"] == "from_arrays position 1"

@@ -72,5 +72,5 @@ def test_bm25_by_hand():
     np.testing.assert_allclose(
         bm25(data, k1, b).matrix.data, [expected(1, 1, 2.0), expected(1, 2, 2.0), expected(2, 1, 1.0)]
     )
-    with pytest.raises(ValueError, match=r"'b' must be a number in \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"'b' must be a finite number in \[0, 1\]"):
         bm25(data, b=2)

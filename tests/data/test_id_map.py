@@ -39,7 +39,7 @@ def test_unknown_ids_raise_naming_them_or_map_to_minus_one():
 
 def test_out_of_range_index_names_the_range():
     ids = IdMap(np.array(["a", "b"], dtype=object), "item")
-    with pytest.raises(IndexError, match=r"item index 2 is outside \[0, 2\)"):
+    with pytest.raises(IndexError, match=r"item index 2, outside \[0, 2\)"):
         ids.to_raw([0, 2])
     with pytest.raises(IndexError, match=r"item index -1"):
         ids.to_raw(-1)

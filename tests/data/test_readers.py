@@ -177,9 +177,9 @@ def test_interactions_refuse_a_non_canonical_matrix():
     from fastcf.data import IdMap, Interactions
 
     matrix = sp.csr_matrix((np.ones(2), np.array([1, 0]), np.array([0, 2])), shape=(1, 2))
-    with pytest.raises(ValueError, match=r"must store each \(user, item\) once with sorted indices"):
+    with pytest.raises(ValueError, match=r"must be canonical: each \(user, item\) stored once, indices sorted"):
         Interactions(matrix, IdMap([1], "user"), IdMap([1, 2], "item"))
-    with pytest.raises(ValueError, match=r"has shape \(1, 2\) but there are 1 users and 3 items"):
+    with pytest.raises(ValueError, match=r"must be of shape \(1, 3\), one row per user ID and one column per item ID; got shape \(1, 2\)"):
         Interactions(sp.csr_matrix((1, 2)), IdMap([1], "user"), IdMap([1, 2, 3], "item"))
 
 

@@ -111,9 +111,10 @@ def test_cold_entries_are_dropped_and_reported_or_kept():
         (lambda d: random_split(d, 1.5), r"'test_fraction' must be a finite number in \(0, 1\); got 1.5"),
         (lambda d: random_split(d, 0.2, cold="yes"), r"'cold' must be one of \('drop', 'keep'\); got 'yes'"),
         (lambda d: leave_k_out(d, 0), r"'k' must be an int >= 1; got 0"),
-        (lambda d: leave_k_out(d, 1, by="oldest"), r"'by' must be 'random' or 'latest'"),
+        (lambda d: leave_k_out(d, 1, by="oldest"), r"'by' must be one of \('random', 'latest'\); got 'oldest'"),
         (lambda d: kfold(d, 1), r"'n_folds' must be an int >= 2; got 1"),
-        (lambda d: kfold(d, 3, by="item"), r"'by' must be 'rating' or 'user'"),
+        (lambda d: kfold(d, 3, by="item"), r"'by' must be one of \('rating', 'user'\); got 'item'"),
+        (lambda d: kfold(d, 10**15), r"'n_folds' must be an int in \[2, 34\] \(at most one fold per stored entry\)"),
     ],
 )
 def test_bad_arguments_are_named(call, message):

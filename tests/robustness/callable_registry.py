@@ -29,7 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import fastcf
-from malformed import ERROR, FINITE_OR_ERROR, malformations
+from malformed import ERROR, FINITE_OR_ERROR, SAME_OR_ERROR, malformations
 
 
 @dataclass
@@ -449,7 +449,8 @@ def _data_entries() -> Dict[str, Entry]:
                                  "timestamps": np.arange(ratings().nnz, dtype=np.int64)}),
             {"matrix": "sparse", "timestamps": "dense"}, observe=_observe_interactions),
         "fastcf.Interactions.replace": Entry(lambda: (interactions().replace, {"matrix": ratings()}),
-                                             {"matrix": "sparse"}, observe=_observe_interactions),
+                                             {"matrix": "sparse"}, observe=_observe_interactions,
+                                             expect={"matrix: None": FINITE_OR_ERROR}),  # None: keep the matrix
         "fastcf.Interactions.select_entries": Entry(
             lambda: (interactions().select_entries, {"mask": np.arange(ratings().nnz) % 3 > 0}), {"mask": "mask"},
             observe=_observe_interactions),
@@ -475,7 +476,9 @@ def _data_entries() -> Dict[str, Entry]:
                                      "ratings": np.array([4.0, 3, 5, 1, 2, 4]),
                                      "timestamps": np.arange(6, dtype=np.int64) * 10, "on_bad_row": "error"}),
             {"users": "id_column", "items": "id_column", "ratings": "dense", "timestamps": "dense"},
-            observe=_observe_interactions),
+            observe=_observe_interactions,
+            # None: implicit feedback (every rating 1); numbers in an object array are numbers.
+            expect={"ratings: None": FINITE_OR_ERROR, "ratings: object dtype": SAME_OR_ERROR}),
         "fastcf.data.binarize": on_data(D.binarize, {"threshold": "number"}, threshold=3.0),
         "fastcf.data.bm25": on_data(D.bm25, {"k1": "number", "b": "number"}, k1=1.2, b=0.75),
         "fastcf.data.compact": on_data(D.compact),

@@ -73,6 +73,7 @@ def harmonic_rank_weights(n_items: int) -> np.ndarray:
     ndarray of shape (n_items + 1,), float64; L(0) = 0.
     """
     n_items = _validation.check_positive_int(n_items, "n_items", "harmonic_rank_weights")
+    _validation.check_allocation((n_items + 1,), 16, "n_items", "harmonic_rank_weights", "weight table")
     weights = np.zeros(n_items + 1)
     np.cumsum(1.0 / np.arange(1, n_items + 1), out=weights[1:])
     return weights

@@ -118,6 +118,8 @@ def factor_ranking_metrics(
     )
     k = _validation.check_positive_int(k, "k", owner)
     block_size = _validation.check_positive_int(block_size, "block_size", owner)
+    # Top-k lists of every user evaluated, and per thread a heap of k scores and gains.
+    _validation.check_allocation((users.shape[0] + 4, k), 8, "k", owner, "set of top-k lists")
     twin = _backend.twin("metrics", backend)
     with kernel_threads(n_threads, owner, n_tasks=-(-users.shape[0] // block_size)) as n:
         return twin.factor_ranking_metrics(
@@ -177,6 +179,7 @@ def score_ranking_metrics(
             f"{owner}: 'users' must name the user of every score row ({scores.shape[0]}); got {users.shape[0]}."
         )
     k = _validation.check_positive_int(k, "k", owner)
+    _validation.check_allocation((users.shape[0] + 4, k), 8, "k", owner, "set of top-k lists")
     twin = _backend.twin("metrics", backend)
     with kernel_threads(n_threads, owner, n_tasks=users.shape[0]) as n:
         return twin.score_ranking_metrics(scores, users, *train, *test, gains, k, bool(auc), bool(graded), n)
@@ -223,6 +226,7 @@ def list_ranking_metrics(
     """
     owner = "list_ranking_metrics"
     n_items = _validation.check_positive_int(n_items, "n_items", owner, minimum=0)
+    _validation.check_allocation((2, n_items + 1), 9, "n_items", owner, "per-thread item table")
     top = _top_items(top_items, n_items, owner)
     n_rows = np.asarray(test_indptr).shape[0] - 1
     users = _users(users, max(n_rows, 0), owner)

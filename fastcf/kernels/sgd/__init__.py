@@ -58,6 +58,7 @@ def sgd_schedule(
     n_users = _validation.check_positive_int(n_users, "n_users", owner)
     n_items = _validation.check_positive_int(n_items, "n_items", owner)
     n_blocks = _validation.check_positive_int(n_blocks, "n_blocks", owner)
+    _validation.check_allocation((n_users + n_items,), 8, "n_users' and 'n_items", owner, "block boundary table")
     users = _validation.as_index_array(users, "users", owner)
     items = _validation.as_index_array(items, "items", owner)
     if users.shape != items.shape:

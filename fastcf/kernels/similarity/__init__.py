@@ -148,6 +148,7 @@ def similarity_topk(
     owner = "similarity_topk"
     k = _validation.check_positive_int(k, "k", owner)
     n_columns = _validation.check_positive_int(n_columns, "n_columns", owner, minimum=0)
+    _validation.check_allocation((2, n_columns), 16, "n_columns", owner, "per-thread accumulator")
     min_support = _validation.check_positive_int(min_support, "min_support", owner)
     if not isinstance(measure, str) or measure not in MEASURES:
         raise ValueError(f"{owner}: 'measure' must be one of {', '.join(map(repr, MEASURES))}; got {measure!r}.")

@@ -66,6 +66,7 @@ def select_topk(
     scores = _validation.as_float_matrix(scores, "scores", owner)
     k = _validation.check_positive_int(k, "k", owner)
     n_rows, n_items = scores.shape
+    _validation.check_allocation((n_rows, k), 8 + scores.itemsize, "k", owner, "result (padded to k)")
     indptr, indices = _exclusions(exclude_indptr, exclude_indices, n_rows, n_items, owner)
     twin = _backend.twin("topk", backend)
     with kernel_threads(n_threads, owner, n_tasks=n_rows) as n:
@@ -128,6 +129,7 @@ def select_topk_dot(
     _validation.check_finite(items, "items", owner)
     k = _validation.check_positive_int(k, "k", owner)
     n_rows = queries.shape[0]
+    _validation.check_allocation((n_rows, k), 8 + queries.itemsize, "k", owner, "result (padded to k)")
     indptr, indices = _exclusions(exclude_indptr, exclude_indices, n_rows, items.shape[0], owner)
     return select_topk_dot_unchecked(queries, items, k, indptr, indices, n_threads, backend)
 
