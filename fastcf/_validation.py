@@ -317,6 +317,20 @@ def check_representable(csr: sp.csr_matrix, dtype, name: str, owner: str, what: 
     return csr
 
 
+def check_squarable(csr: sp.csr_matrix, dtype, name: str, owner: str, why: str, what: str = "user") -> sp.csr_matrix:
+    """Refuse values whose squares (or products with factors of like size) ``dtype`` cannot
+    hold (DataError): squared errors, gradients and dot products of such values overflow
+    in the first epoch, and the fit could only stop with its factors diverged."""
+    if csr.nnz:
+        bound = float(np.sqrt(np.finfo(np.dtype(dtype)).max)) / 4
+        magnitude = np.abs(csr.data)
+        if magnitude.max() > bound:
+            bad = int(np.argmax(magnitude))
+            raise DataError(message(owner, name, f"at most {bound:.3g} in magnitude, so that {why} stay finite in "
+                                    f"{np.dtype(dtype).name}", f"{csr.data[bad].item()!r} at {_entry_place(csr, bad, what)}"))
+    return csr
+
+
 def check_summable(csr: sp.csr_matrix, name: str, owner: str, what: str = "user") -> sp.csr_matrix:
     """Refuse values so large that a sum over them can overflow float64 (DataError): means,
     biases and scores are sums of stored values, and inf - inf is a silent NaN."""

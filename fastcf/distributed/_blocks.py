@@ -42,10 +42,10 @@ def row_bounds(counts: np.ndarray, n_blocks: int, row_cost: float) -> np.ndarray
 
 
 def confidence_block(raw: sp.csr_matrix, alpha: float, dtype) -> sp.csr_matrix:
-    """c = 1 + alpha r on the stored entries, as ImplicitALS._confidence computes it."""
-    confidence = raw.astype(np.dtype(dtype), copy=True)
-    confidence.data = (1.0 + alpha * raw.data.astype(np.float64)).astype(confidence.dtype)
-    return confidence
+    """c = 1 + alpha r on the stored entries, as ImplicitALS computes it."""
+    from fastcf.models.implicit_als import confidence_matrix
+
+    return confidence_matrix(raw, alpha, dtype, "data", "fastcf.distributed.fit_als")
 
 
 @dataclass

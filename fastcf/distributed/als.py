@@ -97,6 +97,7 @@ def rating_blocks(client, data, *, n_blocks: Optional[int] = None, factors: int 
     if n_blocks is None:
         n_blocks = 2 * max(1, sum(client.nthreads().values()))
     n_blocks = check_positive_int(n_blocks, "n_blocks", "rating_blocks")
+    factors = check_positive_int(factors, "factors", "rating_blocks")
     return _rating_blocks(client, data, ImplicitALS(factors=factors), n_blocks)
 
 

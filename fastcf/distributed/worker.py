@@ -59,6 +59,11 @@ class KernelWarmup(WorkerPlugin):
     """Dask worker plugin: see the module docstring. ``backend`` as the kernels take it."""
 
     def __init__(self, backend: Optional[str] = None):
+        if backend is not None:
+            from fastcf._validation import check_choice
+            from fastcf.kernels._backend import BACKENDS
+
+            check_choice(backend, "backend", "KernelWarmup", ("auto",) + BACKENDS)
         self.backend = backend
         self.name = f"fastcf-kernels-{backend or 'auto'}"
         self._client_pid = os.getpid()

@@ -121,7 +121,7 @@ def evaluate(
             block_size=block_size, n_threads=n_threads, backend=backend, owner=owner,
         )
         result.update(summarize(values, n_test[users], k, ranking_names))
-        extra, table = list_values(top, list_names, n_items, train_m, item_features)
+        extra, table = list_values(top, list_names, n_items, train_m, item_features, owner)
         result.update(extra)
     if rating_names:
         rating, rating_table, n_fallback = _rating_metrics(model, train_m, test_m, users, rating_names, user_map, owner)

@@ -74,7 +74,7 @@ def metrics_at_k(
         row = summarize(at_k, n_test[users], k, [m for m in ranking_names if m != "auc"])
         if "auc" in metrics:
             row["auc"] = summarize(values, n_test[users], k, ["auc"])["auc"]
-        row.update(list_values(prefix, list_names, test_m.shape[1], train_m, item_features)[0])
+        row.update(list_values(prefix, list_names, test_m.shape[1], train_m, item_features, owner)[0])
         rows.append({name: row[name] for name in metrics})
     return pd.DataFrame(rows, index=pd.Index(ks, name="k"))
 

@@ -69,7 +69,7 @@ from typing import Iterable, Optional, Sequence, Tuple
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf._validation import (as_canonical_csr, as_float_matrix, as_interaction_matrix, check_finite, check_positive_int,
+from fastcf._validation import (as_canonical_csr, as_float_matrix, as_float_vector, as_interaction_matrix, check_finite, check_positive_int,
                                 message)
 from fastcf.exceptions import DataError
 from fastcf.kernels.metrics import RANKING_COLUMNS, list_ranking_metrics
@@ -133,16 +133,12 @@ def lower_is_better(metric: str) -> bool:
 # --- rating metrics -------------------------------------------------------------------------
 
 def _pair(y_true, y_pred, owner: str):
-    y_true = np.asarray(y_true, dtype=np.float64).ravel()
-    y_pred = np.asarray(y_pred, dtype=np.float64).ravel()
+    y_true = as_float_vector(y_true, "y_true", owner).astype(np.float64, copy=False)
+    y_pred = as_float_vector(y_pred, "y_pred", owner).astype(np.float64, copy=False)
     if y_true.shape != y_pred.shape:
         raise ValueError(f"{owner}: 'y_true' and 'y_pred' must have one length; got {y_true.size} and {y_pred.size}.")
     if y_true.size == 0:
         raise ValueError(f"{owner}: no ratings to measure (empty 'y_true').")
-    for name, values in (("y_true", y_true), ("y_pred", y_pred)):
-        if not np.isfinite(values).all():
-            position = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise ValueError(f"{owner}: '{name}' must be finite; got {values[position]} at position {position}.")
     return y_true, y_pred
 
 
@@ -177,6 +173,9 @@ def _lists(recommended, owner: str) -> np.ndarray:
         raise TypeError(f"{owner}: 'recommended' must hold integer item indices (-1 pads); got dtype {top.dtype}.")
     if top.size and top.dtype.kind == "u" and top.max() > np.iinfo(np.int64).max:
         raise DataError(message(owner, "recommended", "item indices within the int64 range", top.max()))
+    if top.shape[1] == 0:
+        raise DataError(message(owner, "recommended", "lists of at least one item (k >= 1 columns)",
+                                f"shape {top.shape}"))
     top = top.astype(np.int64, copy=False)
     if top.size and top.min() < -1:
         raise DataError(message(owner, "recommended", "item indices >= 0, or -1 for a pad", top.min()))
@@ -187,11 +186,11 @@ def catalog_coverage(recommended, n_items: int) -> float:
     """|∪ lists| / n_items: the share of the catalogue recommended to at least one user (-1 pads)."""
     top = _lists(recommended, "catalog_coverage")
     n_items = check_positive_int(n_items, "n_items", "catalog_coverage", minimum=0)
-    if n_items == 0:
-        return float("nan")
     items = top[top >= 0]
     if items.size and items.max() >= n_items:
         raise DataError(f"catalog_coverage: item {items.max()} is outside [0, {n_items}).")
+    if n_items == 0:  # only pads: nothing recommended from an empty catalogue
+        return float("nan")
     return float(np.unique(items).size / n_items)
 
 
@@ -293,8 +292,10 @@ def summarize(values: np.ndarray, n_test: np.ndarray, k: int, metrics: Sequence[
     return out
 
 
-def list_values(top: np.ndarray, metrics: Sequence[str], n_items: int, train=None, item_features=None) -> Tuple[dict, dict]:
-    """(overall, per-user) values of the list metrics asked for, over the rows of ``top``."""
+def list_values(top: np.ndarray, metrics: Sequence[str], n_items: int, train=None, item_features=None,
+                owner: str = "diversity") -> Tuple[dict, dict]:
+    """(overall, per-user) values of the list metrics asked for, over the rows of ``top``;
+    ``owner``: the public call named in errors."""
     overall, per_user = {}, {}
     if "coverage" in metrics:
         overall["coverage"] = catalog_coverage(top, n_items)
@@ -308,10 +309,12 @@ def list_values(top: np.ndarray, metrics: Sequence[str], n_items: int, train=Non
                 "diversity needs item features: pass item_features= (an items x features array or sparse "
                 "matrix, e.g. one-hot genres or the model's item factors)."
             )
-        if np.shape(item_features)[0] != n_items:
-            raise ValueError(
-                f"diversity: 'item_features' must have one row per item ({n_items}); got {np.shape(item_features)[0]}."
-            )
+        if not (sp.issparse(item_features) or isinstance(item_features, np.ndarray)):
+            raise TypeError(message(owner, "item_features", "an items x features array or scipy sparse matrix",
+                                    type(item_features).__name__))
+        if item_features.ndim != 2 or item_features.shape[0] != n_items:
+            raise DataError(message(owner, "item_features", f"2-D with one row per item ({n_items})",
+                                    f"shape {item_features.shape}"))
         per_user["diversity"] = intra_list_diversity(top, item_features)
     for name, column in per_user.items():
         defined = ~np.isnan(column)
@@ -387,7 +390,7 @@ def ranking_metrics(
         graded="ndcg_graded" in metrics, n_threads=n_threads, backend=backend,
     )
     result = summarize(values, n_test[users], k, ranking_names)
-    extra, extra_per_user = list_values(top[users], metrics, matrix.shape[1], train, item_features)
+    extra, extra_per_user = list_values(top[users], metrics, matrix.shape[1], train, item_features, owner)
     result.update(extra)
     result = {name: result[name] for name in metrics}
     result["n_users"] = int(users.size)

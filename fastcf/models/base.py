@@ -33,7 +33,7 @@ from fastcf.kernels.topk import select_topk_dot_unchecked
 from fastcf.kernels._backend import resolve_backend
 from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, as_float_vector, check_finite, check_flag,
                                 check_float_dtype, check_n_threads, check_nonnegative, check_optional_flag,
-                                check_positive_int, check_representable, check_seed, check_summable,
+                                check_positive_int, check_representable, check_seed, check_squarable, check_summable,
                                 empty_csr_structure, message)
 from fastcf.kernels._threads import single_threaded_blas
 
@@ -115,6 +115,8 @@ class Recommender:
 
     #: Models whose math needs values >= 0 (implicit feedback: counts, clicks) set this.
     _nonnegative_data = False
+    #: Models that fit squared errors of the stored values (explicit ratings) set this.
+    _squared_error_data = False
 
     def _training_data(self, data):
         """(canonical CSR, user IdMap or None, item IdMap or None), validated once here.
@@ -144,6 +146,8 @@ class Recommender:
             check_nonnegative(matrix, "data", owner, IMPLICIT_FEEDBACK)
         if hasattr(self, "dtype"):
             check_representable(matrix, self.dtype, "data", owner)
+            if self._squared_error_data:
+                check_squarable(matrix, self.dtype, "data", owner, "squared errors")
         check_summable(matrix, "data", owner)
         return matrix, users, items
 

@@ -42,6 +42,8 @@ class RatingPredictor:
     provide ``_fold_in_rows(rows) -> (bias, factors or None)`` and ``_top_k_for``.
     """
 
+    _squared_error_data = True
+
     _restorable_ = ("global_mean_", "user_bias_", "item_bias_", "known_users_", "known_items_", "rating_scale_")
     _state_shapes = {"user_bias_": ("n_users",), "item_bias_": ("n_items",), "known_users_": ("n_users",),
                      "known_items_": ("n_items",)}

@@ -10,7 +10,7 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf._validation import as_feature_matrix, message
+from fastcf._validation import as_feature_matrix, check_squarable, message
 from fastcf.data.interactions import Interactions
 from fastcf.models.bpr import RankingFactorModel, _Params
 
@@ -136,6 +136,7 @@ class HybridMF(_Params, RankingFactorModel):
             raise TypeError(f"{name}: '{side}_features' must be 'auto', None, a scipy sparse matrix or (matrix, names); "
                             f"got {type(features).__name__}.")
         features = as_feature_matrix(features, f"{side}_features", name, np.float64, n_rows=n_rows, row=side)
+        check_squarable(features, self.dtype, f"{side}_features", name, "the embeddings they weigh", what=side)
         names = np.asarray([f"feature {k}" for k in range(features.shape[1])] if names is None else names, dtype=str)
         if names.shape != (features.shape[1],):
             raise ValueError(f"{name}: '{side}_features' names must be one per column ({features.shape[1]}); got {names.size}.")

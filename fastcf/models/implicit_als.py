@@ -13,7 +13,9 @@ import scipy.sparse as sp
 from fastcf.data.interactions import Interactions
 from fastcf.kernels import als_half_step
 from fastcf.kernels.als import als_half_step_unchecked, als_loss_unchecked
-from fastcf._validation import IMPLICIT_FEEDBACK, check_finite, check_nonnegative, check_positive_int
+from fastcf._validation import (IMPLICIT_FEEDBACK, check_choice, check_interactions, check_nonnegative,
+                                check_number, check_positive_int)
+from fastcf.exceptions import DataError
 from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.base import FactorModel
 
@@ -22,6 +24,23 @@ __all__ = ["ImplicitALS"]
 _SOLVERS = ("cg", "cholesky")
 #: Sides of the initial factors' streams (fastcf.models._factor_init).
 USERS, ITEMS = 0, 1
+
+
+def confidence_matrix(matrix: sp.csr_matrix, alpha: float, dtype, name: str, owner: str) -> sp.csr_matrix:
+    """c = 1 + alpha * r on the stored entries, in ``dtype``; a confidence that ``dtype``
+    cannot hold (1 + 40 * 3e38 in float32) is refused naming its entry, since it would
+    make every factor it touches inf or NaN."""
+    dtype = np.dtype(dtype)
+    values = 1.0 + alpha * matrix.data.astype(np.float64)
+    largest = np.finfo(dtype).max
+    if values.size and np.abs(values).max() > largest:
+        bad = int(np.argmax(np.abs(values)))
+        row = int(np.searchsorted(matrix.indptr, bad, side="right") - 1)
+        raise DataError(f"{owner}: '{name}' value {matrix.data[bad].item()!r} (row {row}, column {matrix.indices[bad]}) "
+                        f"gives confidence 1 + alpha * r = {values[bad]:.3g}, beyond {dtype.name}; scale the "
+                        f"values down or lower 'alpha' (now {alpha:g}).")
+    confidence = sp.csr_matrix((values.astype(dtype), matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
+    return confidence
 
 
 class ImplicitALS(FactorModel):
@@ -119,18 +138,13 @@ class ImplicitALS(FactorModel):
         check_positive_int(self.iterations, "iterations", name)
         check_positive_int(self.cg_steps, "cg_steps", name)
         for param in ("regularization", "alpha"):
-            value = getattr(self, param)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not np.isfinite(value) or value < 0:
-                raise ValueError(f"{name}: '{param}' must be a finite number >= 0; got {value!r}.")
-        if self.solver not in _SOLVERS:
-            raise ValueError(f"{name}: 'solver' must be one of {_SOLVERS}; got {self.solver!r}.")
+            check_number(getattr(self, param), param, name)
+        check_choice(self.solver, "solver", name, _SOLVERS)
         self._check_common_params()
 
-    def _confidence(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
-        """The confidence matrix, 1 + alpha * r on the stored entries, in the model's dtype."""
-        confidence = matrix.astype(np.dtype(self.dtype), copy=True)
-        confidence.data = (1.0 + self.alpha * matrix.data.astype(np.float64)).astype(confidence.dtype)
-        return confidence
+    def _confidence(self, matrix: sp.csr_matrix, owner: str = "fit", name: str = "data", dtype=None) -> sp.csr_matrix:
+        return confidence_matrix(matrix, self.alpha, self.dtype if dtype is None else dtype, name,
+                                 f"{type(self).__name__}.{owner}")
 
     @property
     def _cg(self) -> int:
@@ -209,9 +223,7 @@ class ImplicitALS(FactorModel):
     def _fold_in(self, rows: sp.csr_matrix) -> np.ndarray:
         # The histories were checked by _history_rows and the item factors by fit or load:
         # the unchecked core, so that a fold-in does not scan the whole item-factor matrix.
-        confidence = self._confidence(rows)
-        confidence.data = np.ascontiguousarray(confidence.data, dtype=self.item_factors_.dtype)
-        check_finite(confidence.data, "history (as confidence 1 + alpha * value)", f"{type(self).__name__}.fold_in")
+        confidence = self._confidence(rows, "fold_in", "history", self.item_factors_.dtype)
         if confidence.indptr.dtype != confidence.indices.dtype:
             confidence.indptr, confidence.indices = confidence.indptr.astype(np.int64), confidence.indices.astype(np.int64)
         factors = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=self.item_factors_.dtype)
@@ -277,6 +289,7 @@ class ImplicitALS(FactorModel):
         self._check_fitted("partial_fit")
         if not isinstance(data, Interactions) or self.users_ is None:
             raise TypeError(f"{type(self).__name__}.partial_fit: needs Interactions, and a model fitted on Interactions.")
+        data = check_interactions(data, "data", f"{type(self).__name__}.partial_fit")
         users = self.users_.extend(data.users.raw_ids)
         items = self.items_.extend(data.items.raw_ids)
         new = data.reindex(users, items).matrix
@@ -292,7 +305,7 @@ class ImplicitALS(FactorModel):
         item_factors = np.vstack([self.item_factors_, np.zeros((len(items) - self.item_factors_.shape[0], self.factors), dtype)])
         touched_users = np.flatnonzero(np.diff(new.indptr))
         touched_items = np.unique(new.indices)
-        user_items = self._confidence(seen)
+        user_items = self._confidence(seen, "partial_fit")
         item_users = user_items.T.tocsr()
         for rows, csr, other, factors in (
             (touched_users, user_items, item_factors, user_factors),

@@ -128,7 +128,7 @@ def test_errors_name_the_problem(split, model):
         evaluate(model, train, test, metrics=["ndgc"])
     with pytest.raises(ValueError, match=r"diversity needs item features"):
         evaluate(model, train, test, metrics=["diversity"])
-    with pytest.raises(ValueError, match=r"'item_features' must have one row per item"):
+    with pytest.raises(ValueError, match=r"'item_features' must be 2-D with one row per item"):
         evaluate(model, train, test, metrics=["diversity"], item_features=np.ones((3, 2)))
     with pytest.raises(ValueError, match=r"evaluate: 'k' must be an int >= 1; got 0"):
         evaluate(model, train, test, 0)

@@ -151,7 +151,9 @@ SPARSE: List[Malformation] = [
     Malformation("read-only arrays", lambda m, _: _all_arrays(m, _read_only), SAME),
     Malformation("non-contiguous arrays", lambda m, _: _all_arrays(m, _strided), SAME),
     Malformation("big-endian arrays", lambda m, _: _all_arrays(m, _big_endian), SAME_OR_ERROR),
-    Malformation("COO with float coordinates", lambda m, _: _coo_coordinates(m, np.float64, 0.5), ERROR),
+    # scipy casts COO coordinates to integers when they are assigned (row and col are typed
+    # properties), so no call can receive float ones: r + 0.5 arrives as r, a valid matrix.
+    Malformation("COO with float coordinates", lambda m, _: _coo_coordinates(m, np.float64, 0.5), SAME_OR_ERROR),
     Malformation("COO with integral float coordinates", lambda m, _: _coo_coordinates(m, np.float64), SAME_OR_ERROR),
     Malformation("COO row out of range", lambda m, _: _coo_row_beyond(m), ERROR),
     Malformation("CSC format", lambda m, _: m.tocsc(), SAME_OR_ERROR),
@@ -325,7 +327,8 @@ IDS: List[Malformation] = [
     Malformation("non-contiguous array", lambda a, _: _strided(np.atleast_1d(a)), SAME_OR_ERROR),
     Malformation("big-endian array", lambda a, _: _big_endian(np.atleast_1d(a)), SAME_OR_ERROR),
     Malformation("2-D array", lambda a, _: np.atleast_1d(a)[:, None].copy(), FINITE_OR_ERROR),
-    Malformation("empty array", lambda a, _: np.atleast_1d(a)[:0].copy(), FINITE_OR_ERROR),
+    # As candidates (items=), an empty set leaves every list all pads: the documented answer.
+    Malformation("empty array", lambda a, _: np.atleast_1d(a)[:0].copy(), FINITE_OR_ERROR, pads=True),
 ]
 
 
@@ -485,7 +488,7 @@ ID_MAP: List[Malformation] = [
     Malformation("None", lambda v, _: None, ERROR),
     Malformation("a plain array of IDs", lambda v, _: np.asarray(v.raw_ids), FINITE_OR_ERROR),
     Malformation("a string", lambda v, _: "users", ERROR),
-    Malformation("an empty IdMap", lambda v, _: type(v)(np.asarray(v.raw_ids)[:0]), FINITE_OR_ERROR),
+    Malformation("an empty IdMap", lambda v, _: type(v)(np.asarray(v.raw_ids)[:0]), FINITE_OR_ERROR, key_error=True),
 ]
 
 #: kind -> its malformations. A registry role names one of these (``kind`` or ``kind:<bound>``).
