@@ -324,7 +324,7 @@ def check_squarable(csr: sp.csr_matrix, dtype, name: str, owner: str, why: str, 
     if csr.nnz:
         bound = float(np.sqrt(np.finfo(np.dtype(dtype)).max)) / 4
         magnitude = np.abs(csr.data)
-        if magnitude.max() > bound:
+        if float(magnitude.max()) > bound:  # as Python floats: the bound may not fit the data's dtype
             bad = int(np.argmax(magnitude))
             raise DataError(message(owner, name, f"at most {bound:.3g} in magnitude, so that {why} stay finite in "
                                     f"{np.dtype(dtype).name}", f"{csr.data[bad].item()!r} at {_entry_place(csr, bad, what)}"))

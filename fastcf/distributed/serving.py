@@ -62,19 +62,21 @@ def recommend_all(client, model, k: int = 10, *, exclude_seen: bool = True, n_bl
     bounds = _user_bounds(client, model.seen_, n_blocks, owner)
     prepare_cluster(client, _backend(model))
     tag = unique_tag()
-    item_factors, item_ids = client.scatter(
-        [model.item_factors_, _raw_ids(model.items_, model.n_items)], broadcast=True, hash=False,
-    )
+    # The model's own scoring vectors (biases folded in), and the per-user offset of rating
+    # models (μ + b_u), which does not change a ranking and is added to the selected scores.
+    queries, items = model._ranking_vectors()
+    offset = model._query_vectors(model._user_state(np.arange(model.n_users)))[1]
+    item_factors, item_ids = client.scatter([items, _raw_ids(model.items_, model.n_items)], broadcast=True, hash=False)
     user_ids = _raw_ids(model.users_, model.n_users)
     parts = []
     for b, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
         seen = rows_of(model.seen_, start, stop) if exclude_seen else None
         parts.append(client.submit(
-            _recommend_block, model.user_factors_[start:stop], item_factors, seen, user_ids[start:stop], item_ids,
-            k, _backend(model), key=f"{tag}-recommend-{b}",
+            _recommend_block, queries[start:stop], item_factors, seen, user_ids[start:stop], item_ids,
+            k, _backend(model), None if offset is None else offset[start:stop], key=f"{tag}-recommend-{b}",
         ))
-    meta = _recommend_block(model.user_factors_[:0], model.item_factors_, None, user_ids[:0],
-                            _raw_ids(model.items_, model.n_items), k, _backend(model))
+    meta = _recommend_block(queries[:0], items, None, user_ids[:0], _raw_ids(model.items_, model.n_items), k,
+                            _backend(model), None if offset is None else offset[:0])
     return dd.from_delayed(parts, meta=meta, verify_meta=False)
 
 
@@ -126,13 +128,14 @@ def evaluate(client, model, train, test, k: int = 10, *, metrics: Optional[Seque
     bounds = _user_bounds(client, test_m, n_blocks, owner)
     prepare_cluster(client, _backend(model))
     tag = unique_tag()
-    item_factors = client.scatter(model.item_factors_, broadcast=True, hash=False)
+    queries, items = model._ranking_vectors()
+    item_factors = client.scatter(items, broadcast=True, hash=False)
     options = dict(k=k, auc="auc" in metrics, graded=graded, block_size=block_size, backend=_backend(model))
     parts = []
     for b, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
         train_block = rows_of(train_m, start, stop) if exclude_train else sp.csr_matrix((stop - start, train_m.shape[1]))
         parts.append(client.submit(
-            _evaluate_block, model.user_factors_[start:stop], item_factors, train_block, rows_of(test_m, start, stop),
+            _evaluate_block, queries[start:stop], item_factors, train_block, rows_of(test_m, start, stop),
             options, key=f"{tag}-evaluate-{b}",
         ))
     totals = _add(client.gather(parts))
@@ -200,11 +203,13 @@ def _means(totals: dict, k: int, metrics, n_items: int) -> dict:
 
 # --- tasks ---------------------------------------------------------------------------------
 
-def _recommend_block(user_factors, item_factors, seen, user_ids, item_ids, k, backend) -> pd.DataFrame:
+def _recommend_block(user_factors, item_factors, seen, user_ids, item_ids, k, backend, offset=None) -> pd.DataFrame:
     kwargs = {}
     if seen is not None:
         kwargs = dict(exclude_indptr=seen.indptr, exclude_indices=seen.indices)
     top, scores = select_topk_dot(user_factors, item_factors, k, n_threads=1, backend=backend, **kwargs)
+    if offset is not None:
+        scores = scores.astype(np.float64) + offset[:, None]
     valid = top >= 0
     rows, ranks = np.nonzero(valid)
     return pd.DataFrame({

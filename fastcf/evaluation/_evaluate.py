@@ -144,15 +144,9 @@ def evaluate(
 # --- the three ways to a ranking ----------------------------------------------------------
 
 def is_factor_model(model) -> bool:
-    """Scores are exactly user_factors_ @ item_factors_.T (so the fused kernel applies)."""
-    from fastcf.models.base import FactorModel
-
-    return (
-        isinstance(model, FactorModel)
-        and type(model)._score is FactorModel._score
-        and hasattr(model, "user_factors_")
-        and hasattr(model, "item_factors_")
-    )
+    """The model ranks by dot products of user and item vectors (declared by its ``_scoring``),
+    so the fused score-and-select kernels apply; see ``Recommender._ranking_vectors``."""
+    return getattr(model, "_scoring", None) == "dot" and hasattr(model, "_ranking_vectors")
 
 
 def ranking_lists(model, train_m, test_m, users, k, *, auc=False, graded=False, exclude_train=True,
@@ -165,8 +159,9 @@ def ranking_lists(model, train_m, test_m, users, k, *, auc=False, graded=False, 
         train_indptr, train_indices = np.zeros(n_users + 1, dtype=np.int32), np.zeros(0, dtype=np.int32)
     gains = test_m.data if graded else None
     if is_factor_model(model):
+        queries, items = model._ranking_vectors()
         return factor_ranking_metrics(
-            model.user_factors_, model.item_factors_, users, train_indptr, train_indices,
+            queries, items, users, train_indptr, train_indices,
             test_m.indptr, test_m.indices, k, test_gains=gains, auc=auc, graded=graded,
             block_size=block_size, n_threads=n_threads, backend=backend,
         )

@@ -137,7 +137,7 @@ class EvaluationCallback:
         return False if self._since_best >= self.stop_when_worse else None
 
     def _measure(self, model) -> dict:
-        if not is_factor_model(model) or not hasattr(model, "user_factors_"):
+        if not is_factor_model(model):
             result = evaluate(model, self.train, self.test, self.k, metrics=self.metrics, n_threads=self.n_threads)
             return {name: result[name] for name in self.metrics}
         train_m = self.train.matrix if hasattr(self.train, "matrix") else self.train.tocsr()
@@ -145,8 +145,9 @@ class EvaluationCallback:
         n_test = np.diff(test_m.indptr)
         users = np.flatnonzero(n_test > 0)
         graded = "ndcg_graded" in self.metrics
+        queries, items = model._ranking_vectors()
         top, values = factor_ranking_metrics(
-            model.user_factors_, model.item_factors_, users, train_m.indptr, train_m.indices, test_m.indptr,
+            queries, items, users, train_m.indptr, train_m.indices, test_m.indptr,
             test_m.indices, self.k, test_gains=test_m.data if graded else None, auc="auc" in self.metrics,
             graded=graded, n_threads=self.n_threads, backend=getattr(model, "backend", None),
         )

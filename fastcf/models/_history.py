@@ -71,6 +71,13 @@ class HistoryScorer:
     def _score_dtype(self):
         return np.dtype(getattr(self, "dtype", np.float32))
 
+    # A user state is the user's query rows (a training user's, or a new history's).
+    def _user_state(self, user_indices):
+        return self._query_rows(user_indices)
+
+    def _scores_of_state(self, state, block, item_indices):
+        return self._scores_of_rows(state[block], item_indices)
+
     def _score(self, user_indices, item_indices):
         return self._scores_of_rows(self._query_rows(user_indices), item_indices)
 
@@ -147,35 +154,10 @@ class HistoryFoldIn(HistoryScorer):
     Subclasses provide ``_history_query(rows)``: the query rows of histories over the items.
     """
 
-    def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,
-                              exclude_items=None, block_bytes: int = DEFAULT_BLOCK_BYTES,
-                              n_threads: Optional[int] = None):
-        """Recommend for users not seen in training, from their histories, exactly.
-
-        The scores only read the history (``score = x W``), so a new user is scored just as
-        a training user with that history would be; nothing is refitted.
-
-        Parameters
-        ----------
-        history : dict {item ID: value}, sequence of item IDs (value 1), or a scipy sparse
-            matrix of shape (n, n_items) with one history per row (dense item indices)
-
-        Returns (ids, scores) shaped like ``recommend``'s.
-        """
-        owner = "recommend_for_history"
-        self._check_fitted(owner)
-        rows, single = self._history_rows(history, owner)
-        query = self._history_query(rows)
-        candidates = self._candidates(items, exclude_items, owner)
-        k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(candidates.size, 1))
-
-        def scores_of(block):
-            return self._scores_of_rows(query[block], candidates)
-
-        top, scores = self._top_k_blocks(scores_of, np.arange(rows.shape[0]), candidates, self.n_items,
-                                         rows if exclude_seen else None, k, block_bytes, n_threads)
-        ids = self._item_ids(top)
-        return (ids[0], scores[0]) if single else (ids, scores)
+    def _fold_in(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        # The scores only read the history (score = x W): a new user is scored exactly as a
+        # training user with that history would be; nothing is solved.
+        return self._history_query(rows)
 
 
 def top_of_sparse_rows(rows: sp.csr_matrix, index: np.ndarray, k: int):

@@ -1,12 +1,23 @@
-"""The serving API every fastcf model shares: recommend, similar items/users, fold-in, explain.
+"""The serving API every fastcf model shares: recommend, recommend_for_history, predict, similar items/users.
 
 A model fits on :class:`~fastcf.data.Interactions` (raw IDs in and out) or on a users x items
 scipy CSR matrix (dense indices in and out). Subclasses provide the math:
 
 - ``_fit(matrix)`` from a validated CSR;
-- ``_score(user_indices, item_indices)``: scores of a block of users for candidate items;
-- optionally ``_user_factors_for(history)`` (fold-in), ``_item_vectors()`` (similarity)
-  and ``explain``.
+- how they score, declared by ``_scoring``:
+
+  - ``"dot"``: score(u, i) = queries_u · items_i + offset_u. ``_item_vectors()`` gives the
+    item side (built once per fitted state, biases folded in as a column), and
+    ``_query_vectors(state)`` the user side and offset (the global mean and user bias of
+    rating models, which do not change a user's ranking) from a *user state*.
+    recommend, fold-in and evaluate then run the fused score-and-select kernels.
+  - ``"rows"``: ``_scores_of_state(state, block, items)`` gives a dense block of scores
+    (neighbour and history models, rating grids).
+
+- the user state of training users, ``_user_state(user_indices)``, and the one fold-in
+  hook, ``_fold_in(rows)``: the state of new users from their histories (a CSR over the
+  fitted items), in the same form. ``recommend`` and ``recommend_for_history`` are then the
+  same code on two kinds of state.
 
 Fitted state lives in attributes ending in ``_`` (numpy arrays, scipy CSR, IdMaps, plain
 values), which ``save`` writes generically (:mod:`fastcf.persistence`); ``_state_shapes``
@@ -96,6 +107,7 @@ class Recommender:
         naming the first one: they read a stored entry as evidence for the item.
         """
         matrix, users, items = self._training_data(data)
+        self._forget_item_vectors()
         self._fit(matrix, **kwargs)
         self.users_, self.items_, self.seen_ = users, items, matrix
         self._check_fitted_values(f"{type(self).__name__}.fit")
@@ -374,15 +386,136 @@ class Recommender:
         owner = "recommend"
         single = np.ndim(users) == 0
         user_index = self._indices(users, self.users_, self.n_users, "user", owner)
-        candidates = self._candidates(items, exclude_items, owner)
-        k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(candidates.size, 1))
-        block_bytes = check_positive_int(block_bytes, "block_bytes", f"{type(self).__name__}.{owner}")
         exclude_seen = check_flag(exclude_seen, "exclude_seen", f"{type(self).__name__}.{owner}")
+        return self._recommend_state(self._user_state(user_index), user_index.size, self.seen_ if exclude_seen else None,
+                                     user_index, single, k, items, exclude_items, block_bytes, n_threads, owner)
 
-        seen = self.seen_ if exclude_seen else None
-        top, top_scores = self._top_k_items(user_index, candidates, seen, k, block_bytes, n_threads)
+    def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,
+                              exclude_items=None, block_bytes: int = DEFAULT_BLOCK_BYTES,
+                              n_threads: Optional[int] = None):
+        """Recommend for users not seen in training, from their histories; nothing is refitted.
+
+        The history is folded in with the items fixed, as the model's fold-in defines it (an
+        exact solve for ALS and rating models, SGD passes for ranking models, the history
+        itself for neighbour and history models), then scored as ``recommend`` scores.
+
+        Parameters
+        ----------
+        history : dict {item ID: value}, sequence of item IDs (value 1), or a scipy sparse
+            matrix of shape (n, n_items) with one history per row (dense item indices)
+        k, exclude_seen, items, exclude_items, block_bytes, n_threads
+            As for ``recommend``; ``exclude_seen`` leaves out the history's own items.
+
+        Returns (ids, scores) shaped like ``recommend``'s: one row for a dict or sequence.
+        """
+        owner = "recommend_for_history"
+        self._check_fitted(owner)
+        rows, single = self._history_rows(history, owner)
+        exclude_seen = check_flag(exclude_seen, "exclude_seen", f"{type(self).__name__}.{owner}")
+        return self._recommend_state(self._fold_in(rows), rows.shape[0], rows if exclude_seen else None,
+                                     np.arange(rows.shape[0]), single, k, items, exclude_items, block_bytes,
+                                     n_threads, owner)
+
+    def _recommend_state(self, state, n_rows, seen, seen_rows, single, k, items, exclude_items, block_bytes,
+                         n_threads, owner):
+        """recommend's answer for users given by their state (``seen``: their exclusions, its rows
+        ``seen_rows``)."""
+        name = f"{type(self).__name__}.{owner}"
+        candidates = self._candidates(items, exclude_items, owner)
+        k = min(check_positive_int(k, "k", name), max(candidates.size, 1))
+        block_bytes = check_positive_int(block_bytes, "block_bytes", name)
+        if n_threads is not None:
+            check_n_threads(n_threads, "n_threads", name)
+        top, top_scores = self._top_k_state(state, n_rows, candidates, seen, seen_rows, k, block_bytes, n_threads)
         ids = self._item_ids(top)
         return (ids[0], top_scores[0]) if single else (ids, top_scores)
+
+    # --- how a model scores (see the module docstring) ------------------------------------
+
+    _scoring = "rows"
+
+    def _user_state(self, user_indices: np.ndarray):
+        """The state of training users that ``_scores_of_state`` / ``_query_vectors`` read."""
+        return user_indices
+
+    def _fold_in(self, rows: sp.csr_matrix):
+        """The state of new users from their histories (a CSR over the fitted items)."""
+        raise NotImplementedError(f"{type(self).__name__} has no fold-in: refit with the new users.")
+
+    def _scores_of_state(self, state, block, item_indices: np.ndarray) -> np.ndarray:
+        """Dense scores of the users ``state[block]`` for ``item_indices``."""
+        if self._scoring == "dot":
+            queries, offset = self._query_vectors(state)
+            items = self._item_vectors()
+            queries = queries[block]
+            with single_threaded_blas():  # the same bits whatever other Python threads are doing
+                scores = queries @ (items if item_indices.size == items.shape[0] else items[item_indices]).T
+            return scores if offset is None else scores.astype(np.float64) + offset[block, None]
+        return self._score(state[block], item_indices)
+
+    def _score(self, user_indices: np.ndarray, item_indices: np.ndarray) -> np.ndarray:
+        """Dense scores of training users for candidate items."""
+        if self._scoring == "dot":
+            return self._scores_of_state(self._user_state(user_indices), slice(None), item_indices)
+        raise NotImplementedError
+
+    def _score_pairs(self, user_indices, item_indices) -> np.ndarray:
+        """Scores of (user, item) pairs of training users, element-wise."""
+        if self._scoring != "dot":
+            raise NotImplementedError
+        queries, offset = self._query_vectors(self._user_state(user_indices))
+        scores = np.einsum("ij,ij->i", queries.astype(np.float64), self._item_vectors()[item_indices].astype(np.float64))
+        return scores if offset is None else scores + offset
+
+    def _query_vectors(self, state):
+        """(queries, offset or None) of a user state, for dot-product models."""
+        raise NotImplementedError
+
+    def _item_vectors(self) -> np.ndarray:
+        """The item side of dot-product scores, one row per item (see ``_cached_item_vectors``)."""
+        raise NotImplementedError
+
+    def _cached_item_vectors(self, build, *sources):
+        """``build()``, kept while the fitted arrays it was built from (``sources``) are the same
+        objects: built once per fit, load or update, not on every call."""
+        cached = self.__dict__.get("_item_vector_cache")
+        if cached is None or len(cached[0]) != len(sources) or any(a is not b for a, b in zip(cached[0], sources)):
+            cached = (sources, np.ascontiguousarray(build()))
+            self.__dict__["_item_vector_cache"] = cached
+        return cached[1]
+
+    def _forget_item_vectors(self) -> None:
+        """Drop the cached item side: fits that update the factors in place call this whenever
+        they set a new state (the arrays stay the same objects, so identity cannot tell)."""
+        self.__dict__.pop("_item_vector_cache", None)
+
+    def _ranking_vectors(self):
+        """(queries of every training user, item vectors) whose dot products rank as the model
+        does, for the fused evaluation kernels; None for a model that does not score by dot
+        products."""
+        if self._scoring != "dot":
+            return None
+        queries, _ = self._query_vectors(self._user_state(slice(None)))  # no n_users: a fit's callbacks ask too
+        items = self._item_vectors()
+        return np.ascontiguousarray(queries, dtype=items.dtype), items
+
+    def _top_k_state(self, state, n_rows, candidates, seen, seen_rows, k, block_bytes, n_threads):
+        """Each user's top k candidates (dense indices, -1 pads) and scores; see recommend."""
+        if self._scoring == "dot":
+            # The fused kernel multiplies and selects a small block of users at a time per
+            # thread, so ``block_bytes`` has nothing left to bound.
+            queries, offset = self._query_vectors(state)
+            items = self._item_vectors()
+            items = items if candidates.size == items.shape[0] else items[candidates]
+            top, scores = self._top_k_dot(queries, items, candidates, seen, seen_rows, k, n_threads)
+            if offset is not None:  # -inf pads stay -inf
+                scores = scores.astype(np.float64) + offset[:, None]
+            return top, scores
+
+        def scores_of(block):
+            return self._scores_of_state(state, block, candidates)
+
+        return self._top_k_blocks(scores_of, seen_rows, candidates, self.n_items, seen, k, block_bytes, n_threads)
 
     def _candidates(self, items, exclude_items, owner: str) -> np.ndarray:
         """Sorted dense indices of the items that may be recommended."""
@@ -395,13 +528,26 @@ class Recommender:
             candidates = candidates[~np.isin(candidates, excluded)]
         return candidates
 
-    def _top_k_items(self, user_index, candidates, seen, k, block_bytes, n_threads):
-        """Each user's top k candidates (dense indices, -1 pads) and scores; see recommend."""
-
-        def scores_of(block):
-            return self._score(user_index[block], candidates)
-
-        return self._top_k_blocks(scores_of, user_index, candidates, self.n_items, seen, k, block_bytes, n_threads)
+    def _top_k_dot(self, queries, items, candidates, seen, seen_rows, k, n_threads):
+        """Top k of queries @ items.T (items = the candidates' vectors), as dense candidate indices."""
+        n_columns = seen.shape[1] if seen is not None else candidates.size
+        if candidates.size == 0:  # every item filtered out: all padding, as documented in recommend
+            return (np.full((queries.shape[0], k), -1, dtype=np.int64),
+                    np.full((queries.shape[0], k), -np.inf, dtype=queries.dtype))
+        position = None if candidates.size == n_columns else np.full(n_columns, -1, dtype=np.int64)
+        if position is not None:
+            position[candidates] = np.arange(candidates.size)
+        if seen is not None:
+            indptr, indices = _exclusions(seen, seen_rows, position)
+            indptr, indices = indptr.astype(np.int64, copy=False), indices.astype(np.int64, copy=False)
+        else:
+            indptr, indices = empty_csr_structure(queries.shape[0])
+        # The item vectors derive from factors that fit or load checked once, so the whole
+        # catalogue is not scanned again per call; the queries (fold-in results among them) are.
+        queries = check_finite(np.ascontiguousarray(queries), "queries", f"{type(self).__name__}.recommend")
+        top, scores = select_topk_dot_unchecked(queries, np.ascontiguousarray(items, dtype=queries.dtype), k,
+                                                indptr, indices, n_threads, self._backend())
+        return np.where(top >= 0, candidates[np.maximum(top, 0)], -1), scores
 
     def _top_k_blocks(self, scores_of, row_index, candidates, n_columns, seen, k, block_bytes, n_threads):
         """Score rows block by block and keep each row's top k among the candidates.
@@ -436,9 +582,6 @@ class Recommender:
     def _backend(self) -> Optional[str]:
         return getattr(self, "backend", None)
 
-    def _score(self, user_indices: np.ndarray, item_indices: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
     def predict(self, users, items) -> np.ndarray:
         """Scores of (user, item) pairs, element-wise: arrays of the same length."""
         self._check_fitted("predict")
@@ -448,9 +591,6 @@ class Recommender:
             raise ValueError(f"{type(self).__name__}.predict: 'users' and 'items' must have one length; "
                              f"got {u.shape[0]} and {i.shape[0]}.")
         return self._score_pairs(u, i)
-
-    def _score_pairs(self, user_indices, item_indices) -> np.ndarray:
-        raise NotImplementedError
 
 
 def _exclusions(seen: sp.csr_matrix, rows: np.ndarray, position: Optional[np.ndarray]):
@@ -496,41 +636,32 @@ class FactorModel(Recommender):
         for name in ("user_factors_", "item_factors_"):
             check_finite(getattr(self, name), name, owner)
 
-    def _score(self, user_indices, item_indices):
-        users = self.user_factors_[user_indices]
-        items = self.item_factors_ if item_indices.size == self.n_items else self.item_factors_[item_indices]
-        with single_threaded_blas():  # the same bits whatever other Python threads are doing
-            return users @ items.T
+    # Scores are user factors · item factors: the user state is the factors themselves.
+    _scoring = "dot"
 
-    def _score_pairs(self, user_indices, item_indices):
-        return np.einsum("ij,ij->i", self.user_factors_[user_indices], self.item_factors_[item_indices])
+    def _user_state(self, user_indices):
+        return self.user_factors_[user_indices]
 
-    def _top_k_items(self, user_index, candidates, seen, k, block_bytes, n_threads):
-        # Scores are dot products: the fused kernel multiplies and selects a small block of
-        # users at a time per thread, so ``block_bytes`` has nothing left to bound.
-        items = self.item_factors_ if candidates.size == self.n_items else self.item_factors_[candidates]
-        return self._top_k_dot(self.user_factors_[user_index], items, candidates, seen, user_index, k, n_threads)
+    def _query_vectors(self, state):
+        return state, None
 
-    def _top_k_dot(self, queries, items, candidates, seen, seen_rows, k, n_threads):
-        """Top k of queries @ items.T (items = the candidates' vectors), as dense candidate indices."""
-        n_columns = seen.shape[1] if seen is not None else candidates.size
-        if candidates.size == 0:  # every item filtered out: all padding, as documented in recommend
-            return (np.full((queries.shape[0], k), -1, dtype=np.int64),
-                    np.full((queries.shape[0], k), -np.inf, dtype=queries.dtype))
-        position = None if candidates.size == n_columns else np.full(n_columns, -1, dtype=np.int64)
-        if position is not None:
-            position[candidates] = np.arange(candidates.size)
-        if seen is not None:
-            indptr, indices = _exclusions(seen, seen_rows, position)
-            indptr, indices = indptr.astype(np.int64, copy=False), indices.astype(np.int64, copy=False)
-        else:
-            indptr, indices = empty_csr_structure(queries.shape[0])
-        # The item vectors derive from factors that fit or load checked once, so the whole
-        # catalogue is not scanned again per call; the queries (fold-in results among them) are.
-        queries = check_finite(np.ascontiguousarray(queries), "queries", f"{type(self).__name__}.recommend")
-        top, scores = select_topk_dot_unchecked(queries, np.ascontiguousarray(items, dtype=queries.dtype), k,
-                                                indptr, indices, n_threads, self._backend())
-        return np.where(top >= 0, candidates[np.maximum(top, 0)], -1), scores
+    def _item_vectors(self):
+        return self.item_factors_
+
+    def user_factors_for(self, history) -> np.ndarray:
+        """Factors of users not seen in training, from their histories, the item side fixed
+        (by the model's fold-in; see ``recommend_for_history``).
+
+        Returns an ndarray of shape (factors,) for one history, (n, factors) for a matrix.
+        """
+        self._check_fitted("user_factors_for")
+        rows, single = self._history_rows(history, "user_factors_for")
+        factors = self._fold_in_factors(rows)
+        return factors[0] if single else factors
+
+    def _fold_in_factors(self, rows: sp.csr_matrix) -> np.ndarray:
+        """The factors part of the fold-in state (the state itself unless a model has more)."""
+        return self._fold_in(rows)
 
     # --- similarity -----------------------------------------------------------------------
 

@@ -27,7 +27,6 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf._validation import as_id_array, check_number, check_positive_int
-from fastcf.kernels._threads import single_threaded_blas
 from fastcf.models.base import Recommender
 
 __all__ = ["BaselineOnly", "RatingPredictor"]
@@ -39,7 +38,8 @@ class RatingPredictor:
     Subclasses set, when fitted: ``global_mean_`` (float), ``user_bias_`` (n_users,),
     ``item_bias_`` (n_items,), ``rating_scale_`` (low, high), ``known_users_`` and
     ``known_items_`` (boolean, True where the row or column had a training rating); and
-    provide ``_fold_in_rows(rows) -> (bias, factors or None)`` and ``_top_k_for``.
+    provide ``_fold_in(rows) -> (bias, factors or None)``; scores come from the shared
+    dot-product serving of :mod:`fastcf.models.base`.
     """
 
     _squared_error_data = True
@@ -130,20 +130,35 @@ class RatingPredictor:
         """The part of the prediction beyond the biases (0 for a baseline)."""
         return np.zeros(user_index.shape, dtype=np.float64)
 
-    def _score(self, user_indices, item_indices):
-        """Predicted ratings (unclipped) of a block of users for the candidate items."""
-        return self._scores_for(self.user_bias_[user_indices], self._factors_of(user_indices), item_indices)
+    # --- scores: the predicted rating [p_u, 1] · [q_i, b_i] + (μ + b_u) ------------------
+    # μ + b_u is the offset: it does not change a user's ranking, so the fused kernels rank
+    # by the dot product alone and the offset is added to the scores they select.
 
-    def _factors_of(self, user_indices):
-        """The users' factors (None for a baseline)."""
-        return None
+    def _user_state(self, user_indices):
+        factors = getattr(self, "user_factors_", None)
+        return self.user_bias_[user_indices], (None if factors is None else factors[user_indices])
 
-    def _scores_for(self, bias, factors, item_indices):
-        scores = self.global_mean_ + bias[:, None].astype(np.float64) + self.item_bias_[item_indices][None, :]
-        if factors is not None:
-            with single_threaded_blas():  # as in FactorModel._score
-                scores = scores + factors @ self.item_factors_[item_indices].T
-        return scores
+    def _query_vectors(self, state):
+        bias, factors = state
+        offset = self.global_mean_ + np.asarray(bias, dtype=np.float64)
+        if factors is None:
+            return np.ones((offset.shape[0], 1)), offset
+        dtype = self.item_factors_.dtype
+        return np.hstack([factors.astype(dtype, copy=False), np.ones((factors.shape[0], 1), dtype)]), offset
+
+    def _item_vectors(self):
+        factors = getattr(self, "item_factors_", None)
+        if factors is None:
+            return self._cached_item_vectors(lambda: self.item_bias_[:, None].astype(np.float64), self.item_bias_)
+        return self._cached_item_vectors(
+            lambda: np.hstack([factors, self.item_bias_[:, None].astype(factors.dtype)]), factors, self.item_bias_)
+
+    def _bias_and_factors(self, state):
+        """(bias, factors or None) of a fold-in state, as ``fold_in`` returns them."""
+        return state
+
+    def _fold_in_factors(self, rows):
+        return self._bias_and_factors(self._fold_in(rows))[1]
 
     # --- fold-in --------------------------------------------------------------------------
 
@@ -166,7 +181,7 @@ class RatingPredictor:
         """
         self._check_fitted("fold_in")
         rows, single = self._history_rows(history, "fold_in")
-        bias, factors = self._fold_in_rows(rows)
+        bias, factors = self._bias_and_factors(self._fold_in(rows))
         if single:
             return float(bias[0]), (None if factors is None else factors[0])
         return bias, factors
@@ -177,23 +192,9 @@ class RatingPredictor:
         rows, _ = self._history_rows(history, "predict_for_history")
         if rows.shape[0] != 1:
             raise ValueError(f"{type(self).__name__}.predict_for_history: give one history; got {rows.shape[0]}.")
-        bias, factors = self._fold_in_rows(rows)
         index = self._indices(items, self.items_, self.n_items, "item", "predict_for_history")
-        out = self._scores_for(bias, factors, index)[0]
+        out = np.asarray(self._scores_of_state(self._fold_in(rows), slice(None), index)[0], dtype=np.float64)
         return np.clip(out, *self.rating_scale_) if clip else out
-
-    def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,
-                              exclude_items=None, n_threads: Optional[int] = None):
-        """Recommend for users not seen in training, from their ratings (see fold_in)."""
-        self._check_fitted("recommend_for_history")
-        rows, single = self._history_rows(history, "recommend_for_history")
-        bias, factors = self._fold_in_rows(rows)
-        candidates = self._candidates(items, exclude_items, "recommend_for_history")
-        k = min(check_positive_int(k, "k", f"{type(self).__name__}.recommend_for_history"), max(candidates.size, 1))
-        top, scores = self._top_k_for(bias, factors, candidates, rows if exclude_seen else None,
-                                      np.arange(rows.shape[0]), k, n_threads)
-        ids = self._item_ids(top)
-        return (ids[0], scores[0]) if single else (ids, scores)
 
     def _ridge_bias(self, rows: sp.csr_matrix, reg: float) -> np.ndarray:
         """Each row's b_u = Σ (r − μ − b_i) / (reg + n_u): the baseline's exact user step."""
@@ -263,14 +264,10 @@ class BaselineOnly(RatingPredictor, Recommender):
                 progress.update()
         self.user_bias_, self.item_bias_ = b_u, b_i
 
-    def _fold_in_rows(self, rows):
+    _scoring = "dot"  # μ + b_u + b_i as [1] · [b_i] + (μ + b_u)
+
+    def _fold_in(self, rows):
         return self._ridge_bias(rows, self.reg_user), None
-
-    def _top_k_for(self, bias, factors, candidates, seen, seen_rows, k, n_threads):
-        def scores_of(block):
-            return self._scores_for(bias[block], None, candidates)
-
-        return self._top_k_blocks(scores_of, seen_rows, candidates, self.n_items, seen, k, 64 << 20, n_threads)
 
     def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
         """The k items whose biases are closest to each given item's (similarity −|b_i − b_j|).

@@ -110,25 +110,18 @@ class RankingFactorModel(FactorModel):
         return weights / weights[-1]
 
     def _set_embeddings(self, user_embeddings, item_embeddings, bias, user_features, item_features) -> None:
+        self._forget_item_vectors()
         self.user_factors_, self.item_factors_, self.item_bias_ = user_embeddings, item_embeddings, bias
 
-    # --- scores ---------------------------------------------------------------------------
+    # --- scores: [p_u, 1] · [q_i, b_i] --------------------------------------------------
 
-    def _score(self, user_indices, item_indices):
-        return super()._score(user_indices, item_indices) + self.item_bias_[item_indices]
-
-    def _score_pairs(self, user_indices, item_indices):
-        return super()._score_pairs(user_indices, item_indices) + self.item_bias_[item_indices]
-
-    def _top_k_items(self, user_index, candidates, seen, k, block_bytes, n_threads):
-        return self._top_k_for(self.user_factors_[user_index], candidates, seen, user_index, k, n_threads)
-
-    def _top_k_for(self, factors, candidates, seen, seen_rows, k, n_threads):
-        """Top k by p · q_i + b_i, as [p, 1] · [q_i, b_i] in the fused score-and-select kernel."""
+    def _query_vectors(self, state):
         dtype = self.item_factors_.dtype
-        queries = np.hstack([factors.astype(dtype, copy=False), np.ones((factors.shape[0], 1), dtype)])
-        items = np.hstack([self.item_factors_[candidates], self.item_bias_[candidates, None]])
-        return self._top_k_dot(queries, items, candidates, seen, seen_rows, k, n_threads)
+        return np.hstack([state.astype(dtype, copy=False), np.ones((state.shape[0], 1), dtype)]), None
+
+    def _item_vectors(self):
+        return self._cached_item_vectors(lambda: np.hstack([self.item_factors_, self.item_bias_[:, None]]),
+                                         self.item_factors_, self.item_bias_)
 
     # --- fold-in --------------------------------------------------------------------------
 
@@ -177,21 +170,6 @@ class RankingFactorModel(FactorModel):
             n_threads=1, backend=self.backend,
         )
         return factors
-
-    def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,
-                              exclude_items=None, n_threads: Optional[int] = None):
-        """Recommend for users not seen in training, from their histories (see user_factors_for)."""
-        self._check_fitted("recommend_for_history")
-        rows, single = self._history_rows(history, "recommend_for_history")
-        return self._recommend_for_factors(self._fold_in(rows), rows if exclude_seen else None, single, k, items,
-                                           exclude_items, n_threads, "recommend_for_history")
-
-    def _recommend_for_factors(self, factors, seen, single, k, items, exclude_items, n_threads, owner):
-        candidates = self._candidates(items, exclude_items, owner)
-        k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(candidates.size, 1))
-        top, scores = self._top_k_for(factors, candidates, seen, np.arange(factors.shape[0]), k, n_threads)
-        ids = self._item_ids(top)
-        return (ids[0], scores[0]) if single else (ids, scores)
 
 
 def _positives(matrix: sp.csr_matrix) -> sp.csr_matrix:

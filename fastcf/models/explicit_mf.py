@@ -182,6 +182,7 @@ class BiasedMF(RatingPredictor, FactorModel):
         # as the baseline they fall back to.
         user_factors[~self.known_users_] = 0
         item_factors[~self.known_items_] = 0
+        self._forget_item_vectors()
         self.user_factors_, self.item_factors_ = user_factors, item_factors
         self.user_bias_, self.item_bias_ = user_bias, item_bias
 
@@ -191,28 +192,13 @@ class BiasedMF(RatingPredictor, FactorModel):
         return np.einsum("ij,ij->i", self.user_factors_[user_index].astype(np.float64),
                          self.item_factors_[item_index].astype(np.float64))
 
-    def _factors_of(self, user_indices):
-        return self.user_factors_[user_indices]
-
     def _score_pairs(self, user_indices, item_indices):
         return (self.global_mean_ + self.user_bias_[user_indices].astype(np.float64)
                 + self.item_bias_[item_indices] + self._interaction(user_indices, item_indices))
 
-    def _top_k_items(self, user_index, candidates, seen, k, block_bytes, n_threads):
-        return self._top_k_for(self.user_bias_[user_index], self.user_factors_[user_index], candidates, seen,
-                               user_index, k, n_threads)
-
-    def _top_k_for(self, bias, factors, candidates, seen, seen_rows, k, n_threads):
-        """Top k by predicted rating: [p_u, 1] · [q_i, b_i] in the fused kernel, then + μ + b_u."""
-        dtype = self.item_factors_.dtype
-        queries = np.hstack([factors.astype(dtype), np.ones((factors.shape[0], 1), dtype)])
-        items = np.hstack([self.item_factors_[candidates], self.item_bias_[candidates, None].astype(dtype)])
-        top, scores = self._top_k_dot(queries, items, candidates, seen, seen_rows, k, n_threads)
-        return top, scores.astype(np.float64) + (self.global_mean_ + bias.astype(np.float64))[:, None]
-
     # --- fold-in --------------------------------------------------------------------------
 
-    def _fold_in_rows(self, rows: sp.csr_matrix):
+    def _fold_in(self, rows: sp.csr_matrix):
         """Each row's (b_u, p_u) minimising the fitted objective with the items fixed.
 
         Σ_i (r_ui − μ − b_i − b_u − p_u · q_i)² + n_u (reg_bias b_u² + reg_factors |p_u|²),
@@ -233,7 +219,3 @@ class BiasedMF(RatingPredictor, FactorModel):
             n_threads=self.n_threads, backend=self.backend,
         )
         return bias, factors
-
-    def user_factors_for(self, history) -> np.ndarray:
-        """Factors of users not seen in training (the second half of ``fold_in``)."""
-        return self.fold_in(history)[1]

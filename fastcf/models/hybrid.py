@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from fastcf._validation import as_feature_matrix, check_squarable, message
 from fastcf.data.interactions import Interactions
+from fastcf.models.base import DEFAULT_BLOCK_BYTES
 from fastcf.models.bpr import RankingFactorModel, _Params
 
 __all__ = ["HybridMF"]
@@ -165,6 +166,7 @@ class HybridMF(_Params, RankingFactorModel):
         self._fit_embeddings(matrix, *sides)
 
     def _set_embeddings(self, user_embeddings, item_embeddings, bias, user_features, item_features) -> None:
+        self._forget_item_vectors()
         self.user_embeddings_, self.item_embeddings_, self.item_feature_bias_ = user_embeddings, item_embeddings, bias
         self.user_factors_ = user_embeddings if user_features is None else np.asarray(user_features @ user_embeddings)
         if item_features is None:
@@ -230,8 +232,8 @@ class HybridMF(_Params, RankingFactorModel):
         self._check_fitted("recommend_for_features")
         rows, single = self._side_rows(features, "user", "recommend_for_features")
         factors = np.asarray(rows @ self._side_embeddings("user")).astype(self.item_factors_.dtype)
-        return self._recommend_for_factors(factors, None, single, k, items, exclude_items, n_threads,
-                                           "recommend_for_features")
+        return self._recommend_state(factors, factors.shape[0], None, np.arange(factors.shape[0]), single, k, items,
+                                     exclude_items, DEFAULT_BLOCK_BYTES, n_threads, "recommend_for_features")
 
     def score_new_items(self, features, users=None) -> np.ndarray:
         """Scores of new items, from their side features alone, for training users.

@@ -201,26 +201,9 @@ class ImplicitALS(FactorModel):
 
     # --- fold-in --------------------------------------------------------------------------
 
-    def user_factors_for(self, history) -> np.ndarray:
-        """Factors of users not seen in training, from their histories, item factors fixed.
-
-        Solves each user's least-squares problem exactly, as a Cholesky half-step would.
-
-        Parameters
-        ----------
-        history : dict {item ID: value}, sequence of item IDs (value 1), or a scipy sparse
-            matrix of shape (n, n_items) with one history per row (dense item indices)
-
-        Returns
-        -------
-        ndarray of shape (factors,) for one history, (n, factors) for a matrix
-        """
-        self._check_fitted("user_factors_for")
-        rows, single = self._history_rows(history, "user_factors_for")
-        factors = self._fold_in(rows)
-        return factors[0] if single else factors
-
     def _fold_in(self, rows: sp.csr_matrix) -> np.ndarray:
+        """New users' factors, each user's least-squares problem solved exactly (as a Cholesky
+        half-step would) with the item factors fixed."""
         # The histories were checked by _history_rows and the item factors by fit or load:
         # the unchecked core, so that a fold-in does not scan the whole item-factor matrix.
         confidence = self._confidence(rows, "fold_in", "history", self.item_factors_.dtype)
@@ -229,20 +212,6 @@ class ImplicitALS(FactorModel):
         factors = np.zeros((rows.shape[0], self.item_factors_.shape[1]), dtype=self.item_factors_.dtype)
         self._half_step(confidence, np.ascontiguousarray(self.item_factors_), factors, cg_steps=0, checked=False)
         return factors
-
-    def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,
-                              exclude_items=None, n_threads: Optional[int] = None):
-        """Recommend for users not seen in training, from their histories (see user_factors_for)."""
-        self._check_fitted("recommend_for_history")
-        rows, single = self._history_rows(history, "recommend_for_history")
-        factors = self._fold_in(rows)
-        candidates = self._candidates(items, exclude_items, "recommend_for_history")
-        k = min(check_positive_int(k, "k", f"{type(self).__name__}.recommend_for_history"), max(candidates.size, 1))
-        item_factors = self.item_factors_[candidates]
-        top, scores = self._top_k_dot(factors, item_factors, candidates, rows if exclude_seen else None,
-                                      np.arange(rows.shape[0]), k, n_threads)
-        ids = self._item_ids(top)
-        return (ids[0], scores[0]) if single else (ids, scores)
 
     # --- explanation ----------------------------------------------------------------------
 

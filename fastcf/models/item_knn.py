@@ -208,6 +208,14 @@ class UserKNN(_NeighbourModel):
     A new user would need their similarity to every training user, so there is no fold-in.
     """ + _SHARED_PARAMETERS.format(row="user")
 
+    @property
+    def recommend_for_history(self):
+        # Hidden rather than raising when called: hasattr(model, "recommend_for_history") is
+        # how callers ask whether a model folds in.
+        raise AttributeError("UserKNN has no recommend_for_history: a new user's neighbours need their similarity "
+                             "to every training user, which the fitted model does not hold; refit with the user, "
+                             "or use ItemKNN (item-based neighbours fold in exactly).")
+
     def _fit(self, matrix: sp.csr_matrix) -> None:
         self._check_params()
         self.similarity_ = self._similarity(self._history_query(matrix))

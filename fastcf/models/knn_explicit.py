@@ -247,9 +247,17 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
         items = np.tile(item_indices, rows.size)
         return self._estimate(users, items, ratings, user_bias)[0].reshape(rows.size, item_indices.size)
 
+    # Rows of estimates: a user state is (row indices into its ratings, those ratings, the
+    # rows' biases), the training users' or new ones'.
+    def _user_state(self, user_indices):
+        return np.asarray(user_indices, dtype=np.int64), self.seen_, self.user_bias_
+
+    def _scores_of_state(self, state, block, item_indices):
+        rows, ratings, user_bias = state
+        return self._grid(rows[block], np.asarray(item_indices, dtype=np.int64), ratings, user_bias)
+
     def _score(self, user_indices, item_indices):
-        return self._grid(np.asarray(user_indices, dtype=np.int64), np.asarray(item_indices, dtype=np.int64),
-                          self.seen_, self.user_bias_)
+        return self._scores_of_state(self._user_state(user_indices), slice(None), item_indices)
 
     # --- fold-in (item-based) -------------------------------------------------------------
 
@@ -261,45 +269,12 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
                 f"user_based=False (item-based neighbours fold in exactly)."
             )
 
-    def _fold_in_rows(self, rows):
+    def _fold_in(self, rows):
         self._check_item_based("fold_in")
-        return self._ridge_bias(rows, self.reg_user_), None
+        return np.arange(rows.shape[0]), rows, self._ridge_bias(rows, self.reg_user_)
 
-    def predict_for_history(self, history, items, *, clip: bool = True) -> np.ndarray:
-        """Predicted ratings of ``items`` for one new user given by their ratings (item-based only).
-
-        The user's bias comes from ``fold_in``; their neighbours are read from the history.
-        """
-        owner = "predict_for_history"
-        self._check_fitted(owner)
-        self._check_item_based(owner)
-        rows, _ = self._history_rows(history, owner)
-        if rows.shape[0] != 1:
-            raise ValueError(f"{type(self).__name__}.{owner}: give one history; got {rows.shape[0]}.")
-        bias, _ = self._fold_in_rows(rows)
-        index = self._indices(items, self.items_, self.n_items, "item", owner)
-        out = self._grid(np.zeros(1, dtype=np.int64), index, rows, bias)[0]
-        return np.clip(out, *self.rating_scale_) if clip else out
-
-    def recommend_for_history(self, history, k: int = 10, *, exclude_seen: bool = True, items=None,
-                              exclude_items=None, block_bytes: int = DEFAULT_BLOCK_BYTES,
-                              n_threads: Optional[int] = None):
-        """Recommend for users not seen in training, from their ratings (item-based only; see fold_in)."""
-        owner = "recommend_for_history"
-        self._check_fitted(owner)
-        self._check_item_based(owner)
-        rows, single = self._history_rows(history, owner)
-        bias, _ = self._fold_in_rows(rows)
-        candidates = self._candidates(items, exclude_items, owner)
-        k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(candidates.size, 1))
-
-        def scores_of(block):
-            return self._grid(np.arange(rows.shape[0])[block], candidates, rows, bias)
-
-        top, scores = self._top_k_blocks(scores_of, np.arange(rows.shape[0]), candidates, self.n_items,
-                                         rows if exclude_seen else None, k, block_bytes, n_threads)
-        ids = self._item_ids(top)
-        return (ids[0], scores[0]) if single else (ids, scores)
+    def _bias_and_factors(self, state):
+        return state[2], None
 
     # --- explanation and similarity -------------------------------------------------------
 

@@ -178,12 +178,12 @@ class SVDpp(BiasedMF):
         effective = user_factors + sums
         self._set_fitted(effective, item_factors, user_bias, item_bias)
 
-    def _fold_in_rows(self, rows: sp.csr_matrix):
+    def _fold_in(self, rows: sp.csr_matrix):
         """z from the rated items, then (b_u, p_u) by the exact ridge solve of BiasedMF on r − q_i · z."""
         sums = np.asarray(self._implicit_rows(rows, np.float64) @ self.implicit_factors_.astype(np.float64))
         shifted = rows.copy()
         index_rows = entry_rows(rows)
         shifted.data = rows.data - np.einsum("ij,ij->i", sums[index_rows],
                                              self.item_factors_[rows.indices].astype(np.float64))
-        bias, factors = super()._fold_in_rows(shifted)
+        bias, factors = super()._fold_in(shifted)
         return bias, (factors.astype(np.float64) + sums).astype(self.item_factors_.dtype)
