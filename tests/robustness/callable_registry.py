@@ -96,7 +96,9 @@ def _methods(cls) -> List[str]:
             elif not name.startswith("_") and isinstance(value, (staticmethod, classmethod)) or (
                     not name.startswith("_") and inspect.isfunction(value)):
                 names.add(name)
-    return sorted(names)
+    # A subclass hides an inherited method with a property raising AttributeError (UserKNN has
+    # no recommend_for_history): what hasattr says is what the class offers.
+    return sorted(name for name in names if not name or not isinstance(inspect.getattr_static(cls, name), property))
 
 
 @functools.lru_cache(maxsize=None)
