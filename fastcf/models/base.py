@@ -72,15 +72,73 @@ class Recommender:
 
     # --- parameters (scikit-learn conventions) --------------------------------------------
 
-    def get_params(self) -> dict:
-        """The constructor's parameters and their values."""
+    @classmethod
+    def _param_names(cls) -> Tuple[str, ...]:
+        """The constructor's parameters, in signature order (none for a class without a constructor)."""
         import inspect
 
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
+        if cls.__init__ is object.__init__:
+            return ()
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return tuple(p.name for p in parameters
+                     if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's parameters and their values, as scikit-learn's ``get_params``.
+
+        Parameters
+        ----------
+        deep : bool
+            Also list the parameters of any parameter that has ``get_params`` itself (a model
+            inside a model), as ``name__parameter``.
+
+        Returns
+        -------
+        dict {name: value}, the constructor's parameters first, in its order
+        """
+        deep = check_flag(deep, "deep", f"{type(self).__name__}.get_params")
+        params = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            params[name] = value
+            # A class has an unbound get_params: only instances are nested models.
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update((f"{name}__{key}", inner) for key, inner in value.get_params().items())
+        return params
+
+    def set_params(self, **params) -> "Recommender":
+        """Set constructor parameters by name (``name__parameter`` for a nested model's); returns self.
+
+        As scikit-learn's ``set_params``: the values are stored as given and checked by the
+        next ``fit``, as the constructor's are; a fitted model keeps its fitted state until
+        then. An unknown name raises ValueError listing the valid ones, before anything is set.
+        """
+        name = type(self).__name__
+        valid = self._param_names()
+        direct, nested = {}, {}
+        for key, value in params.items():
+            param, nests, inner = key.partition("__")
+            if param not in valid:
+                raise ValueError(f"{name}.set_params: {key!r} is not a parameter of {name}; valid parameters: "
+                                 f"{', '.join(valid) if valid else 'none'}.")
+            if nests:
+                nested.setdefault(param, {})[inner] = value
+            else:
+                direct[param] = value
+        for param in nested:
+            # A nested name reaches the model the parameter holds once the direct names are set.
+            holder = direct.get(param, getattr(self, param))
+            if not hasattr(holder, "set_params") or isinstance(holder, type):
+                raise ValueError(f"{name}.set_params: {param!r} holds {type(holder).__name__}, which has no "
+                                 f"parameters of its own; got {', '.join(f'{param}__{k}' for k in nested[param])}.")
+        for param, value in direct.items():
+            setattr(self, param, value)
+        for param, inner_params in nested.items():
+            getattr(self, param).set_params(**inner_params)
+        return self
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({params})"
 
     # --- fitting --------------------------------------------------------------------------

@@ -258,6 +258,7 @@ def _model_entries(name) -> Dict[str, Entry]:
                 if issubclass(cls, RatingPredictor) else {})
     entries[f"{prefix}.predict"] = Entry(bound("predict", users=np.array([0, 1, 2]), items=np.array([3, 4, 5])),
                                          {"users": "ids", "items": "ids"}, expect=fallback)
+    entries[f"{prefix}.get_params"] = Entry(lambda: (make().get_params, {"deep": True}), {"deep": "flag"})
     methods = _methods(cls)
     if "similar_items" in methods:
         entries[f"{prefix}.similar_items"] = Entry(bound("similar_items", items=np.array([1, 2]), k=3, n_threads=1),
@@ -667,7 +668,11 @@ EXCLUDED: Dict[str, str] = {
     "fastcf.progress.FitProgress.update": "advances a bar fastcf owns; the total is checked by the constructor",
 }
 #: Methods every model has that take nothing malformed, or are covered elsewhere.
-EXCLUDED_METHODS = {"save": _MODEL_FILES, "load": _MODEL_FILES, "get_params": _NO_ARGUMENTS}
+EXCLUDED_METHODS = {
+    "save": _MODEL_FILES, "load": _MODEL_FILES,
+    "set_params": ("stores constructor parameters verbatim, as the constructor does (scikit-learn's convention): "
+                   "fit checks the values, an unknown name is a ValueError (tests/models/test_params.py)"),
+}
 _ABSTRACT_BASES = ("fastcf.models.Recommender", "fastcf.models.FactorModel", "fastcf.models.baseline.RatingPredictor",
                    "fastcf.models.bpr.RankingFactorModel")
 
