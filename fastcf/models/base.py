@@ -152,11 +152,24 @@ class Recommender:
         kept as entries, on a copy. The input is never modified. Models of implicit feedback
         (ImplicitALS, BPR, WARP, HybridMF, ItemKNN, UserKNN) also refuse negative values,
         naming the first one: they read a stored entry as evidence for the item.
+
+        The training matrix and ID maps (``seen_``, ``users_``, ``items_``) are set before the
+        model's own fit runs, so that a ``callback`` sees a model it can evaluate or recommend
+        with after every iteration (models set their factors before calling it). A fit that
+        raises, in a callback too, leaves the model's fitted state as it was before the call.
         """
         matrix, users, items = self._training_data(data)
-        self._fit(matrix, **kwargs)
-        self.users_, self.items_, self.seen_ = users, items, matrix
-        self._check_fitted_values(f"{type(self).__name__}.fit")
+        before = {name: value for name, value in vars(self).items() if name.endswith("_") and not name.startswith("_")}
+        try:
+            self.users_, self.items_, self.seen_ = users, items, matrix
+            self._fit(matrix, **kwargs)
+            self._check_fitted_values(f"{type(self).__name__}.fit")
+        except BaseException:
+            # Half-set state would pass _check_fitted and serve a half-fitted model.
+            for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_") and n not in before]:
+                delattr(self, name)
+            vars(self).update(before)
+            raise
         return self
 
     def _check_fitted_values(self, owner: str) -> None:
