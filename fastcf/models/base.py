@@ -36,6 +36,7 @@ from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, as_float_ve
                                 check_positive_int, check_representable, check_seed, check_squarable, check_summable,
                                 empty_csr_structure, message)
 from fastcf.kernels._threads import single_threaded_blas
+from fastcf.models._pairs import pair_answer
 
 __all__ = ["FactorModel", "Recommender"]
 
@@ -511,14 +512,15 @@ class Recommender:
         raise NotImplementedError
 
     def predict(self, users, items) -> np.ndarray:
-        """Scores of (user, item) pairs, element-wise: arrays of the same length."""
+        """Scores of (user, item) pairs, element-wise: arrays of the same length (a float for one
+        user and one item given as scalars)."""
         self._check_fitted("predict")
         u = self._indices(users, self.users_, self.n_users, "user", "predict")
         i = self._indices(items, self.items_, self.n_items, "item", "predict")
         if u.shape != i.shape:
             raise ValueError(f"{type(self).__name__}.predict: 'users' and 'items' must have one length; "
                              f"got {u.shape[0]} and {i.shape[0]}.")
-        return self._score_pairs(u, i)
+        return pair_answer(self._score_pairs(u, i), users, items)
 
     def _score_pairs(self, user_indices, item_indices) -> np.ndarray:
         raise NotImplementedError

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from fastcf.data.interactions import entry_rows
 from fastcf._validation import as_id_array, check_number, check_positive_int
 from fastcf.kernels._threads import single_threaded_blas
+from fastcf.models._pairs import pair_answer
 from fastcf.models.base import Recommender
 
 __all__ = ["BaselineOnly", "RatingPredictor"]
@@ -103,8 +104,8 @@ class RatingPredictor:
 
         Returns
         -------
-        ratings : ndarray of shape (n,), float64
-        fallback : ndarray of shape (n,), bool (only with ``return_fallback=True``)
+        ratings : ndarray of shape (n,), float64; a float for one user and one item given as scalars
+        fallback : ndarray of shape (n,), bool (only with ``return_fallback=True``); a bool for one pair
         """
         self._check_fitted("predict")
         u = self._lookup(users, self.users_, self.n_users, "user")
@@ -124,7 +125,7 @@ class RatingPredictor:
         if clip:
             np.clip(out, *self.rating_scale_, out=out)
         fallback = ~both
-        return (out, fallback) if return_fallback else out
+        return pair_answer(out, users, items, fallback if return_fallback else None)
 
     def _interaction(self, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
         """The part of the prediction beyond the biases (0 for a baseline)."""
