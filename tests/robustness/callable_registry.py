@@ -427,9 +427,9 @@ def _evaluation_entries() -> Dict[str, Entry]:
         lambda: (E.cross_validate, {"make_model": make_model, "data": interactions(), "folds": 2, "k": 3}),
         {"data": "interactions", "folds": "count", "k": "k"})
     entries["fastcf.grid_search"] = Entry(
-        lambda: (E.grid_search, {"make_model": make_model, "param_grid": {"k": [2, 3]}, "data": interactions(),
-                                 "folds": 2, "k": 3}),
-        {"data": "interactions", "folds": "count", "k": "k"})
+        lambda: (E.grid_search, {"make_model": make_model, "data": interactions(), "param_grid": {"k": [2, 3]},
+                                 "folds": 2, "k": 3, "refit": True}),
+        {"data": "interactions", "folds": "count", "k": "k", "refit": "flag"})
     for entry in entries.values():
         entry.group = "fastcf.evaluation"
     return entries
