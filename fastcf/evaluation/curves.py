@@ -83,10 +83,10 @@ class EvaluationCallback:
     """Validation metrics after every ``every`` iterations of a model's fit, kept for plotting.
 
     Pass it as a model's ``callback=``: every iterative fastcf model (ImplicitALS, BPR, WARP,
-    HybridMF, BiasedMF, SVDpp, ExplicitALS) calls ``callback(iteration, model, loss)`` after
-    each iteration or epoch with its current state set (factors, biases, ``seen_`` and the ID
-    maps), and stops when it returns False. Dot-product factor models are measured by the
-    metrics kernel on the current factors; the others go through ``evaluate``.
+    HybridMF, BiasedMF, SVDpp, ExplicitALS, BaselineOnly) calls ``callback(iteration, model,
+    loss)`` after each iteration or epoch with its current state set (factors, biases,
+    ``seen_`` and the ID maps), and stops when it returns False. Dot-product factor models are
+    measured by the metrics kernel on the current factors; the others go through ``evaluate``.
 
     Parameters
     ----------
