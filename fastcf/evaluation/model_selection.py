@@ -80,7 +80,8 @@ def cross_validate(
     ----------
     make_model : class, callable or model
         Gives a fresh unfitted model for each fold: ``make_model(**params)``, or, for a model
-        instance, a copy with the same parameters (``type(m)(**m.get_params())``).
+        instance, a copy with the same parameters (``type(m)(**m.get_params(deep=False))``)
+        and ``params`` set on it (``set_params``).
     data : Interactions, or None when ``folds`` lists the splits
     folds : int or sequence of (train, test)
         A number: ``fastcf.data.kfold(data, folds, by=by, seed=seed)`` (default 5, entries
