@@ -261,11 +261,9 @@ def _rating_metrics(model, train_m, test_m, users, names, user_map, owner):
 
 
 def _predict(model, rows, cols, owner):
-    if hasattr(model, "_score_pairs"):
-        try:
-            return np.asarray(model._score_pairs(rows, cols), dtype=np.float64)
-        except NotImplementedError:
-            pass
+    """``model.predict`` of the pairs' IDs, as given: RMSE and MAE are then exactly those of
+    the predictions a user gets (clipped to the rating scale, baseline fallbacks included),
+    not of the unclipped scores that ranking uses."""
     if not hasattr(model, "predict"):
         raise TypeError(f"{owner}: {type(model).__name__} cannot predict ratings (no predict()); drop rmse and mae.")
     users = model.users_.to_raw(rows) if getattr(model, "users_", None) is not None else rows

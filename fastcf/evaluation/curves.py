@@ -82,9 +82,11 @@ def metrics_at_k(
 class EvaluationCallback:
     """Validation metrics after every ``every`` iterations of a model's fit, kept for plotting.
 
-    Pass it as a model's ``callback=`` (fastcf models call ``callback(iteration, model,
-    loss)``). For factor models it measures the current factors with the metrics kernel
-    directly, so it works before ``fit`` has returned; other models go through ``evaluate``.
+    Pass it as a model's ``callback=``: every iterative fastcf model (ImplicitALS, BPR, WARP,
+    HybridMF, BiasedMF, SVDpp, ExplicitALS, BaselineOnly) calls ``callback(iteration, model,
+    loss)`` after each iteration or epoch with its current state set (factors, biases,
+    ``seen_`` and the ID maps), and stops when it returns False. Dot-product factor models are
+    measured by the metrics kernel on the current factors; the others go through ``evaluate``.
 
     Parameters
     ----------

@@ -55,7 +55,9 @@ diversity           intra-list diversity given item features F: per user, the me
 
 Rating metrics (over test entries, not users)
 ---------------------------------------------
-rmse, mae           sqrt(mean (r − r̂)²) and mean |r − r̂| over every test entry. A prediction
+rmse, mae           sqrt(mean (r − r̂)²) and mean |r − r̂| over every test entry, r̂ being
+                    exactly what the model's ``predict`` returns (clipped to the rating scale
+                    for explicit-rating models). A prediction
                     for a user or item with no training entry is the model's own fallback (its
                     baseline, e.g. a global mean, or 0 for factors it never learnt); such
                     entries count like any other, as in Surprise, and their number is reported

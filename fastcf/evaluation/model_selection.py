@@ -18,7 +18,7 @@ from fastcf.data.splits import kfold
 from fastcf.evaluation._evaluate import evaluate
 from fastcf.evaluation.metrics import check_metrics, lower_is_better
 from fastcf.evaluation.results import CrossValidation, GridSearch
-from fastcf._validation import check_interactions
+from fastcf._validation import check_flag, check_interactions
 
 __all__ = ["cross_validate", "grid_search"]
 
@@ -26,7 +26,9 @@ __all__ = ["cross_validate", "grid_search"]
 def _new_model(make_model, params: Mapping, owner: str):
     """An unfitted model: make_model(**params), or a copy of a model instance with ``params`` set."""
     if hasattr(make_model, "get_params") and not isinstance(make_model, type):
-        return type(make_model)(**{**make_model.get_params(), **params})
+        model = type(make_model)(**make_model.get_params(deep=False))
+        # set_params names an unknown parameter and the valid ones, and takes name__param.
+        return model.set_params(**params) if params else model
     if callable(make_model):
         return make_model(**params)
     raise TypeError(
@@ -78,7 +80,8 @@ def cross_validate(
     ----------
     make_model : class, callable or model
         Gives a fresh unfitted model for each fold: ``make_model(**params)``, or, for a model
-        instance, a copy with the same parameters (``type(m)(**m.get_params())``).
+        instance, a copy with the same parameters (``type(m)(**m.get_params(deep=False))``)
+        and ``params`` set on it (``set_params``).
     data : Interactions, or None when ``folds`` lists the splits
     folds : int or sequence of (train, test)
         A number: ``fastcf.data.kfold(data, folds, by=by, seed=seed)`` (default 5, entries
@@ -152,10 +155,17 @@ def _combinations(param_grid, owner: str):
     return combos
 
 
+def _is_grid(value) -> bool:
+    """A parameter grid: a dict of lists, or a non-empty list of such dicts."""
+    if isinstance(value, Mapping):
+        return True
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(g, Mapping) for g in value)
+
+
 def grid_search(
     make_model: Union[Callable, object],
-    param_grid,
     data,
+    param_grid,
     *,
     folds: Union[int, Sequence] = 3,
     metric: str = "ndcg",
@@ -163,27 +173,41 @@ def grid_search(
     k: int = 10,
     by: str = "rating",
     seed: int = 0,
+    refit: bool = True,
     verbose: bool = False,
     **evaluate_kwargs,
 ) -> GridSearch:
-    """Evaluate every combination of a parameter grid; pick the best by one metric.
+    """Evaluate every combination of a parameter grid; pick the best by one metric; refit it.
+
+    The arguments come in ``cross_validate``'s order, the model first, then the data, then
+    what varies: ``grid_search(make_model, data, param_grid)`` (as scikit-learn's
+    ``GridSearchCV(estimator, param_grid).fit(X)`` reads: estimator, data, grid). The former
+    order, grid before data, raises a TypeError saying so.
 
     Parameters
     ----------
     make_model : class, callable or model
         ``make_model(**params)`` gives an unfitted model; a model instance is copied with
-        ``params`` overriding its parameters.
+        ``params`` set on the copy (``set_params``: an unknown name is a ValueError).
+    data : Interactions, a (train, test) pair, or None when ``folds`` lists the splits
+        Interactions: cross-validated on ``folds`` (the same folds for every combination).
+        A pair: a single split (``std_*`` is then NaN).
     param_grid : dict of lists, or list of such dicts
         E.g. ``{"factors": [32, 64], "regularization": [0.01, 0.1]}``: every combination,
         in the order given (the last name varies fastest).
-    data : Interactions, or a (train, test) pair
-        Interactions: cross-validated on ``folds`` (the same folds for every combination).
-        A pair: a single split (``std_*`` is then NaN).
+    folds : int or sequence of (train, test)
+        As for ``cross_validate`` (default 3), when ``data`` is Interactions.
     metric : str
         Chooses the best combination: the highest mean, or the lowest for rmse and mae;
         among equals the first in grid order.
     metrics : names, optional
         Everything to report; ``metric`` is always among them.
+    refit : bool
+        Fit a fresh model with the best parameters once more, on all of ``data``
+        (Interactions), or on the pair's train part (the test part stays held out, so
+        ``evaluate(result.best_model, train, test)`` gives ``best_score``); default True.
+        With ``data`` None (the folds given) there is no whole to refit on: pass the
+        Interactions the folds come from, or ``refit=False``.
     **evaluate_kwargs
         Passed to ``evaluate``.
 
@@ -191,20 +215,31 @@ def grid_search(
     -------
     GridSearch
         ``.results`` (a DataFrame, one row per combination), ``.best_params``,
-        ``.best_score``, ``.best_index``.
+        ``.best_score``, ``.best_index``, and with ``refit`` ``.best_model`` (fitted) and
+        ``.refit_seconds``.
     """
     import pandas as pd
 
     owner = "grid_search"
+    if _is_grid(data):
+        raise TypeError(
+            f"{owner}: the arguments are (make_model, data, param_grid), in cross_validate's order; 'data' got a "
+            f"parameter grid ({type(data).__name__}) and 'param_grid' got {type(param_grid).__name__}. Call "
+            f"grid_search(make_model, data, param_grid)."
+        )
+    refit = check_flag(refit, "refit", owner)
     (metric,) = check_metrics([metric], owner)
     metrics = check_metrics(metrics, owner, default=(metric,))
     if metric not in metrics:
         metrics = (metric,) + metrics
     combos = _combinations(param_grid, owner)
     if isinstance(data, tuple) and len(data) == 2:
-        splits = [data]
+        splits, whole = [data], data[0]
     else:
-        splits = _splits(data, folds, by, seed, owner)
+        splits, whole = _splits(data, folds, by, seed, owner), data
+    if refit and whole is None:  # refused before the search, not after it
+        raise ValueError(f"{owner}: refit=True fits the best model on 'data', which is None (the folds were given); "
+                         f"pass the Interactions the folds come from as 'data', or refit=False.")
     rows = []
     for position, params in enumerate(combos):
         cv = cross_validate(make_model, None, splits, metrics, k=k, params=params, **evaluate_kwargs)
@@ -219,4 +254,9 @@ def grid_search(
 
             print(f"{owner}: {position + 1}/{len(combos)} {params}: {metric} {row[f'mean_{metric}']:.4f}",
                   file=sys.stderr)
-    return GridSearch(pd.DataFrame(rows), metric, combos, lower_is_better(metric))
+    search = GridSearch(pd.DataFrame(rows), metric, combos, lower_is_better(metric))
+    if refit and search.best_params is not None:
+        started = time.perf_counter()
+        search.best_model = _new_model(make_model, search.best_params, owner).fit(whole)
+        search.refit_seconds = time.perf_counter() - started
+    return search

@@ -91,11 +91,19 @@ class GridSearch:
     best_params : dict
     best_score : float
         Mean of ``metric`` for the best combination.
+    best_model : fitted model or None
+        With ``refit=True`` (the default): a fresh model with ``best_params``, fitted on all
+        of the data (see ``grid_search``); None with ``refit=False`` or when no combination
+        gave a score.
+    refit_seconds : float or None
+        How long that last fit took.
     """
 
     def __init__(self, results, metric: str, params: Sequence[dict], lower_is_better: bool):
         self.results = results
         self.metric = metric
+        self.best_model = None
+        self.refit_seconds: Optional[float] = None
         scores = results[f"mean_{metric}"].to_numpy(dtype=np.float64)
         if np.isnan(scores).all():
             self.best_index: Optional[int] = None

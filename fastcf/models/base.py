@@ -47,6 +47,7 @@ from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, as_float_ve
                                 check_positive_int, check_representable, check_seed, check_squarable, check_summable,
                                 empty_csr_structure, message)
 from fastcf.kernels._threads import single_threaded_blas
+from fastcf.models._pairs import pair_answer
 
 __all__ = ["FactorModel", "Recommender"]
 
@@ -83,15 +84,73 @@ class Recommender:
 
     # --- parameters (scikit-learn conventions) --------------------------------------------
 
-    def get_params(self) -> dict:
-        """The constructor's parameters and their values."""
+    @classmethod
+    def _param_names(cls) -> Tuple[str, ...]:
+        """The constructor's parameters, in signature order (none for a class without a constructor)."""
         import inspect
 
-        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
-        return {name: getattr(self, name) for name in names}
+        if cls.__init__ is object.__init__:
+            return ()
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        return tuple(p.name for p in parameters
+                     if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The constructor's parameters and their values, as scikit-learn's ``get_params``.
+
+        Parameters
+        ----------
+        deep : bool
+            Also list the parameters of any parameter that has ``get_params`` itself (a model
+            inside a model), as ``name__parameter``.
+
+        Returns
+        -------
+        dict {name: value}, the constructor's parameters first, in its order
+        """
+        deep = check_flag(deep, "deep", f"{type(self).__name__}.get_params")
+        params = {}
+        for name in self._param_names():
+            value = getattr(self, name)
+            params[name] = value
+            # A class has an unbound get_params: only instances are nested models.
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                params.update((f"{name}__{key}", inner) for key, inner in value.get_params().items())
+        return params
+
+    def set_params(self, **params) -> "Recommender":
+        """Set constructor parameters by name (``name__parameter`` for a nested model's); returns self.
+
+        As scikit-learn's ``set_params``: the values are stored as given and checked by the
+        next ``fit``, as the constructor's are; a fitted model keeps its fitted state until
+        then. An unknown name raises ValueError listing the valid ones, before anything is set.
+        """
+        name = type(self).__name__
+        valid = self._param_names()
+        direct, nested = {}, {}
+        for key, value in params.items():
+            param, nests, inner = key.partition("__")
+            if param not in valid:
+                raise ValueError(f"{name}.set_params: {key!r} is not a parameter of {name}; valid parameters: "
+                                 f"{', '.join(valid) if valid else 'none'}.")
+            if nests:
+                nested.setdefault(param, {})[inner] = value
+            else:
+                direct[param] = value
+        for param in nested:
+            # A nested name reaches the model the parameter holds once the direct names are set.
+            holder = direct.get(param, getattr(self, param))
+            if not hasattr(holder, "set_params") or isinstance(holder, type):
+                raise ValueError(f"{name}.set_params: {param!r} holds {type(holder).__name__}, which has no "
+                                 f"parameters of its own; got {', '.join(f'{param}__{k}' for k in nested[param])}.")
+        for param, value in direct.items():
+            setattr(self, param, value)
+        for param, inner_params in nested.items():
+            getattr(self, param).set_params(**inner_params)
+        return self
 
     def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params(deep=False).items())
         return f"{type(self).__name__}({params})"
 
     # --- fitting --------------------------------------------------------------------------
@@ -105,12 +164,25 @@ class Recommender:
         kept as entries, on a copy. The input is never modified. Models of implicit feedback
         (ImplicitALS, BPR, WARP, HybridMF, ItemKNN, UserKNN) also refuse negative values,
         naming the first one: they read a stored entry as evidence for the item.
+
+        The training matrix and ID maps (``seen_``, ``users_``, ``items_``) are set before the
+        model's own fit runs, so that a ``callback`` sees a model it can evaluate or recommend
+        with after every iteration (models set their factors before calling it). A fit that
+        raises, in a callback too, leaves the model's fitted state as it was before the call.
         """
         matrix, users, items = self._training_data(data)
         self._forget_item_vectors()
-        self._fit(matrix, **kwargs)
-        self.users_, self.items_, self.seen_ = users, items, matrix
-        self._check_fitted_values(f"{type(self).__name__}.fit")
+        before = {name: value for name, value in vars(self).items() if name.endswith("_") and not name.startswith("_")}
+        try:
+            self.users_, self.items_, self.seen_ = users, items, matrix
+            self._fit(matrix, **kwargs)
+            self._check_fitted_values(f"{type(self).__name__}.fit")
+        except BaseException:
+            # Half-set state would pass _check_fitted and serve a half-fitted model.
+            for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_") and n not in before]:
+                delattr(self, name)
+            vars(self).update(before)
+            raise
         return self
 
     def _check_fitted_values(self, owner: str) -> None:
@@ -583,14 +655,15 @@ class Recommender:
         return getattr(self, "backend", None)
 
     def predict(self, users, items) -> np.ndarray:
-        """Scores of (user, item) pairs, element-wise: arrays of the same length."""
+        """Scores of (user, item) pairs, element-wise: arrays of the same length (a float for one
+        user and one item given as scalars)."""
         self._check_fitted("predict")
         u = self._indices(users, self.users_, self.n_users, "user", "predict")
         i = self._indices(items, self.items_, self.n_items, "item", "predict")
         if u.shape != i.shape:
             raise ValueError(f"{type(self).__name__}.predict: 'users' and 'items' must have one length; "
                              f"got {u.shape[0]} and {i.shape[0]}.")
-        return self._score_pairs(u, i)
+        return pair_answer(self._score_pairs(u, i), users, items)
 
 
 def _exclusions(seen: sp.csr_matrix, rows: np.ndarray, position: Optional[np.ndarray]):

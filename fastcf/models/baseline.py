@@ -20,13 +20,14 @@ BiasedMF, ...) the same serving API:
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf._validation import as_id_array, check_number, check_positive_int
+from fastcf.models._pairs import pair_answer
 from fastcf.models.base import Recommender
 
 __all__ = ["BaselineOnly", "RatingPredictor"]
@@ -103,8 +104,8 @@ class RatingPredictor:
 
         Returns
         -------
-        ratings : ndarray of shape (n,), float64
-        fallback : ndarray of shape (n,), bool (only with ``return_fallback=True``)
+        ratings : ndarray of shape (n,), float64; a float for one user and one item given as scalars
+        fallback : ndarray of shape (n,), bool (only with ``return_fallback=True``); a bool for one pair
         """
         self._check_fitted("predict")
         u = self._lookup(users, self.users_, self.n_users, "user")
@@ -124,7 +125,7 @@ class RatingPredictor:
         if clip:
             np.clip(out, *self.rating_scale_, out=out)
         fallback = ~both
-        return (out, fallback) if return_fallback else out
+        return pair_answer(out, users, items, fallback if return_fallback else None)
 
     def _interaction(self, user_index: np.ndarray, item_index: np.ndarray) -> np.ndarray:
         """The part of the prediction beyond the biases (0 for a baseline)."""
@@ -225,6 +226,9 @@ class BaselineOnly(RatingPredictor, Recommender):
         Alternating steps (pairs of item and user steps).
     rating_scale : (low, high) or None
         Predictions are clipped to it; None takes the training data's min and max.
+    callback : callable(epoch, model, rmse) or None
+        Called after every epoch with the training RMSE (computed only when a callback is
+        given); return False to stop.
 
     Attributes
     ----------
@@ -239,11 +243,12 @@ class BaselineOnly(RatingPredictor, Recommender):
     _fitted_attributes = ("seen_", "user_bias_", "item_bias_")
 
     def __init__(self, *, reg_user: float = 5.0, reg_item: float = 3.0, epochs: int = 10,
-                 rating_scale: Optional[Tuple[float, float]] = None):
+                 rating_scale: Optional[Tuple[float, float]] = None, callback: Optional[Callable] = None):
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.epochs = epochs
         self.rating_scale = rating_scale
+        self.callback = callback
 
     def _fit(self, matrix: sp.csr_matrix) -> None:
         name = type(self).__name__
@@ -258,11 +263,15 @@ class BaselineOnly(RatingPredictor, Recommender):
         b_u = np.zeros(matrix.shape[0])
         b_i = np.zeros(matrix.shape[1])
         with self._progress(self.epochs, "epoch") as progress:
-            for _ in range(self.epochs):
+            for epoch in range(1, self.epochs + 1):
                 b_i = np.bincount(cols, weights=r - b_u[rows], minlength=matrix.shape[1]) / (self.reg_item + n_i)
                 b_u = np.bincount(rows, weights=r - b_i[cols], minlength=matrix.shape[0]) / (self.reg_user + n_u)
                 progress.update()
-        self.user_bias_, self.item_bias_ = b_u, b_i
+                self.user_bias_, self.item_bias_ = b_u, b_i
+                if self.callback is not None:
+                    rmse = float(np.sqrt(np.mean((r - b_u[rows] - b_i[cols]) ** 2)))
+                    if self.callback(epoch, self, rmse) is False:
+                        break
 
     _scoring = "dot"  # μ + b_u + b_i as [1] · [b_i] + (μ + b_u)
 

@@ -19,6 +19,7 @@ from fastcf.data.interactions import entry_rows
 from fastcf._validation import check_choice, check_flag, check_number, check_positive_int
 from fastcf.kernels.similarity import MEASURES
 from fastcf.models._history import HistoryScorer
+from fastcf.models._pairs import pair_answer
 from fastcf.models.base import DEFAULT_BLOCK_BYTES, Recommender
 from fastcf.models.baseline import BaselineOnly, RatingPredictor
 from fastcf.models.item_knn import pruned_similarity
@@ -226,7 +227,9 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
         it is known; see :class:`~fastcf.models.baseline.RatingPredictor`);
         ``return_fallback=True`` also returns the boolean array marking them.
         """
-        out, fallback = RatingPredictor.predict(self, users, items, clip=False, return_fallback=True)
+        # As arrays even for one pair (which would come back as numbers): the neighbours fill them in.
+        out, fallback = RatingPredictor.predict(self, np.atleast_1d(users), np.atleast_1d(items), clip=False,
+                                                return_fallback=True)
         both = ~fallback
         if both.any():
             u = self._lookup(users, self.users_, self.n_users, "user")[both]
@@ -236,7 +239,7 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
             fallback[both] = ~possible
         if clip:
             np.clip(out, *self.rating_scale_, out=out)
-        return (out, fallback) if return_fallback else out
+        return pair_answer(out, users, items, fallback if return_fallback else None)
 
     def _score_pairs(self, user_indices, item_indices):
         return self._estimate(user_indices, item_indices, self.seen_, self.user_bias_)[0]

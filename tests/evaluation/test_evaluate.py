@@ -207,19 +207,55 @@ def test_cross_validate_errors():
 
 def test_grid_search_picks_the_best_combination(split):
     train, test = split
-    search = grid_search(ImplicitALS, {"factors": [2, 16], "iterations": [3], "random_state": [0]}, (train, test),
+    search = grid_search(ImplicitALS, (train, test), {"factors": [2, 16], "iterations": [3], "random_state": [0]},
                          metric="ndcg", metrics=["precision"])
     assert list(search.results.columns[:3]) == ["factors", "iterations", "random_state"]
     assert len(search.results) == 2 and search.results["std_ndcg"].isna().all()
     scores = search.results["mean_ndcg"].to_numpy()
     assert search.best_index == int(np.argmax(scores)) and search.best_score == scores.max()
     assert search.best_params["factors"] in (2, 16) and "mean_precision" in search.results
-    by_error = grid_search(ImplicitALS(iterations=2, random_state=0), [{"factors": [2]}, {"factors": [8]}],
-                           synthetic("ml100k"), folds=2, metric="rmse")
+    by_error = grid_search(ImplicitALS(iterations=2, random_state=0), synthetic("ml100k"),
+                           [{"factors": [2]}, {"factors": [8]}], folds=2, metric="rmse")
     errors = by_error.results["mean_rmse"].to_numpy()
     assert by_error.best_index == int(np.argmin(errors)) and not np.isnan(by_error.results["std_rmse"]).any()
     with pytest.raises(ValueError, match=r"param_grid\['factors'\] is empty"):
-        grid_search(ImplicitALS, {"factors": []}, (train, test))
+        grid_search(ImplicitALS, (train, test), {"factors": []})
+
+
+def test_grid_search_takes_cross_validates_argument_order(split):
+    train, test = split
+    for grid in ({"factors": [2]}, [{"factors": [2]}, {"factors": [4]}]):
+        with pytest.raises(TypeError, match=r"grid_search: the arguments are \(make_model, data, param_grid\), in "
+                                            r"cross_validate's order; 'data' got a parameter grid"):
+            grid_search(ImplicitALS, grid, (train, test))
+    keywords = grid_search(ImplicitALS, param_grid={"factors": [2], "iterations": [1]}, data=(train, test), refit=False)
+    assert keywords.best_params == {"factors": 2, "iterations": 1}
+
+
+def test_grid_search_refits_the_best_model(split):
+    train, test = split
+    grid = {"factors": [2, 8], "iterations": [2], "random_state": [0]}
+    search = grid_search(ImplicitALS, (train, test), grid)
+    best = search.best_model
+    assert isinstance(best, ImplicitALS) and best.get_params(deep=False).items() >= search.best_params.items()
+    assert (best.seen_ != train.matrix).nnz == 0 and search.refit_seconds > 0  # a pair: refit on its train part
+    assert evaluate(best, train, test, 10, metrics=["ndcg"])["ndcg"] == search.best_score
+    data = synthetic("ml100k")
+    whole = grid_search(ImplicitALS(iterations=2, random_state=0), data, {"factors": [2, 4]}, folds=2)
+    assert whole.best_model.seen_.shape == data.matrix.shape and whole.best_model.users_ == data.users
+    assert whole.best_model.factors == whole.best_params["factors"]
+    unfitted = grid_search(ImplicitALS, (train, test), grid, refit=False)
+    assert unfitted.best_model is None and unfitted.refit_seconds is None
+    assert unfitted.best_params == search.best_params
+    folds = kfold(data, 2, seed=0)
+    with pytest.raises(ValueError, match=r"grid_search: refit=True fits the best model on 'data', which is None"):
+        grid_search(ImplicitALS, None, grid, folds=folds)
+    given = grid_search(ImplicitALS, data, {"factors": [2], "iterations": [1]}, folds=folds)
+    assert given.best_model.seen_.shape == data.matrix.shape
+    with pytest.raises(TypeError, match=r"grid_search: 'refit' must be True or False"):
+        grid_search(ImplicitALS, (train, test), grid, refit="yes")
+    with pytest.raises(ValueError, match=r"ImplicitALS.set_params: 'factorz' is not a parameter"):
+        grid_search(ImplicitALS(), (train, test), {"factorz": [2]})
 
 
 def test_public_names():

@@ -260,6 +260,7 @@ def _model_entries(name) -> Dict[str, Entry]:
                 if issubclass(cls, RatingPredictor) else {})
     entries[f"{prefix}.predict"] = Entry(bound("predict", users=np.array([0, 1, 2]), items=np.array([3, 4, 5])),
                                          {"users": "ids", "items": "ids"}, expect=fallback)
+    entries[f"{prefix}.get_params"] = Entry(lambda: (make().get_params, {"deep": True}), {"deep": "flag"})
     methods = _methods(cls)
     if "similar_items" in methods:
         entries[f"{prefix}.similar_items"] = Entry(bound("similar_items", items=np.array([1, 2]), k=3, n_threads=1),
@@ -428,9 +429,9 @@ def _evaluation_entries() -> Dict[str, Entry]:
         lambda: (E.cross_validate, {"make_model": make_model, "data": interactions(), "folds": 2, "k": 3}),
         {"data": "interactions", "folds": "count", "k": "k"})
     entries["fastcf.grid_search"] = Entry(
-        lambda: (E.grid_search, {"make_model": make_model, "param_grid": {"k": [2, 3]}, "data": interactions(),
-                                 "folds": 2, "k": 3}),
-        {"data": "interactions", "folds": "count", "k": "k"})
+        lambda: (E.grid_search, {"make_model": make_model, "data": interactions(), "param_grid": {"k": [2, 3]},
+                                 "folds": 2, "k": 3, "refit": True}),
+        {"data": "interactions", "folds": "count", "k": "k", "refit": "flag"})
     for entry in entries.values():
         entry.group = "fastcf.evaluation"
     return entries
@@ -669,7 +670,11 @@ EXCLUDED: Dict[str, str] = {
     "fastcf.progress.FitProgress.update": "advances a bar fastcf owns; the total is checked by the constructor",
 }
 #: Methods every model has that take nothing malformed, or are covered elsewhere.
-EXCLUDED_METHODS = {"save": _MODEL_FILES, "load": _MODEL_FILES, "get_params": _NO_ARGUMENTS}
+EXCLUDED_METHODS = {
+    "save": _MODEL_FILES, "load": _MODEL_FILES,
+    "set_params": ("stores constructor parameters verbatim, as the constructor does (scikit-learn's convention): "
+                   "fit checks the values, an unknown name is a ValueError (tests/models/test_params.py)"),
+}
 _ABSTRACT_BASES = ("fastcf.models.Recommender", "fastcf.models.FactorModel", "fastcf.models.baseline.RatingPredictor",
                    "fastcf.models.bpr.RankingFactorModel")
 
