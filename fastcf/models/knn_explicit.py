@@ -20,7 +20,7 @@ from fastcf._validation import check_choice, check_flag, check_number, check_pos
 from fastcf.kernels.similarity import MEASURES
 from fastcf.models._history import HistoryScorer
 from fastcf.models._pairs import pair_answer
-from fastcf.models.base import DEFAULT_BLOCK_BYTES, Recommender
+from fastcf.models.base import Recommender
 from fastcf.models.baseline import BaselineOnly, RatingPredictor
 from fastcf.models.item_knn import pruned_similarity
 
