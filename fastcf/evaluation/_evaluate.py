@@ -284,9 +284,13 @@ def _matrices(model, train, test, owner):
                 f"{owner}: 'train' and 'test' must share ID maps; use a fastcf split (random_split, "
                 f"leave_k_out, kfold, ...) or test.reindex(train.users, train.items)."
             )
+        model_users, model_items = getattr(model, "users_", None), getattr(model, "items_", None)
+        if _grown_from(model_users, train.users) and _grown_from(model_items, train.items):
+            # The model's maps hold every ID of train's (partial_fit appended users and items):
+            # evaluate in the model's index space, the new rows empty in train and test.
+            train, test = train.reindex(model_users, model_items), test.reindex(model_users, model_items)
         train_m, test_m, user_map, item_map = train.matrix, test.matrix, train.users, train.items
-        for name, ours, theirs in (("user", user_map, getattr(model, "users_", None)),
-                                   ("item", item_map, getattr(model, "items_", None))):
+        for name, ours, theirs in (("user", user_map, model_users), ("item", item_map, model_items)):
             if theirs is not None and theirs is not ours and theirs != ours:
                 raise ValueError(
                     f"{owner}: the model was fitted with other {name} IDs than 'train' has; fit it on 'train' "
@@ -310,6 +314,12 @@ def _matrices(model, train, test, owner):
             f"{train_m.shape[0]} x {train_m.shape[1]}; fit it on 'train'."
         )
     return train_m, test_m, user_map
+
+
+def _grown_from(model_map, data_map) -> bool:
+    """The model's ID map starts with ``data_map``'s IDs and has more (an updated model)."""
+    return (model_map is not None and len(model_map) > len(data_map)
+            and np.array_equal(model_map.raw_ids[:len(data_map)], data_map.raw_ids))
 
 
 def _check_gains(test_m, owner):

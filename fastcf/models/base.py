@@ -42,7 +42,7 @@ from fastcf.exceptions import IndexOutOfRangeError, NotFittedError
 from fastcf.kernels import select_topk
 from fastcf.kernels.topk import select_topk_dot_unchecked
 from fastcf.kernels._backend import resolve_backend
-from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, as_float_vector, check_finite, check_flag,
+from fastcf._validation import (IMPLICIT_FEEDBACK, as_canonical_csr, check_interactions, as_float_vector, check_finite, check_flag,
                                 check_float_dtype, check_n_threads, check_nonnegative, check_optional_flag,
                                 check_positive_int, check_representable, check_seed, check_squarable, check_summable,
                                 empty_csr_structure, message)
@@ -61,7 +61,7 @@ class Recommender:
     _fitted_attributes: Tuple[str, ...] = ("seen_",)
     #: The only attributes ``fastcf.load`` sets from a file (merged over the class hierarchy, each
     #: class naming what it adds); a file holding any other is refused. See fastcf.persistence.
-    _restorable_: Tuple[str, ...] = ("seen_", "users_", "items_")
+    _restorable_: Tuple[str, ...] = ("seen_", "users_", "items_", "drift_")
     #: Shapes of fitted arrays, checked when a model is loaded: one name per axis, where
     #: "n_users" and "n_items" are the fitted matrix's and any other name must be the same
     #: length wherever it appears (merged over the class hierarchy; subclasses add theirs).
@@ -177,13 +177,76 @@ class Recommender:
             self.users_, self.items_, self.seen_ = users, items, matrix
             self._fit(matrix, **kwargs)
             self._check_fitted_values(f"{type(self).__name__}.fit")
+            self.drift_ = 0.0
         except BaseException:
-            # Half-set state would pass _check_fitted and serve a half-fitted model.
-            for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_") and n not in before]:
-                delattr(self, name)
-            vars(self).update(before)
+            self._restore(before)
             raise
         return self
+
+    def _fitted_state(self) -> dict:
+        return {name: value for name, value in vars(self).items() if name.endswith("_") and not name.startswith("_")}
+
+    def _restore(self, before: dict) -> None:
+        # Half-set state would pass _check_fitted and serve a half-fitted model.
+        for name in [n for n in vars(self) if n.endswith("_") and not n.startswith("_") and n not in before]:
+            delattr(self, name)
+        vars(self).update(before)
+        self._forget_item_vectors()
+
+    # --- incremental updates --------------------------------------------------------------
+
+    def partial_fit(self, data) -> "Recommender":
+        """Add interactions, new users and new items, without a full refit.
+
+        ``data`` (Interactions) may hold users and items the model has not seen; their IDs
+        must be of the fitted kind (integers for a model fitted on integer IDs, strings for
+        strings). They are appended to the ID maps; ``seen_`` takes the new entries (where a
+        (user, item) was already there, the new value replaces the old). Then the model
+        updates what the new entries touch, as its ``_update`` documents: ALS models re-solve
+        the touched users, then the touched items, then those users again, each exactly
+        against the current other side, so untouched rows do not move at all; SGD models run
+        their fold-in passes over the touched users' entries; neighbour, history, popularity
+        and baseline models recompute their statistics from the merged data. The global
+        mean and rating scale of rating models stay those of the full fit.
+
+        ``drift_`` is then the share of ``seen_``'s entries added or changed by updates since
+        the last full ``fit`` (0 after it): the part of the data the model has only folded in.
+        Refit when it grows large (say above 0.2) or when quality on fresh data falls.
+        """
+        owner = f"{type(self).__name__}.partial_fit"
+        self._check_fitted("partial_fit")
+        if getattr(self, "users_", None) is None:
+            raise TypeError(f"{owner}: the model was fitted on a bare matrix, which has no IDs to extend; fit it on "
+                            f"Interactions to update it.")
+        if not isinstance(data, Interactions):
+            raise TypeError(message(owner, "data", "fastcf Interactions (new users, items and entries by raw ID)",
+                                    type(data).__name__))
+        data = check_interactions(data, "data", owner)
+        users = _extended(self.users_, data.users, "users", owner)
+        items = _extended(self.items_, data.items, "items", owner)
+        new = data.reindex(users, items).matrix
+        new = self._check_values(new, "data", owner)
+        seen = _merged(self.seen_, new)
+        before = self._fitted_state()
+        try:
+            self._forget_item_vectors()
+            old_shape = self.seen_.shape
+            self.users_, self.items_, self.seen_ = users, items, seen
+            self._update(seen, new, old_shape)
+            self._check_fitted_values(owner)
+            changed = getattr(self, "drift_", 0.0) * before["seen_"].nnz + new.nnz
+            self.drift_ = float(min(1.0, changed / max(seen.nnz, 1)))
+        except BaseException:
+            self._restore(before)
+            raise
+        return self
+
+    def _update(self, seen: sp.csr_matrix, new: sp.csr_matrix, old_shape) -> None:
+        """Bring the fitted state to ``seen`` (``new``: the entries just added, both over the
+        grown ID maps; ``old_shape``: the fitted shape before). By default the statistics are
+        recomputed from the merged data (neighbour, history, popularity and baseline models:
+        their fit *is* the statistics); factor models override with incremental solves."""
+        self._fit(seen)
 
     def _check_fitted_values(self, owner: str) -> None:
         """Refuse a fitted state that is not finite (a diverged fit); models with factors override."""
@@ -226,14 +289,18 @@ class Recommender:
         matrix = as_canonical_csr(matrix, "data", owner)
         if matrix.nnz == 0:
             raise ValueError(f"{owner}: 'data' of shape {matrix.shape} holds no interactions (nnz = 0).")
+        return self._check_values(matrix, "data", owner), users, items
+
+    def _check_values(self, matrix: sp.csr_matrix, name: str, owner: str) -> sp.csr_matrix:
+        """The value checks of a checked CSR that every way of training shares (fit, partial_fit)."""
         if self._nonnegative_data:
-            check_nonnegative(matrix, "data", owner, IMPLICIT_FEEDBACK)
+            check_nonnegative(matrix, name, owner, IMPLICIT_FEEDBACK)
         if hasattr(self, "dtype"):
-            check_representable(matrix, self.dtype, "data", owner)
+            check_representable(matrix, self.dtype, name, owner)
             if self._squared_error_data:
-                check_squarable(matrix, self.dtype, "data", owner, "squared errors")
-        check_summable(matrix, "data", owner)
-        return matrix, users, items
+                check_squarable(matrix, self.dtype, name, owner, "squared errors")
+        check_summable(matrix, name, owner)
+        return matrix
 
     def _check_common_params(self) -> None:
         """The parameters many models share, where the model has them: one check, one message."""
@@ -664,6 +731,43 @@ class Recommender:
             raise ValueError(f"{type(self).__name__}.predict: 'users' and 'items' must have one length; "
                              f"got {u.shape[0]} and {i.shape[0]}.")
         return pair_answer(self._score_pairs(u, i), users, items)
+
+
+def _extended(fitted: IdMap, given: IdMap, name: str, owner: str) -> IdMap:
+    """The fitted ID map with the new IDs of ``given`` appended; IDs of another kind than the
+    fitted ones (a string among integer IDs) are refused, since the map could not be saved
+    or looked up consistently."""
+    def kind(raw):
+        return "integer" if raw.dtype.kind in "iu" else ("float" if raw.dtype.kind == "f" else "string or other")
+
+    new = given.raw_ids[fitted._lookup(given.raw_ids, "ignore", owner, name) < 0]
+    if new.size and len(fitted) and kind(new) != kind(fitted.raw_ids):
+        raise TypeError(message(owner, name, f"IDs of the fitted kind ({kind(fitted.raw_ids)}, dtype "
+                                f"{fitted.raw_ids.dtype})", f"new IDs of dtype {new.dtype}, e.g. {new[0]!r}"))
+    return fitted.extend(new.astype(fitted.raw_ids.dtype) if new.size and len(fitted) else new)
+
+
+def _merged(old: sp.csr_matrix, new: sp.csr_matrix) -> sp.csr_matrix:
+    """``old`` grown to ``new``'s shape with ``new``'s entries added; where both hold a (user,
+    item), ``new``'s value (explicit zeros included) replaces the old one."""
+    old = sp.csr_matrix((old.data, old.indices, old.indptr), shape=old.shape)
+    old.resize(new.shape)
+    old_rows = np.repeat(np.arange(old.shape[0], dtype=np.int64), np.diff(old.indptr))
+    new_rows = np.repeat(np.arange(new.shape[0], dtype=np.int64), np.diff(new.indptr))
+    width = np.int64(max(new.shape[1], 1))
+    old_keys = old_rows * width + old.indices
+    new_keys = new_rows * width + new.indices
+    keep = ~np.isin(old_keys, new_keys)
+    keys = np.concatenate([old_keys[keep], new_keys])
+    values = np.concatenate([old.data[keep].astype(np.result_type(old.dtype, new.dtype)),
+                             new.data.astype(np.result_type(old.dtype, new.dtype))])
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    rows, cols = keys // width, keys % width
+    indptr = np.zeros(new.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=new.shape[0]), out=indptr[1:])
+    index_dtype = np.int32 if max(keys.size, *new.shape) < np.iinfo(np.int32).max else np.int64
+    return sp.csr_matrix((values, cols.astype(index_dtype), indptr.astype(index_dtype)), shape=new.shape)
 
 
 def _exclusions(seen: sp.csr_matrix, rows: np.ndarray, position: Optional[np.ndarray]):

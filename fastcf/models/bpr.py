@@ -113,6 +113,52 @@ class RankingFactorModel(FactorModel):
         self._forget_item_vectors()
         self.user_factors_, self.item_factors_, self.item_bias_ = user_embeddings, item_embeddings, bias
 
+    # --- incremental updates --------------------------------------------------------------
+
+    def _update(self, seen, new, old_shape) -> None:
+        """A fold-in of the touched users, then ``fold_in_epochs`` epochs of the model's SGD
+        over their entries (old and new positives, negatives drawn among the items they have
+        not seen), items learning too, then one more fold-in of those users from where they
+        are. A new item's bias is not learned from these few users (it keeps the fitted
+        items' mean until the next full fit): else it would rank above everything for all. Only new items keep
+        what they learned; the fitted items go back to their rows, as in a fold-in: passes
+        over a few users' entries would otherwise push the biases of the items they drew (as
+        positives or negatives) up or down for everyone. New items start from ``init_std`` noise and new users
+        from zero, as a fit and a fold-in start. Seeded by ``random_state`` and the update's
+        shape; one thread, so one seed gives one result."""
+        dtype = self.item_factors_.dtype
+        n_users, n_items = seen.shape
+        rng = np.random.default_rng([0 if self.random_state is None else self.random_state, 4, n_users, n_items])
+        user_factors = np.vstack([self.user_factors_, np.zeros((n_users - old_shape[0], self.factors), dtype)])
+        item_factors = np.vstack([self.item_factors_, rng.normal(0.0, self.init_std,
+                                                                 (n_items - old_shape[1], self.factors)).astype(dtype)])
+        # A new item's bias starts at the fitted items' mean, not at 0: biases of a ranking fit
+        # sit mostly below 0, and a zero would rank an item nobody has had yet above most.
+        start_bias = self.item_bias_.mean() if self.item_bias_.size else 0.0
+        bias = np.concatenate([self.item_bias_, np.full(n_items - old_shape[1], start_bias, dtype)])
+        touched = np.diff(new.indptr) > 0
+        kept = np.repeat(touched, np.diff(seen.indptr))
+        rows = sp.csr_matrix((seen.data[kept], seen.indices[kept],
+                              np.concatenate([[0], np.cumsum(np.where(touched, np.diff(seen.indptr), 0))])),
+                             shape=seen.shape)
+        positives = _positives(rows)
+        fitted_items, fitted_bias = item_factors.copy(), bias.copy()
+        index = np.flatnonzero(touched)
+        self._set_embeddings(user_factors, item_factors, bias, None, None)
+        user_factors[index] = self._fold_in(seen[index], start=user_factors[index])
+        ranking_epoch(
+            positives.indptr, positives.indices, entry_rows(positives).astype(positives.indices.dtype), user_factors,
+            item_factors, bias, ranking_rng_state(int(rng.integers(2**63)), 1), loss=self._loss,
+            n_samples=positives.nnz * self.fold_in_epochs, max_sampled=self.max_sampled,
+            learning_rate=self.learning_rate, reg_user=self.regularization, reg_item=self.regularization,
+            reg_bias=self.bias_regularization, learn_bias=False, rank_weights=self._rank_weights(n_items),
+            n_threads=1, backend=self.backend,
+        )
+        fitted = slice(0, old_shape[1])
+        item_factors[fitted], bias[fitted] = fitted_items[fitted], fitted_bias[fitted]
+        self._set_embeddings(user_factors, item_factors, bias, None, None)
+        user_factors[index] = self._fold_in(seen[index], start=user_factors[index])
+
     # --- scores: [p_u, 1] · [q_i, b_i] --------------------------------------------------
 
     def _query_vectors(self, state):

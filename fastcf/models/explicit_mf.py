@@ -219,3 +219,47 @@ class BiasedMF(RatingPredictor, FactorModel):
             n_threads=self.n_threads, backend=self.backend,
         )
         return bias, factors
+
+    # --- incremental updates --------------------------------------------------------------
+
+    def _update(self, seen, new, old_shape) -> None:
+        """Exact ridge solves, as ``fold_in`` solves a user: the touched users' (b_u, p_u)
+        against the current items, then the touched items' (b_i, q_i) against the users, then
+        those users again; other rows do not move. New items start from the fit's
+        ``init_std`` noise (a new user of only new items would otherwise stay at zero). For
+        ExplicitALS this is its own algorithm on the touched rows; for the SGD models it is
+        the exact minimiser of the same objective on those rows, the others fixed."""
+        dtype = self.item_factors_.dtype
+        n_users, n_items = seen.shape
+        rng = np.random.default_rng([0 if self.random_state is None else self.random_state, 3, n_items])
+        user_factors = np.vstack([self.user_factors_, np.zeros((n_users - old_shape[0], self.factors), dtype)])
+        item_factors = np.vstack([self.item_factors_, rng.normal(0.0, self.init_std,
+                                                                 (n_items - old_shape[1], self.factors)).astype(dtype)])
+        user_bias = np.concatenate([self.user_bias_, np.zeros(n_users - old_shape[0], self.user_bias_.dtype)])
+        item_bias = np.concatenate([self.item_bias_, np.zeros(n_items - old_shape[1], self.item_bias_.dtype)])
+        self.known_users_ = np.diff(seen.indptr) > 0
+        self.known_items_ = np.bincount(seen.indices, minlength=n_items) > 0
+        self._grow_extra(old_shape, seen.shape)
+        self._forget_item_vectors()
+        self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_ = (
+            user_factors, item_factors, user_bias, item_bias)
+        touched_users = np.flatnonzero(np.diff(new.indptr))
+        touched_items = np.unique(new.indices)
+        by_item = seen.T.tocsr()
+        for step, rows in (("users", touched_users), ("items", touched_items), ("users", touched_users)):
+            self._forget_item_vectors()
+            if step == "users":
+                self._solve_users(rows, seen[rows])
+            else:
+                bias, factors = self._ridge_rows(by_item[rows], self.user_factors_, self.user_bias_, np.float64)
+                self.item_bias_[rows] = bias
+                self.item_factors_[rows] = factors.astype(dtype)
+
+    def _grow_extra(self, old_shape, shape) -> None:
+        """Grow state beyond factors and biases to ``shape`` (SVDpp's implicit factors)."""
+
+    def _solve_users(self, index: np.ndarray, rows: sp.csr_matrix) -> None:
+        bias, factors = self._fold_in(rows)
+        self.user_bias_[index] = bias
+        self.user_factors_[index] = factors
+

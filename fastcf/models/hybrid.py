@@ -95,6 +95,13 @@ class HybridMF(_Params, RankingFactorModel):
         self._store(**{k: v for k, v in locals().items() if k not in ("self", "__class__")})
 
     @property
+    def partial_fit(self):
+        # Hidden, as hasattr(model, "partial_fit") is how callers ask whether a model updates.
+        raise AttributeError("HybridMF has no partial_fit: its users and items are sums of identity and side-feature "
+                             "embeddings, and a new row would need its features; refit, or fold new users in with "
+                             "recommend_for_history / cold_user_factors.")
+
+    @property
     def _loss(self) -> str:
         return self.loss
 

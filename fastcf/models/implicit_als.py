@@ -10,11 +10,9 @@ from typing import Callable, Optional
 import numpy as np
 import scipy.sparse as sp
 
-from fastcf.data.interactions import Interactions
 from fastcf.kernels import als_half_step
 from fastcf.kernels.als import als_half_step_unchecked, als_loss_unchecked
-from fastcf._validation import (IMPLICIT_FEEDBACK, check_choice, check_interactions, check_nonnegative,
-                                check_number, check_positive_int)
+from fastcf._validation import check_choice, check_number, check_positive_int
 from fastcf.exceptions import DataError
 from fastcf.models._factor_init import factor_seed, initial_factors
 from fastcf.models.base import FactorModel
@@ -244,34 +242,19 @@ class ImplicitALS(FactorModel):
         order = np.argsort(-contributions, kind="stable")[:k]
         return self._item_ids(history[order].astype(np.int64)), contributions[order], float(contributions.sum())
 
-    # --- growing the model ----------------------------------------------------------------
+    # --- incremental updates -------------------------------------------------------------
 
-    def partial_fit(self, data: Interactions) -> "ImplicitALS":
-        """Add interactions, and new users and items, without refitting everything.
-
-        ``data`` (Interactions) may hold users and items the model has not seen: they are
-        appended to the ID maps. The users in ``data`` are re-solved with the item factors
-        fixed, then the items in ``data`` with the user factors fixed, then those users once
-        more; everything else is unchanged. ``seen_`` takes the new entries (a repeated
-        (user, item) takes the new value).
-        """
-        self._check_fitted("partial_fit")
-        if not isinstance(data, Interactions) or self.users_ is None:
-            raise TypeError(f"{type(self).__name__}.partial_fit: needs Interactions, and a model fitted on Interactions.")
-        data = check_interactions(data, "data", f"{type(self).__name__}.partial_fit")
-        users = self.users_.extend(data.users.raw_ids)
-        items = self.items_.extend(data.items.raw_ids)
-        new = data.reindex(users, items).matrix
-        check_nonnegative(new, "data", f"{type(self).__name__}.partial_fit", IMPLICIT_FEEDBACK)
-        old = self.seen_.copy()
-        old.resize(new.shape)
-        # Where both have an entry, the new value wins: drop the old one, then add.
-        overlap = old.multiply(new != 0) if new.nnz else old.multiply(0)
-        seen = (old - overlap + new).tocsr()
-        seen.sum_duplicates()
+    def _update(self, seen, new, old_shape) -> None:
+        """Re-solve the users the new entries touch, then their items, then those users again,
+        each exactly (Cholesky) against the current other side; other rows stay bit for bit.
+        New rows start from the fit's random initial factors (their own place in the seed's
+        stream), so that new users with only new items do not stay at zero."""
         dtype = self.user_factors_.dtype
-        user_factors = np.vstack([self.user_factors_, np.zeros((len(users) - self.user_factors_.shape[0], self.factors), dtype)])
-        item_factors = np.vstack([self.item_factors_, np.zeros((len(items) - self.item_factors_.shape[0], self.factors), dtype)])
+        seed = factor_seed(self.random_state)
+        user_factors = np.vstack([self.user_factors_, initial_factors(seed, USERS, old_shape[0], seen.shape[0],
+                                                                      self.factors, dtype)])
+        item_factors = np.vstack([self.item_factors_, initial_factors(seed, ITEMS, old_shape[1], seen.shape[1],
+                                                                      self.factors, dtype)])
         touched_users = np.flatnonzero(np.diff(new.indptr))
         touched_items = np.unique(new.indices)
         user_items = self._confidence(seen, "partial_fit")
@@ -281,11 +264,7 @@ class ImplicitALS(FactorModel):
             (touched_items, item_users, user_factors, item_factors),
             (touched_users, user_items, item_factors, user_factors),
         ):
-            part = csr[rows]
             solved = np.zeros((rows.size, self.factors), dtype=dtype)
-            self._half_step(part, other, solved, cg_steps=0)
+            self._half_step(csr[rows], other, solved, cg_steps=0)
             factors[rows] = solved
         self.user_factors_, self.item_factors_ = user_factors, item_factors
-        self.users_, self.items_, self.seen_ = users, items, seen
-        self._check_fitted_values(f"{type(self).__name__}.partial_fit")
-        return self

@@ -187,3 +187,20 @@ class SVDpp(BiasedMF):
                                              self.item_factors_[rows.indices].astype(np.float64))
         bias, factors = super()._fold_in(shifted)
         return bias, (factors.astype(np.float64) + sums).astype(self.item_factors_.dtype)
+
+    def _grow_extra(self, old_shape, shape) -> None:
+        # A new item's y_j starts at zero: it enters new users' z_u once a full fit learns it.
+        dtype = self.implicit_factors_.dtype
+        self.implicit_factors_ = np.vstack([self.implicit_factors_,
+                                            np.zeros((shape[1] - old_shape[1], self.factors), dtype)])
+        self.explicit_user_factors_ = np.vstack([self.explicit_user_factors_,
+                                                 np.zeros((shape[0] - old_shape[0], self.factors), dtype)])
+
+    def _solve_users(self, index, rows) -> None:
+        """(b_u, p_u + z_u) as fold_in solves it; p_u kept apart as the fit keeps it."""
+        bias, effective = self._fold_in(rows)
+        sums = np.asarray(self._implicit_rows(rows, np.float64) @ self.implicit_factors_.astype(np.float64))
+        self.user_bias_[index] = bias
+        self.user_factors_[index] = effective
+        self.explicit_user_factors_[index] = (effective.astype(np.float64) - sums).astype(effective.dtype)
+
