@@ -757,7 +757,10 @@ def _merged(old: sp.csr_matrix, new: sp.csr_matrix) -> sp.csr_matrix:
     width = np.int64(max(new.shape[1], 1))
     old_keys = old_rows * width + old.indices
     new_keys = new_rows * width + new.indices
-    keep = ~np.isin(old_keys, new_keys)
+    # Both key arrays are sorted (canonical rows): a binary search finds the replaced entries.
+    found = np.searchsorted(new_keys, old_keys)
+    keep = new_keys[np.minimum(found, max(new_keys.size - 1, 0))] != old_keys if new_keys.size else np.ones(
+        old_keys.size, dtype=bool)
     keys = np.concatenate([old_keys[keep], new_keys])
     values = np.concatenate([old.data[keep].astype(np.result_type(old.dtype, new.dtype)),
                              new.data.astype(np.result_type(old.dtype, new.dtype))])

@@ -68,6 +68,8 @@ class ExplicitALS(BiasedMF):
     As BiasedMF; ``loss_history_`` holds the training RMSE after every iteration.
     """
 
+    _update_fitted_items = True  # its fit is these ridge solves: an update is more of them
+
     def __init__(
         self,
         *,

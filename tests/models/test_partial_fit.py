@@ -89,6 +89,17 @@ def test_als_updates_move_only_the_touched_rows_and_solve_them_exactly(cls, data
         np.testing.assert_allclose(model.user_factors_for(history), model.user_factors_[row], rtol=1e-4, atol=1e-5)
 
 
+def test_sgd_rating_models_keep_their_fitted_items(data):
+    from fastcf.models import BiasedMF
+
+    model = _fitted(BiasedMF, data)
+    items, bias = model.item_factors_.copy(), model.item_bias_.copy()
+    model.partial_fit(_new(data))
+    np.testing.assert_array_equal(model.item_factors_[:data.n_items], items)
+    np.testing.assert_array_equal(model.item_bias_[:data.n_items], bias)
+    assert np.abs(model.item_factors_[data.n_items:]).sum() > 0  # the new items are solved
+
+
 def test_a_new_item_of_new_users_only_is_learned(data):
     model = _fitted(ImplicitALS, data).partial_fit(_new(data))
     assert np.abs(model.item_factors_[model.items_.to_index(7002)]).sum() > 0
