@@ -287,17 +287,6 @@ def _emit(frame, as_json: bool) -> None:
 
 # --- the subcommands ---------------------------------------------------------------------------
 
-class _MostPopular:
-    """Ranks every user's unseen items by how many users have them: the baseline a model must beat."""
-
-    def __init__(self, train):
-        self.seen_ = train.matrix
-        self.counts = np.bincount(train.matrix.indices, minlength=train.n_items).astype(np.float64)
-
-    def _score(self, users, items):
-        return np.broadcast_to(self.counts[items], (users.size, items.size)).copy()
-
-
 def _progress(args) -> Optional[bool]:
     """show_progress for the command's fits: none with -q, at once on a terminal, else fastcf's switch."""
     if args.quiet:
@@ -310,7 +299,7 @@ def cmd_demo(args) -> int:
 
     import fastcf
     from fastcf.data import leave_k_out, synthetic
-    from fastcf.models import ImplicitALS
+    from fastcf.models import ImplicitALS, Popularity
 
     started = time.perf_counter()
     if args.data in ("synthetic", "synthetic:ml100k") or (args.data is None and _cached_movielens() is None):
@@ -340,7 +329,7 @@ def cmd_demo(args) -> int:
     k = args.k
     metrics = ["precision", "recall", "ndcg", "hit_rate", "coverage"]
     rows = {name: fastcf.evaluate(m, train, test, k, metrics=metrics)
-            for name, m in (("ImplicitALS", model), ("most popular", _MostPopular(train)))}
+            for name, m in (("ImplicitALS", model), ("most popular", Popularity().fit(train)))}
     table = pd.DataFrame({name: [result[m] for m in metrics] for name, result in rows.items()},
                          index=[f"{m}@{k}" if m != "coverage" else m for m in metrics]).T
     print(f"4. Evaluation on the held-out ratings ({rows['ImplicitALS']['n_users']:,} users; higher is better)")
