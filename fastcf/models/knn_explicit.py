@@ -305,7 +305,8 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
         _, z, similarity, value = self._neighbours(x, y, self._by_y(self.seen_), self.user_bias_)
         if not self._estimate(u, i, self.seen_, self.user_bias_)[1][0]:
             return z[:0], np.zeros(0)
-        return z, similarity * value / similarity.sum()
+        by_index = np.argsort(z, kind="stable")  # the neighbours come by similarity; equal terms go by index
+        return z[by_index], (similarity * value / similarity.sum())[by_index]
 
     def _explain_ids(self, indices):
         return self._user_ids(indices) if self.user_based else self._item_ids(indices)
