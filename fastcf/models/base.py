@@ -672,9 +672,9 @@ class Recommender:
 
         Every model answers in one form: the score is base + Σ_j term_j, the sum over the
         user's training items j (their neighbours, for user-based neighbour models), base
-        being the part no item of the history makes (0 for the implicit-feedback models,
-        μ + b_i for the rating models). Each model's ``explain`` says what its terms are and
-        whether the decomposition is exact.
+        being the part the terms leave out (0 for the implicit-feedback models, μ + b_i for
+        BaselineOnly and the rating factor models). Each model's ``explain`` says what its
+        terms and base are, and whether the decomposition is exact (docs/models.md has a table).
 
         Parameters
         ----------

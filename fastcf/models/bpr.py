@@ -130,9 +130,10 @@ class RankingFactorModel(FactorModel):
 
         The score p_u · q_i + b_i does not decompose over the history: p_u is the end of SGD
         over sampled (positive, negative) pairs, not a function of the history that can be
-        taken apart. What can be said exactly is the item side of why ``item`` ranks high:
-        its factors point where the factors of the user's items do. The terms are those dot
-        products q_i · q_j over the user's training items j; they do not sum to the score.
+        taken apart. What this gives instead is the item side of why ``item`` ranks high:
+        how closely its factors point where those of the user's items do, in the space the
+        score is computed in. The terms are the dot products q_i · q_j over the user's
+        training items j; they do not sum to the score.
 
         Returns
         -------
