@@ -94,22 +94,12 @@ class HistoryScorer:
 
     # --- explanation ----------------------------------------------------------------------
 
-    def _contributions(self, query_row: sp.csr_matrix, item: int):
-        """(indices j of the query's entries, their terms q_j W[j, item]), largest first."""
+    def _explain_terms(self, user, item):
+        """The entries j of the user's query row (items, or neighbours) and their terms q_j W[j, item]."""
+        query_row = self._query_rows(np.array([user]))
         weights = self._weights()
-        terms = query_row.data.astype(np.float64) * np.asarray(
-            weights[query_row.indices, np.full(query_row.indices.size, item)]).ravel()
-        order = np.argsort(-terms, kind="stable")
-        return query_row.indices[order].astype(np.int64), terms[order]
-
-    def _explain_items(self, user, item, k: int, ids_of=None):
-        """explain: which entries of ``user``'s query row (items, or neighbours) made the score."""
-        self._check_fitted("explain")
-        u = self._one_index(user, self.users_, self.n_users, "user", "explain")
-        i = self._one_index(item, self.items_, self.n_items, "item", "explain")
-        k = check_positive_int(k, "k", f"{type(self).__name__}.explain")
-        indices, terms = self._contributions(self._query_rows(np.array([u])), i)
-        return (ids_of or self._item_ids)(indices[:k]), terms[:k], float(terms.sum())
+        looked_up = np.asarray(weights[query_row.indices, np.full(query_row.indices.size, item)]).ravel()
+        return query_row.indices, query_row.data.astype(np.float64) * looked_up
 
     # --- similar rows of the weights ------------------------------------------------------
 

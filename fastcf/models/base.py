@@ -732,6 +732,55 @@ class Recommender:
                              f"got {u.shape[0]} and {i.shape[0]}.")
         return pair_answer(self._score_pairs(u, i), users, items)
 
+    # --- explanation ----------------------------------------------------------------------
+
+    def explain(self, user, item, k: int = 5):
+        """Which of the user's training items make up their score for ``item``, largest first.
+
+        Every model answers in one form: the score is base + Σ_j term_j, the sum over the
+        user's training items j (their neighbours, for user-based neighbour models), base
+        being the part the terms leave out (0 for the implicit-feedback models, μ + b_i for
+        BaselineOnly and the rating factor models). Each model's ``explain`` says what its
+        terms and base are, and whether the decomposition is exact (docs/models.md has a table).
+
+        Parameters
+        ----------
+        user, item : one raw ID each (dense indices if fitted on a bare matrix)
+        k : int >= 1
+            Terms to return; fewer when the user has fewer.
+
+        Returns
+        -------
+        ids : ndarray of shape (min(k, n_terms),), raw IDs of the items (or neighbours),
+            largest term first (ties: the smaller index first)
+        contributions : ndarray of the same shape, float64, their terms
+        total : float, the sum of all the terms, not only the k returned (0 for a user
+            without training items)
+        """
+        owner = "explain"
+        self._check_fitted(owner)
+        u = self._one_index(user, self.users_, self.n_users, "user", owner)
+        i = self._one_index(item, self.items_, self.n_items, "item", owner)
+        k = check_positive_int(k, "k", f"{type(self).__name__}.{owner}")
+        indices, terms = self._explain_terms(u, i)
+        terms = np.asarray(terms, dtype=np.float64)
+        order = np.argsort(-terms, kind="stable")[:k]
+        return self._explain_ids(np.asarray(indices, dtype=np.int64)[order]), terms[order], float(terms.sum())
+
+    def _explain_terms(self, user: int, item: int):
+        """(indices j, term_j) of the score of dense ``item`` for training ``user``; see explain."""
+        raise NotImplementedError(f"{type(self).__name__} does not decompose its scores.")
+
+    def _explain_ids(self, indices: np.ndarray):
+        """The raw IDs of what the terms of ``_explain_terms`` belong to (items, unless a model
+        explains by neighbours)."""
+        return self._item_ids(indices)
+
+    def _training_row(self, user: int):
+        """(item indices, values as float64) of a training user's row of ``seen_``."""
+        lo, hi = self.seen_.indptr[user], self.seen_.indptr[user + 1]
+        return self.seen_.indices[lo:hi].astype(np.int64), self.seen_.data[lo:hi].astype(np.float64)
+
 
 def _extended(fitted: IdMap, given: IdMap, name: str, owner: str) -> IdMap:
     """The fitted ID map with the new IDs of ``given`` appended; IDs of another kind than the

@@ -278,6 +278,29 @@ class BaselineOnly(RatingPredictor, Recommender):
     def _fold_in(self, rows):
         return self._ridge_bias(rows, self.reg_user), None
 
+    def explain(self, user, item, k: int = 5):
+        """Which of the user's ratings make up their bias, the personal part of the rating of ``item``.
+
+        b_u = Σ_j (r_uj − μ − b_j) / (reg_user + n_u) is linear in the user's ratings, so the
+        unclipped prediction μ + b_i + b_u decomposes exactly over the items j they rated.
+        The terms are the same for every ``item``: a baseline personalises how high a user
+        rates, not which items rank first.
+
+        Returns
+        -------
+        ids : the top k rated items (raw IDs), largest term first
+        contributions : their terms (r_uj − μ − b_j) / (reg_user + n_u)
+        total : their sum over all the user's ratings: the b_u that folding in those ratings
+            gives with the current item biases, which is the fitted b_u (fit ends with the
+            user step); the unclipped prediction is μ + b_i + total
+        """
+        return super().explain(user, item, k)
+
+    def _explain_terms(self, user, item):
+        history, ratings = self._training_row(user)
+        residual = ratings - self.global_mean_ - self.item_bias_[history]
+        return history, residual / (self.reg_user + history.size)
+
     def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
         """The k items whose biases are closest to each given item's (similarity −|b_i − b_j|).
 

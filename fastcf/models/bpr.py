@@ -169,6 +169,33 @@ class RankingFactorModel(FactorModel):
         return self._cached_item_vectors(lambda: np.hstack([self.item_factors_, self.item_bias_[:, None]]),
                                          self.item_factors_, self.item_bias_)
 
+    # --- explanation ----------------------------------------------------------------------
+
+    def explain(self, user, item, k: int = 5):
+        """An approximate explanation: the user's training items closest to ``item`` in factor space.
+
+        The score p_u · q_i + b_i does not decompose over the history: p_u is the end of SGD
+        over sampled (positive, negative) pairs, not a function of the history that can be
+        taken apart. What this gives instead is the item side of why ``item`` ranks high:
+        how closely its factors point where those of the user's items do, in the space the
+        score is computed in. The terms are the dot products q_i · q_j over the user's
+        training items j; they do not sum to the score.
+
+        Returns
+        -------
+        ids : the top k training items (raw IDs), largest q_i · q_j first
+        contributions : q_i · q_j
+        total : their sum over all the user's items, q_i · Σ_j q_j: the score (item bias
+            left out) of a user represented by the sum of their items' factors, not the
+            model's score
+        """
+        return super().explain(user, item, k)
+
+    def _explain_terms(self, user, item):
+        history, _ = self._training_row(user)
+        factors = self.item_factors_
+        return history, factors[history].astype(np.float64) @ factors[item].astype(np.float64)
+
     # --- fold-in --------------------------------------------------------------------------
 
     def user_factors_for(self, history, *, start=None) -> np.ndarray:

@@ -207,7 +207,7 @@ class EASE(HistoryFoldIn, Recommender):
         contributions : their terms x_uj B_ji
         total : the sum over all the user's items, i.e. the score
         """
-        return self._explain_items(user, item, k)
+        return super().explain(user, item, k)
 
     def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
         """For each given item j, the k items i with the largest weight B_ji (what j predicts most).

@@ -133,6 +133,28 @@ class ExplicitALS(BiasedMF):
                 if self.callback is not None and self.callback(iteration, self, rmse) is False:
                     break
 
+    def explain(self, user, item, k: int = 5):
+        """Which of the user's ratings make up their predicted rating of ``item``, exactly.
+
+        The fit ends with the user half-step, which solves every user's z_u = [p_u, b_u] as
+
+            z_u = A_u⁻¹ Σ_j ỹ_j t_j,  t_j = r_uj − μ − b_j,  ỹ_j = [q_j, 1],
+            A_u = Σ_j ỹ_j ỹ_jᵀ + n_u diag(reg_factors, ..., reg_factors, reg_bias),
+
+        linear in the residuals t_j; so the user's part of the prediction, p_u · q_i + b_u,
+        is exactly Σ_j (ỹ_iᵀ A_u⁻¹ ỹ_j) t_j over the items j they rated. The terms are
+        computed in float64; with ``dtype=float32`` the fitted solve agrees to about 1e-5.
+
+        Returns
+        -------
+        ids : the top k rated items (raw IDs), largest term first
+        contributions : their terms (ỹ_iᵀ A_u⁻¹ ỹ_j) t_j
+        total : their sum over all the user's ratings, p_u · q_i + b_u: the unclipped
+            prediction (as ``predict(..., clip=False)`` and ``recommend`` give it) is
+            μ + b_i + total
+        """
+        return super().explain(user, item, k)
+
     def _training_rmse(self, matrix, user_rows, user_factors, item_factors, user_bias, item_bias) -> float:
         """RMSE over the training ratings, in float64, a slice of entries at a time: the (nnz, factors)
         gathers of all entries at once would take gigabytes on MovieLens 1M."""

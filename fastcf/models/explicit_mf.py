@@ -9,6 +9,7 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.linalg import cho_factor, cho_solve
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import als_explicit_half_step, sgd_epoch, sgd_schedule
@@ -195,6 +196,56 @@ class BiasedMF(RatingPredictor, FactorModel):
     def _score_pairs(self, user_indices, item_indices):
         return (self.global_mean_ + self.user_bias_[user_indices].astype(np.float64)
                 + self.item_bias_[item_indices] + self._interaction(user_indices, item_indices))
+
+    # --- explanation ----------------------------------------------------------------------
+
+    def explain(self, user, item, k: int = 5):
+        """Which of the user's ratings make up their predicted rating of ``item``, through the
+        fold-in's ridge solve.
+
+        With the items fixed, the user's z_u = [p_u, b_u] that the fold-in solves (see
+        ``fold_in``) is linear in the residuals t_j = r_uj − μ − b_j of their ratings:
+
+            z_u = A_u⁻¹ Σ_j ỹ_j t_j,  ỹ_j = [q_j, 1],
+            A_u = Σ_j ỹ_j ỹ_jᵀ + n_u diag(reg_factors, ..., reg_factors, reg_bias),
+
+        so the user's part of the prediction, ỹ_i · z_u = p_u · q_i + b_u, is exactly
+        Σ_j (ỹ_iᵀ A_u⁻¹ ỹ_j) t_j over the items j they rated.
+
+        BiasedMF's users are fitted by SGD, which no closed form gives back: this decomposes
+        the user *as folded in* from their training ratings (``fold_in``,
+        ``predict_for_history``), whose prediction is near the fitted user's but not equal.
+
+        Returns
+        -------
+        ids : the top k rated items (raw IDs), largest term first
+        contributions : their terms (ỹ_iᵀ A_u⁻¹ ỹ_j) t_j
+        total : their sum over all the user's ratings, p_u · q_i + b_u of the fold-in: the
+            unclipped prediction for the user's folded-in history is μ + b_i + total
+        """
+        return super().explain(user, item, k)
+
+    def _explain_terms(self, user, item):
+        history, ratings = self._training_row(user)
+        influence = self._ridge_influence(history, item)
+        return history, influence * (ratings - self.global_mean_ - self.item_bias_[history])
+
+    def _ridge_influence(self, history: np.ndarray, item: int) -> np.ndarray:
+        """ỹ_jᵀ A_u⁻¹ ỹ_i for the items j of one history (see explain), in float64: how much the
+        residual of each moves the user's part of the prediction of ``item``."""
+        if history.size == 0:
+            return np.zeros(0)
+        factors = self.item_factors_.astype(np.float64)
+        extended = np.hstack([factors[history], np.ones((history.size, 1))])
+        penalty = history.size * np.append(np.full(factors.shape[1], float(self.reg_factors)), float(self.reg_bias))
+        try:
+            # A_u is symmetric: ỹ_jᵀ A_u⁻¹ ỹ_i = ỹ_j · (A_u⁻¹ ỹ_i), one solve for the whole history.
+            solved = cho_solve(cho_factor(extended.T @ extended + np.diag(penalty)), np.append(factors[item], 1.0))
+        except np.linalg.LinAlgError:
+            raise ValueError(f"{type(self).__name__}.explain: the user's ridge system is not positive definite "
+                             f"(their {history.size} ratings do not determine the factors); raise 'reg_factors' "
+                             f"(now {self.reg_factors}) and 'reg_bias' (now {self.reg_bias}).") from None
+        return extended @ solved
 
     # --- fold-in --------------------------------------------------------------------------
 

@@ -227,20 +227,17 @@ class ImplicitALS(FactorModel):
         total : the sum over all the user's items, i.e. the score of ``item`` for a user with
             this history solved exactly
         """
-        self._check_fitted("explain")
-        u = self._one_index(user, self.users_, self.n_users, "user", "explain")
-        i = self._one_index(item, self.items_, self.n_items, "item", "explain")
-        k = check_positive_int(k, "k", f"{type(self).__name__}.explain")
-        lo, hi = self.seen_.indptr[u], self.seen_.indptr[u + 1]
-        history = self.seen_.indices[lo:hi]
-        confidence = 1.0 + self.alpha * self.seen_.data[lo:hi].astype(np.float64)
+        return super().explain(user, item, k)
+
+    def _explain_terms(self, user, item):
+        history, values = self._training_row(user)
+        confidence = 1.0 + self.alpha * values
         Y = self.item_factors_.astype(np.float64)
         Yu = Y[history]
         A = Y.T @ Y + (Yu * (confidence - 1.0)[:, None]).T @ Yu + self.regularization * np.eye(Y.shape[1])
-        weights = np.linalg.solve(A, Y[i])
-        contributions = confidence * (Yu @ weights)
-        order = np.argsort(-contributions, kind="stable")[:k]
-        return self._item_ids(history[order].astype(np.int64)), contributions[order], float(contributions.sum())
+        # A is symmetric: y_iᵀ A⁻¹ y_j = (A⁻¹ y_i) · y_j, one solve for all the user's items.
+        weights = np.linalg.solve(A, Y[item])
+        return history, confidence * (Yu @ weights)
 
     # --- incremental updates -------------------------------------------------------------
 

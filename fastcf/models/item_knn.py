@@ -184,7 +184,7 @@ class ItemKNN(HistoryFoldIn, _NeighbourModel):
         contributions : their terms
         total : the sum over all the user's items, i.e. the score
         """
-        return self._explain_items(user, item, k)
+        return super().explain(user, item, k)
 
     def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
         """The k nearest neighbours of each given item, as stored in ``similarity_``, best first.
@@ -241,7 +241,10 @@ class UserKNN(_NeighbourModel):
         contributions : their terms (neighbours without ``item`` contribute 0 and come last)
         total : the sum over all neighbours, i.e. the score
         """
-        return self._explain_items(user, item, k, self._user_ids)
+        return super().explain(user, item, k)
+
+    def _explain_ids(self, indices):
+        return self._user_ids(indices)  # the terms are the neighbours'
 
     def similar_users(self, users, k: int = 10, *, n_threads: Optional[int] = None):
         """The k nearest neighbours of each given user, as stored in ``similarity_``, best first."""

@@ -284,27 +284,32 @@ class _ExplicitKNN(RatingPredictor, HistoryScorer, Recommender):
     def explain(self, user, item, k: int = 5):
         """The neighbours behind the prediction of ``user``'s rating of ``item``.
 
+        The unclipped prediction is base + Σ_z s(x, z) (r − base) / Σ s over the neighbours
+        z used (see the class docstring), so it decomposes exactly over them. When fewer
+        than ``min_k`` neighbours qualify the prediction is the baseline μ + b_u + b_i and
+        no neighbour takes part: ids and contributions are empty and total is 0.
+
         Returns
         -------
         ids : the neighbours used (raw item IDs item-based, user IDs user-based), up to k,
             largest contribution first
-        contributions : s (r − base) / Σ s of each, over all the neighbours used; they sum to
-            the prediction minus its base (0, the mean, or the baseline)
-        total : the prediction, unclipped (the baseline when no neighbour qualifies)
+        contributions : s (r − base) / Σ s of each
+        total : their sum over all the neighbours used: the prediction, unclipped, minus
+            its base (0, the mean, or the baseline)
         """
-        owner = "explain"
-        self._check_fitted(owner)
-        u = self._one_index(user, self.users_, self.n_users, "user", owner)[None]
-        i = self._one_index(item, self.items_, self.n_items, "item", owner)[None]
-        k = check_positive_int(k, "k", f"{type(self).__name__}.{owner}")
+        return super().explain(user, item, k)
+
+    def _explain_terms(self, user, item):
+        u, i = np.array([user]), np.array([item])
         x, y = (u, i) if self.user_based else (i, u)
         _, z, similarity, value = self._neighbours(x, y, self._by_y(self.seen_), self.user_bias_)
-        estimate, possible = self._estimate(u, i, self.seen_, self.user_bias_)
-        contributions = similarity * value / similarity.sum() if possible[0] else np.zeros(0)
-        z = z if possible[0] else z[:0]
-        order = np.argsort(-contributions, kind="stable")[:k]
-        ids_of = self._user_ids if self.user_based else self._item_ids
-        return ids_of(z[order]), contributions[order], float(estimate[0])
+        if not self._estimate(u, i, self.seen_, self.user_bias_)[1][0]:
+            return z[:0], np.zeros(0)
+        by_index = np.argsort(z, kind="stable")  # the neighbours come by similarity; equal terms go by index
+        return z[by_index], (similarity * value / similarity.sum())[by_index]
+
+    def _explain_ids(self, indices):
+        return self._user_ids(indices) if self.user_based else self._item_ids(indices)
 
     def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
         """The k most similar items: read from ``similarity_`` item-based, else the cosine of item columns."""

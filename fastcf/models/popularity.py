@@ -66,6 +66,23 @@ class Popularity(HistoryFoldIn, Recommender):
     def _score_pairs(self, user_indices, item_indices):
         return self.popularity_[item_indices].copy()
 
+    def explain(self, user, item, k: int = 5):
+        """What of the user's history makes their score for ``item``: nothing.
+
+        The score is ``popularity_[item]`` for every user, whatever they had, so no item of
+        the history contributes: the score is all base.
+
+        Returns
+        -------
+        ids : empty (of the item IDs' dtype)
+        contributions : empty, float64
+        total : 0.0, the sum of no terms; the score is ``popularity_[item]``
+        """
+        return super().explain(user, item, k)
+
+    def _explain_terms(self, user, item):
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+
     def similar_items(self, items, k: int = 10, *, n_threads: Optional[int] = None):
         """The k items most often had by the users of each given item (co-occurrence counts).
 

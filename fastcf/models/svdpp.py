@@ -178,6 +178,44 @@ class SVDpp(BiasedMF):
         effective = user_factors + sums
         self._set_fitted(effective, item_factors, user_bias, item_bias)
 
+    def explain(self, user, item, k: int = 5):
+        """Which of the user's ratings make up their predicted rating of ``item``, through the
+        fold-in.
+
+        The fold-in (see ``fold_in``) takes z = |N(u)|^-½ Σ_l y_l over the rated items, then
+        solves [p_u, b_u] = A_u⁻¹ Σ_j ỹ_j (t_j − q_j · z) as BiasedMF does, t_j = r_uj − μ − b_j.
+        With a_j = ỹ_iᵀ A_u⁻¹ ỹ_j, the user's part of the prediction is
+
+            q_i · (p_u + z) + b_u = Σ_j a_j t_j + (q_i − Σ_j a_j q_j) · z
+                                  = Σ_l [a_l t_l + |N(u)|^-½ (q_i − Σ_j a_j q_j) · y_l],
+
+        exactly a sum over the rated items l: what the rating of l moves through the solve,
+        plus what having rated l moves through y_l (net of what the solve takes back).
+
+        SVD++'s users are fitted by SGD, which no closed form gives back: this decomposes the
+        user *as folded in* from their training ratings (``fold_in``, ``predict_for_history``),
+        whose prediction is near the fitted user's but not equal.
+
+        Returns
+        -------
+        ids : the top k rated items (raw IDs), largest term first
+        contributions : their terms a_l t_l + |N(u)|^-½ (q_i − Σ_j a_j q_j) · y_l
+        total : their sum, q_i · (p_u + z) + b_u of the fold-in: the unclipped prediction for
+            the user's folded-in history is μ + b_i + total
+        """
+        return super().explain(user, item, k)
+
+    def _explain_terms(self, user, item):
+        history, ratings = self._training_row(user)
+        if history.size == 0:
+            return history, np.zeros(0)
+        influence = self._ridge_influence(history, item)
+        factors = self.item_factors_.astype(np.float64)
+        # z enters twice: in q_i · z, and through the residuals r − q_j · z the solve fits.
+        net = factors[item] - influence @ factors[history]
+        implicit = self.implicit_factors_[history].astype(np.float64) @ net / np.sqrt(history.size)
+        return history, influence * (ratings - self.global_mean_ - self.item_bias_[history]) + implicit
+
     def _fold_in(self, rows: sp.csr_matrix):
         """z from the rated items, then (b_u, p_u) by the exact ridge solve of BiasedMF on r − q_i · z."""
         sums = np.asarray(self._implicit_rows(rows, np.float64) @ self.implicit_factors_.astype(np.float64))

@@ -111,8 +111,9 @@ def test_explain_lists_the_neighbours_of_the_prediction(data):
     ids, contributions, total = model.explain(user, item, k=5)
     u, i = data.users.to_index(user), data.items.to_index(item)
     baseline = model.global_mean_ + model.user_bias_[u] + model.item_bias_[i]
-    assert total == pytest.approx(model.predict([user], [item], clip=False)[0])
-    assert contributions.sum() == pytest.approx(total - baseline)
+    # total is the sum of the neighbours' terms: the prediction less its base.
+    assert contributions.sum() == pytest.approx(total)
+    assert total == pytest.approx(model.predict([user], [item], clip=False)[0] - baseline)
     assert set(ids.tolist()) <= set(data.items.raw_ids[data.matrix[u].indices].tolist())
 
 
