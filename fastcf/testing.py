@@ -59,9 +59,11 @@ def check_recommender(make_model, data=None, *, k: int = 5) -> None:
     training items, are sorted, and do not depend on the block size or the thread count;
     candidate and excluded items are honoured; unknown IDs and bad k are refused with errors
     naming them; similar_items excludes the query; fold-in (where the model has it) returns
-    items outside the history; one seed gives one model; save and load (also memory-mapped)
+    items outside the history; one seed gives one model; its parameters rebuild an unfitted
+    copy; explain gives at most k sorted, finite terms; save and load (also memory-mapped)
     give back every fitted attribute bit for bit, and bitwise-identical recommendations,
-    predictions, similar items and fold-in.
+    predictions, similar items and fold-in; partial_fit (where the model has it) takes a new
+    user and item, serves them, and saves and loads after the update.
     """
 
     from fastcf.data.synthetic import synthetic
@@ -131,7 +133,35 @@ def check_recommender(make_model, data=None, *, k: int = 5) -> None:
     again = make_model().fit(data)
     assert np.array_equal(again.recommend(users, k)[0], ids), f"{name}: one seed must give one model"
 
+    params = model.get_params()
+    copy = type(model)(**params)
+    assert not hasattr(copy, "seen_") and copy.get_params().keys() == params.keys(), \
+        f"{name}: type(model)(**get_params()) must give an unfitted model with the same parameters"
+    assert copy.set_params(**params) is copy, f"{name}.set_params must return the model"
+
+    user, item = users[0], ids[0, 0]
+    terms_ids, terms, total = model.explain(user, item, k)
+    assert len(terms_ids) == len(terms) <= k and np.isfinite(terms).all() and np.isfinite(total), \
+        f"{name}.explain: at most k finite terms and a finite total"
+    assert np.all(np.diff(terms) <= 0), f"{name}.explain: terms not sorted largest first"
+
     check_round_trip(model, data, k=k)
+
+    if hasattr(model, "partial_fit"):
+        kind = data.users.raw_ids.dtype.kind
+        new_user = (int(data.users.raw_ids.max()) + 1) if kind in "iu" else "fastcf-new-user"
+        new_item = (int(data.items.raw_ids.max()) + 1) if data.items.raw_ids.dtype.kind in "iu" else "fastcf-new-item"
+        from fastcf.data.readers import from_arrays
+
+        update = from_arrays([new_user, new_user, users[1]], [new_item, data.items.raw_ids[1], new_item],
+                             [4.0, 5.0, 3.0])
+        updated = make_model().fit(data)
+        assert updated.partial_fit(update) is updated, f"{name}.partial_fit must return the model"
+        assert new_user in updated.users_ and new_item in updated.items_, f"{name}.partial_fit: new IDs missing"
+        new_ids, new_scores = updated.recommend(new_user, k, exclude_seen=False)
+        assert np.isfinite(new_scores[np.asarray(new_ids != -1)]).all(), f"{name}: a new user's scores are not finite"
+        assert 0 < updated.drift_ <= 1, f"{name}.drift_ after an update must lie in (0, 1]"
+        check_round_trip(updated, data, k=k)
 
 
 def check_round_trip(model, data, *, k: int = 5) -> None:
