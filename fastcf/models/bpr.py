@@ -116,36 +116,36 @@ class RankingFactorModel(FactorModel):
     # --- incremental updates --------------------------------------------------------------
 
     def _update(self, seen, new, old_shape) -> None:
-        """A fold-in of the touched users, then ``fold_in_epochs`` epochs of the model's SGD
-        over their entries (old and new positives, negatives drawn among the items they have
-        not seen), items learning too, then one more fold-in of those users from where they
-        are. A new item's bias is not learned from these few users (it keeps the fitted
-        items' mean until the next full fit): else it would rank above everything for all. Only new items keep
-        what they learned; the fitted items go back to their rows, as in a fold-in: passes
-        over a few users' entries would otherwise push the biases of the items they drew (as
-        positives or negatives) up or down for everyone. New items start from ``init_std`` noise and new users
-        from zero, as a fit and a fold-in start. Seeded by ``random_state`` and the update's
-        shape; one thread, so one seed gives one result."""
+        """The touched users are folded in again from where they are (new users from zero),
+        the items fixed: the model's fold-in, ``fold_in_epochs`` SGD passes over each one's
+        history. Where the update brings new items, they learn next: ``fold_in_epochs``
+        epochs of the model's SGD over the new items' entries, items learning, of which only
+        the new items keep what they learned (the fitted items drawn as negatives go back to
+        their rows: passes over a few users' entries would push them up or down for
+        everyone), and the users are folded in once more. A new item starts from ``init_std``
+        noise, and its bias is not learned from these few users: it keeps the fitted items'
+        mean (a ranking fit's biases sit mostly below 0, so a zero would rank an item nobody
+        has had above most). Seeded by ``random_state`` and the update's shape; one thread, so
+        one seed gives one result."""
         dtype = self.item_factors_.dtype
         n_users, n_items = seen.shape
         rng = np.random.default_rng([0 if self.random_state is None else self.random_state, 4, n_users, n_items])
         user_factors = np.vstack([self.user_factors_, np.zeros((n_users - old_shape[0], self.factors), dtype)])
         item_factors = np.vstack([self.item_factors_, rng.normal(0.0, self.init_std,
                                                                  (n_items - old_shape[1], self.factors)).astype(dtype)])
-        # A new item's bias starts at the fitted items' mean, not at 0: biases of a ranking fit
-        # sit mostly below 0, and a zero would rank an item nobody has had yet above most.
         start_bias = self.item_bias_.mean() if self.item_bias_.size else 0.0
         bias = np.concatenate([self.item_bias_, np.full(n_items - old_shape[1], start_bias, dtype)])
-        touched = np.diff(new.indptr) > 0
-        kept = np.repeat(touched, np.diff(seen.indptr))
-        rows = sp.csr_matrix((seen.data[kept], seen.indices[kept],
-                              np.concatenate([[0], np.cumsum(np.where(touched, np.diff(seen.indptr), 0))])),
-                             shape=seen.shape)
-        positives = _positives(rows)
-        fitted_items, fitted_bias = item_factors.copy(), bias.copy()
-        index = np.flatnonzero(touched)
+        touched = np.flatnonzero(np.diff(new.indptr) > 0)
         self._set_embeddings(user_factors, item_factors, bias, None, None)
-        user_factors[index] = self._fold_in(seen[index], start=user_factors[index])
+        user_factors[touched] = self._fold_in(seen[touched], start=user_factors[touched])
+        if n_items == old_shape[1]:
+            return
+        # The positives of the new items only: nothing else keeps what the pass learns.
+        on_new = new.indices >= old_shape[1]
+        counts = np.bincount(np.repeat(np.arange(n_users), np.diff(new.indptr))[on_new], minlength=n_users)
+        indptr = np.concatenate([[0], np.cumsum(counts)]).astype(new.indptr.dtype)
+        positives = _positives(sp.csr_matrix((new.data[on_new], new.indices[on_new], indptr), shape=seen.shape))
+        fitted_items, fitted_bias = item_factors[:old_shape[1]].copy(), bias[:old_shape[1]].copy()
         ranking_epoch(
             positives.indptr, positives.indices, entry_rows(positives).astype(positives.indices.dtype), user_factors,
             item_factors, bias, ranking_rng_state(int(rng.integers(2**63)), 1), loss=self._loss,
@@ -154,10 +154,9 @@ class RankingFactorModel(FactorModel):
             reg_bias=self.bias_regularization, learn_bias=False, rank_weights=self._rank_weights(n_items),
             n_threads=1, backend=self.backend,
         )
-        fitted = slice(0, old_shape[1])
-        item_factors[fitted], bias[fitted] = fitted_items[fitted], fitted_bias[fitted]
+        item_factors[:old_shape[1]], bias[:old_shape[1]] = fitted_items, fitted_bias
         self._set_embeddings(user_factors, item_factors, bias, None, None)
-        user_factors[index] = self._fold_in(seen[index], start=user_factors[index])
+        user_factors[touched] = self._fold_in(seen[touched], start=user_factors[touched])
 
     # --- scores: [p_u, 1] · [q_i, b_i] --------------------------------------------------
 

@@ -300,7 +300,8 @@ class BiasedMF(RatingPredictor, FactorModel):
         if not self._update_fitted_items:
             touched_items = touched_items[touched_items >= old_shape[1]]
         by_item = seen.T.tocsr()
-        for step, rows in (("users", touched_users), ("items", touched_items), ("users", touched_users)):
+        steps = (("users", touched_users), ("items", touched_items), ("users", touched_users))
+        for step, rows in steps if touched_items.size else steps[:1]:  # no item moved: one user solve is exact
             self._forget_item_vectors()
             if step == "users":
                 self._solve_users(rows, seen[rows])
