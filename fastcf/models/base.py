@@ -614,18 +614,20 @@ class Recommender:
         """The item side of dot-product scores, one row per item (see ``_cached_item_vectors``)."""
         raise NotImplementedError
 
-    def _cached_item_vectors(self, build, *sources):
+    def _cached_item_vectors(self, build, *sources, key: str = "items"):
         """``build()``, kept while the fitted arrays it was built from (``sources``) are the same
-        objects: built once per fit, load or update, not on every call."""
-        cached = self.__dict__.get("_item_vector_cache")
+        objects: built once per fit, load or update, not on every call (``key`` names the
+        derived array: the item side of scores, the unit vectors of similar_*)."""
+        cache = self.__dict__.setdefault("_item_vector_cache", {})
+        cached = cache.get(key)
         if cached is None or len(cached[0]) != len(sources) or any(a is not b for a, b in zip(cached[0], sources)):
             cached = (sources, np.ascontiguousarray(build()))
-            self.__dict__["_item_vector_cache"] = cached
+            cache[key] = cached
         return cached[1]
 
     def _forget_item_vectors(self) -> None:
-        """Drop the cached item side: fits that update the factors in place call this whenever
-        they set a new state (the arrays stay the same objects, so identity cannot tell)."""
+        """Drop the cached derived arrays: fits that update the factors in place call this
+        whenever they set a new state (the arrays stay the same objects, so identity cannot tell)."""
         self.__dict__.pop("_item_vector_cache", None)
 
     def _ranking_vectors(self):
@@ -915,8 +917,11 @@ class FactorModel(Recommender):
 
     def _similar(self, vectors, index, k, n_threads, owner):
         k = min(check_positive_int(k, "k", f"{type(self).__name__}.{owner}"), max(vectors.shape[0] - 1, 1))
-        norms = np.linalg.norm(vectors, axis=1)
-        unit = (vectors / np.where(norms > 0, norms, 1)[:, None]).astype(vectors.dtype)
+        def normalised():
+            norms = np.linalg.norm(vectors, axis=1)
+            return (vectors / np.where(norms > 0, norms, 1)[:, None]).astype(vectors.dtype)
+
+        unit = self._cached_item_vectors(normalised, vectors, key=f"unit {owner}")
         candidates = np.arange(vectors.shape[0], dtype=np.int64)
         # Each query excludes itself: a CSR with one entry per row.
         self_exclusion = sp.csr_matrix(
