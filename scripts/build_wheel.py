@@ -186,6 +186,7 @@ def main(argv=None) -> int:
         outside = work / "outside" / "fastcf-tests"
         outside.mkdir(parents=True)
         shutil.copytree(REPO / "tests", outside / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(REPO / "docs", outside / "docs")  # the docs' examples are tests too
         shutil.copy2(REPO / "pyproject.toml", outside / "pyproject.toml")  # pytest's configuration
         shared = REPO.parent / "shared"
         if shared.is_dir():  # the tests find ../shared/data relative to their own folder
