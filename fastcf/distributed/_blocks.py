@@ -41,11 +41,12 @@ def row_bounds(counts: np.ndarray, n_blocks: int, row_cost: float) -> np.ndarray
     return bounds.astype(np.int64)
 
 
-def confidence_block(raw: sp.csr_matrix, alpha: float, dtype) -> sp.csr_matrix:
-    """c = 1 + alpha r on the stored entries, as ImplicitALS computes it."""
+def confidence_block(raw: sp.csr_matrix, formulation: dict, dtype) -> sp.csr_matrix:
+    """The solvers' confidences of the stored entries, as ImplicitALS computes them
+    (``formulation``: its ``_formulation()``)."""
     from fastcf.models.implicit_als import confidence_matrix
 
-    return confidence_matrix(raw, alpha, dtype, "data", "fastcf.distributed.fit_als")
+    return confidence_matrix(raw, dtype=dtype, name="data", owner="fastcf.distributed.fit_als", **formulation)
 
 
 @dataclass

@@ -130,16 +130,17 @@ class _Fit:
     def __init__(self, client, model: ImplicitALS, ratings: RatingBlocks):
         self.client, self.model, self.ratings = client, model, ratings
         self.dtype = np.dtype(model.dtype)
-        self.options = dict(regularization=float(model.regularization), cg_steps=model._cg, backend=model.backend)
+        self.options = dict(regularization=model._solver_regularization, cg_steps=model._cg, backend=model.backend)
+        self.loss_scale = float(model.unobserved_weight)
 
     def _submit(self, function, *args, key: str):
         return self.client.submit(function, *args, key=f"{self.ratings.tag}-{key}", pure=False)
 
     def run(self) -> None:
         model, ratings = self.model, self.ratings
-        alpha, dtype, f = float(model.alpha), self.dtype, model.factors
+        formulation, dtype, f = model._formulation(), self.dtype, model.factors
         confidence = {
-            side: [self._submit(confidence_block, block, alpha, dtype, key=f"confidence-{side}-{b}")
+            side: [self._submit(confidence_block, block, formulation, dtype, key=f"confidence-{side}-{b}")
                    for b, block in enumerate(getattr(ratings, side).blocks)]
             for side in ("users", "items")
         }
@@ -190,7 +191,7 @@ class _Fit:
         ]
         values = self.client.gather(parts)
         total = float(np.sum([value for value, _ in values]))
-        return total - (len(values) - 1) * values[0][1]
+        return (total - (len(values) - 1) * values[0][1]) * self.loss_scale
 
     def _wait(self, futures) -> None:
         from distributed import wait

@@ -24,18 +24,36 @@ _SOLVERS = ("cg", "cholesky")
 USERS, ITEMS = 0, 1
 
 
-def confidence_matrix(matrix: sp.csr_matrix, alpha: float, dtype, name: str, owner: str) -> sp.csr_matrix:
-    """c = 1 + alpha * r on the stored entries, in ``dtype``; a confidence that ``dtype``
-    cannot hold (1 + 40 * 3e38 in float32) is refused naming its entry, since it would
-    make every factor it touches inf or NaN."""
+#: How a stored value r becomes a confidence c (``confidence=``).
+CONFIDENCES = ("linear", "raw", "log")
+
+
+def confidence_values(values: np.ndarray, kind: str = "linear", alpha: float = 1.0, epsilon: float = 1.0) -> np.ndarray:
+    """c of stored values r (float64): "linear" 1 + alpha r (Hu et al. 2008), "raw" r itself
+    (implicit's convention), "log" 1 + alpha log(1 + r / epsilon) (Hu et al. 2008, eq. 6)."""
+    values = values.astype(np.float64)
+    if kind == "raw":
+        return values
+    if kind == "log":
+        return 1.0 + alpha * np.log1p(values / epsilon)
+    return 1.0 + alpha * values
+
+
+def confidence_matrix(matrix: sp.csr_matrix, alpha: float, dtype, name: str, owner: str, kind: str = "linear",
+                      epsilon: float = 1.0, unobserved_weight: float = 1.0) -> sp.csr_matrix:
+    """The confidences of the stored entries, in ``dtype``, divided by ``unobserved_weight``
+    α0 for the solvers (see ImplicitALS: the kernels weigh unobserved pairs by 1, and the
+    objective divided by α0 has the same minimiser with λ / α0); a confidence that ``dtype``
+    cannot hold (1 + 40 * 3e38 in float32) is refused naming its entry, since it would make
+    every factor it touches inf or NaN."""
     dtype = np.dtype(dtype)
-    values = 1.0 + alpha * matrix.data.astype(np.float64)
+    values = confidence_values(matrix.data, kind, alpha, epsilon) / unobserved_weight
     largest = np.finfo(dtype).max
     if values.size and np.abs(values).max() > largest:
         bad = int(np.argmax(np.abs(values)))
         row = int(np.searchsorted(matrix.indptr, bad, side="right") - 1)
         raise DataError(f"{owner}: '{name}' value {matrix.data[bad].item()!r} (row {row}, column {matrix.indices[bad]}) "
-                        f"gives confidence 1 + alpha * r = {values[bad]:.3g}, beyond {dtype.name}; scale the "
+                        f"gives confidence / unobserved_weight = {values[bad]:.3g}, beyond {dtype.name}; scale the "
                         f"values down or lower 'alpha' (now {alpha:g}).")
     confidence = sp.csr_matrix((values.astype(dtype), matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
     return confidence
@@ -45,10 +63,14 @@ class ImplicitALS(FactorModel):
     """Matrix factorisation for implicit feedback by alternating least squares.
 
     Each stored value r_ui (a count, a rating, a click) becomes a preference p_ui = 1 with
-    confidence c_ui = 1 + alpha * r_ui; every unstored pair has p_ui = 0 and c_ui = 1. The
-    model minimises
+    confidence c_ui (``confidence``: "linear" 1 + alpha r_ui, the default; "raw" r_ui itself,
+    implicit's convention, where a low value may weigh less than an unobserved pair; "log"
+    1 + alpha log(1 + r_ui / confidence_epsilon)); every unstored pair has p_ui = 0 and the
+    weight alpha0 = ``unobserved_weight`` (Rendle et al. 2021's α0; 1 = Hu et al.). The model
+    minimises
 
-        sum over all (u, i) of c_ui (p_ui - x_u . y_i)^2 + regularization (|X|^2 + |Y|^2)
+        sum over stored (u, i) of c_ui (1 - x_u . y_i)^2 + alpha0 sum over unstored (u, i) of (x_u . y_i)^2
+            + regularization (|X|^2 + |Y|^2)
 
     by alternately solving every user's and every item's factors in closed form
     (``solver="cholesky"``) or by ``cg_steps`` warm-started conjugate-gradient steps
@@ -64,8 +86,13 @@ class ImplicitALS(FactorModel):
     factors : int >= 1
     regularization : float >= 0
     alpha : float >= 0
-        Confidence slope. (implicit's ``AlternatingLeastSquares`` instead takes the stored
-        value itself as the confidence; pass it 1 + alpha * r to compare like with like.)
+        Confidence slope ("linear" and "log").
+    confidence : {"linear", "raw", "log"}
+    confidence_epsilon : float > 0
+        The scale of "log": 1 + alpha log(1 + r / epsilon).
+    unobserved_weight : float > 0
+        alpha0, the weight of every unstored pair. The solvers use the equivalent problem
+        divided by alpha0 (confidences c / alpha0, regularization / alpha0): the same factors.
     iterations : int >= 1
     solver : {"cg", "cholesky"}
     cg_steps : int >= 1
@@ -113,7 +140,13 @@ class ImplicitALS(FactorModel):
         callback: Optional[Callable] = None,
         track_loss: bool = False,
         show_progress: Optional[bool] = None,
+        confidence: str = "linear",
+        confidence_epsilon: float = 1.0,
+        unobserved_weight: float = 1.0,
     ):
+        self.confidence = confidence
+        self.confidence_epsilon = confidence_epsilon
+        self.unobserved_weight = unobserved_weight
         self.factors = factors
         self.regularization = regularization
         self.alpha = alpha
@@ -138,11 +171,24 @@ class ImplicitALS(FactorModel):
         for param in ("regularization", "alpha"):
             check_number(getattr(self, param), param, name)
         check_choice(self.solver, "solver", name, _SOLVERS)
+        check_choice(self.confidence, "confidence", name, CONFIDENCES)
+        for param in ("confidence_epsilon", "unobserved_weight"):
+            check_number(getattr(self, param), param, name, strict=True)
         self._check_common_params()
 
+    def _formulation(self) -> dict:
+        """How stored values become the solvers' confidences (confidence_matrix's keywords)."""
+        return dict(alpha=float(self.alpha), kind=self.confidence, epsilon=float(self.confidence_epsilon),
+                    unobserved_weight=float(self.unobserved_weight))
+
+    @property
+    def _solver_regularization(self) -> float:
+        """λ / α0: the regularization of the problem divided by α0, which the solvers solve."""
+        return float(self.regularization) / float(self.unobserved_weight)
+
     def _confidence(self, matrix: sp.csr_matrix, owner: str = "fit", name: str = "data", dtype=None) -> sp.csr_matrix:
-        return confidence_matrix(matrix, self.alpha, self.dtype if dtype is None else dtype, name,
-                                 f"{type(self).__name__}.{owner}")
+        return confidence_matrix(matrix, dtype=self.dtype if dtype is None else dtype, name=name,
+                                 owner=f"{type(self).__name__}.{owner}", **self._formulation())
 
     @property
     def _cg(self) -> int:
@@ -178,8 +224,8 @@ class ImplicitALS(FactorModel):
                 if self.track_loss:
                     loss = als_loss_unchecked(
                         user_items.indptr, user_items.indices, user_items.data, user_factors, item_factors,
-                        float(self.regularization), self.n_threads, self.backend,
-                    )
+                        self._solver_regularization, self.n_threads, self.backend,
+                    ) * float(self.unobserved_weight)  # the loss of the problem as stated, not divided by α0
                     self.loss_history_.append(loss)
                 progress.update(loss=loss)
                 self.user_factors_, self.item_factors_ = user_factors, item_factors
@@ -192,10 +238,10 @@ class ImplicitALS(FactorModel):
         cg_steps = self._cg if cg_steps is None else cg_steps
         arrays = (confidence.indptr, confidence.indices, confidence.data, other, factors)
         if checked:
-            als_half_step(*arrays, regularization=self.regularization, cg_steps=cg_steps, n_threads=self.n_threads,
-                          backend=self.backend)
+            als_half_step(*arrays, regularization=self._solver_regularization, cg_steps=cg_steps,
+                          n_threads=self.n_threads, backend=self.backend)
         else:
-            als_half_step_unchecked(*arrays, float(self.regularization), cg_steps, None, self.n_threads, self.backend)
+            als_half_step_unchecked(*arrays, self._solver_regularization, cg_steps, None, self.n_threads, self.backend)
 
     # --- fold-in --------------------------------------------------------------------------
 
@@ -231,10 +277,11 @@ class ImplicitALS(FactorModel):
 
     def _explain_terms(self, user, item):
         history, values = self._training_row(user)
-        confidence = 1.0 + self.alpha * values
+        confidence = confidence_values(values, self.confidence, self.alpha, self.confidence_epsilon)
+        weight = float(self.unobserved_weight)
         Y = self.item_factors_.astype(np.float64)
         Yu = Y[history]
-        A = Y.T @ Y + (Yu * (confidence - 1.0)[:, None]).T @ Yu + self.regularization * np.eye(Y.shape[1])
+        A = weight * (Y.T @ Y) + (Yu * (confidence - weight)[:, None]).T @ Yu + self.regularization * np.eye(Y.shape[1])
         # A is symmetric: y_iᵀ A⁻¹ y_j = (A⁻¹ y_i) · y_j, one solve for all the user's items.
         weights = np.linalg.solve(A, Y[item])
         return history, confidence * (Yu @ weights)

@@ -246,7 +246,7 @@ def test_als_fold_in_serves_checked_factors_through_the_unchecked_core(matrix, m
     monkeypatch.setattr(implicit_als, "als_half_step", scans_the_factors)
     np.testing.assert_array_equal(model.user_factors_for({1: 2.0, 3: 1.0}), expected)
     with pytest.raises(DataError, match=r"ImplicitALS.fold_in: 'history' value 3e\+38 \(row 0, column 1\) gives "
-                                        r"confidence 1 \+ alpha \* r = 6e\+38, beyond float32"):
+                                        r"confidence / unobserved_weight = 6e\+38, beyond float32"):
         model.user_factors_for({1: 3e38})
 
 
