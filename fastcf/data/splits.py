@@ -169,14 +169,19 @@ def kfold(
     ``by="user"``: users are dealt into folds; a fold's test set is all entries of its users
     (their train rows are then empty, so use ``cold="keep"`` to evaluate them by fold-in).
     """
-    data = check_interactions(data, "data", "kfold")
-    check_choice(by, "by", "kfold", ("rating", "user"))
-    check_choice(cold, "cold", "kfold", COLD_RULES)
+    return _kfold(data, n_folds, by, seed, cold, "kfold")
+
+
+def _kfold(data, n_folds, by, seed, cold, owner: str) -> List[Split]:
+    """kfold, its errors naming ``owner`` (cross_validate and grid_search split through it)."""
+    data = check_interactions(data, "data", owner)
+    check_choice(by, "by", owner, ("rating", "user"))
+    check_choice(cold, "cold", owner, COLD_RULES)
     # Every fold must be able to hold a test entry (or user): more folds would be empty ones.
     dealt = data.nnz if by == "rating" else data.n_users
-    n_folds = check_positive_int(n_folds, "n_folds", "kfold", minimum=2, maximum=max(dealt, 2),
+    n_folds = check_positive_int(n_folds, "n_folds", owner, minimum=2, maximum=max(dealt, 2),
                                  why=f"at most one fold per {'stored entry' if by == 'rating' else 'user'}")
-    rng = np.random.default_rng(check_seed(seed, "seed", "kfold"))
+    rng = np.random.default_rng(check_seed(seed, "seed", owner))
     if by == "rating":
         fold_of_entry = np.empty(data.nnz, dtype=np.int64)
         fold_of_entry[rng.permutation(data.nnz)] = np.arange(data.nnz) % n_folds

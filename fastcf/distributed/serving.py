@@ -64,8 +64,9 @@ def recommend_all(client, model, k: int = 10, *, exclude_seen: bool = True, n_bl
     tag = unique_tag()
     # The model's own scoring vectors (biases folded in), and the per-user offset of rating
     # models (μ + b_u), which does not change a ranking and is added to the selected scores.
-    queries, items = model._ranking_vectors()
-    offset = model._query_vectors(model._user_state(np.arange(model.n_users)))[1]
+    queries, offset = model._query_vectors(model._user_state(slice(None)))
+    items = model._item_vectors()
+    queries = np.ascontiguousarray(queries, dtype=items.dtype)
     item_factors, item_ids = client.scatter([items, _raw_ids(model.items_, model.n_items)], broadcast=True, hash=False)
     user_ids = _raw_ids(model.users_, model.n_users)
     parts = []

@@ -381,8 +381,6 @@ def ranking_metrics(
         raise ValueError(
             f"{owner}: 'recommended' has {top.shape[0]} rows but 'test' has {matrix.shape[0]} users."
         )
-    if top.shape[1] == 0:
-        raise ValueError(f"{owner}: 'recommended' has no columns; k must be >= 1.")
     k = top.shape[1]
     n_test = np.diff(matrix.indptr)
     users = np.flatnonzero(n_test > 0)

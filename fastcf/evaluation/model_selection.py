@@ -14,11 +14,11 @@ from typing import Callable, Mapping, Optional, Sequence, Union
 import numpy as np
 
 from fastcf.data.interactions import Interactions
-from fastcf.data.splits import kfold
+from fastcf.data.splits import _kfold
 from fastcf.evaluation._evaluate import evaluate
 from fastcf.evaluation.metrics import check_metrics, lower_is_better
 from fastcf.evaluation.results import CrossValidation, GridSearch
-from fastcf._validation import check_flag, check_interactions
+from fastcf._validation import check_flag
 
 __all__ = ["cross_validate", "grid_search"]
 
@@ -44,8 +44,7 @@ def _splits(data, folds, by: str, seed: int, owner: str):
             raise TypeError(
                 f"{owner}: with 'folds' a number, 'data' must be Interactions to split; got {type(data).__name__}."
             )
-        data = check_interactions(data, "data", owner)
-        return kfold(data, int(folds), by=by, seed=seed)
+        return _kfold(data, folds, by, seed, "drop", owner)
     try:
         splits = list(folds)
     except TypeError:

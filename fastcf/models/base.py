@@ -38,7 +38,7 @@ import scipy.sparse as sp
 
 from fastcf.data.id_map import IdMap
 from fastcf.data.interactions import Interactions
-from fastcf.exceptions import IndexOutOfRangeError, NotFittedError
+from fastcf.exceptions import DataError, IndexOutOfRangeError, NotFittedError
 from fastcf.kernels import select_topk
 from fastcf.kernels.topk import select_topk_dot_unchecked
 from fastcf.kernels._backend import resolve_backend
@@ -172,7 +172,7 @@ class Recommender:
         """
         matrix, users, items = self._training_data(data)
         self._forget_item_vectors()
-        before = {name: value for name, value in vars(self).items() if name.endswith("_") and not name.startswith("_")}
+        before = self._fitted_state()
         try:
             self.users_, self.items_, self.seen_ = users, items, matrix
             self._fit(matrix, **kwargs)
@@ -275,6 +275,7 @@ class Recommender:
         name = type(self).__name__
         owner = f"{name}.fit"
         if isinstance(data, Interactions):
+            data = check_interactions(data, "data", owner)  # the matrix against its ID maps too
             matrix, users, items = data.matrix, data.users, data.items
         elif sp.issparse(data):
             matrix, users, items = data, None, None
@@ -795,7 +796,13 @@ def _extended(fitted: IdMap, given: IdMap, name: str, owner: str) -> IdMap:
     if new.size and len(fitted) and kind(new) != kind(fitted.raw_ids):
         raise TypeError(message(owner, name, f"IDs of the fitted kind ({kind(fitted.raw_ids)}, dtype "
                                 f"{fitted.raw_ids.dtype})", f"new IDs of dtype {new.dtype}, e.g. {new[0]!r}"))
-    return fitted.extend(new.astype(fitted.raw_ids.dtype) if new.size and len(fitted) else new)
+    if new.size and len(fitted):
+        cast = new.astype(fitted.raw_ids.dtype)
+        if not np.array_equal(cast, new):  # e.g. a uint64 ID beyond the fitted int64 ones
+            raise DataError(message(owner, name, f"IDs that fit the fitted dtype {fitted.raw_ids.dtype}",
+                                    f"{new[cast != new][0]!r}"))
+        new = cast
+    return fitted.extend(new)
 
 
 def _merged(old: sp.csr_matrix, new: sp.csr_matrix) -> sp.csr_matrix:

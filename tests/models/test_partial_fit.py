@@ -130,3 +130,15 @@ def test_evaluate_after_an_update_uses_the_models_grown_id_maps(data):
     model.partial_fit(_new(data))
     after = fastcf.evaluate(model, train, test, 10)
     assert after["n_users"] > 0 and abs(after["ndcg"] - before) < 0.05
+
+
+def test_an_id_beyond_the_fitted_dtype_is_refused_not_wrapped(data):
+    from fastcf.data import IdMap, Interactions
+    import scipy.sparse as sp
+
+    model = _fitted(ImplicitALS, data)
+    huge = np.array([2**63 + 5], dtype=np.uint64)
+    update = Interactions(sp.csr_matrix(np.ones((1, 1), np.float32)), IdMap(huge), IdMap(data.items.raw_ids[:1]))
+    with pytest.raises(DataError, match=r"ImplicitALS.partial_fit: 'users' must be IDs that fit the fitted dtype int64"):
+        model.partial_fit(update)
+    assert model.n_users == data.n_users
