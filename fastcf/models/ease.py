@@ -1,9 +1,9 @@
 """EASE: the closed-form shallow autoencoder of Steck (2019), "Embarrassingly Shallow Autoencoders
 for Sparse Data" (WWW 2019).
 
-No kernel: the fit is one Gram matrix (sparse products, block by block) and one in-place
-Cholesky inverse (LAPACK ``potrf`` / ``potri``, multithreaded BLAS); scoring is a sparse
-history block times the dense weights.
+The fit is one Gram matrix (sparse products, block by block) and one in-place inverse by
+tiles shared among fastcf's threads (``fastcf/kernels/_dense.py``), which gives the same bits
+at any thread count; scoring is a sparse history block times the dense weights.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import get_lapack_funcs
-
-from fastcf.kernels._threads import resolve_n_threads
+from fastcf.kernels._dense import spd_inverse_in_place
+from fastcf.kernels._threads import kernel_threads
 from fastcf._validation import check_flag, check_n_threads, check_number, check_positive_int
 from fastcf.models._history import HistoryFoldIn, binarized
 from fastcf.models.base import Recommender
@@ -77,8 +76,9 @@ class EASE(HistoryFoldIn, Recommender):
     max_memory : int or None
         Upper bound in bytes on the dense matrix; None: only what the OS reports available.
     n_threads : int or None
-        BLAS / LAPACK threads for the inverse (None: ``fastcf.get_num_threads()``). LAPACK sums
-        in an order that follows the thread count, so the weights' last bits may too.
+        Threads for the inverse (None: ``fastcf.get_num_threads()``). The inverse is cut into
+        fixed tiles, each computed on one thread with BLAS at one thread, so the weights are the
+        same bits at any thread count.
 
     Attributes
     ----------
@@ -137,12 +137,11 @@ class EASE(HistoryFoldIn, Recommender):
         self._check_memory(n_items)
         dtype = np.dtype(self.dtype)
         X = self._history_query(matrix)
-        import threadpoolctl
-
-        with threadpoolctl.threadpool_limits(resolve_n_threads(self.n_threads, type(self).__name__), user_api="blas"):
-            weights = self._gram(X, dtype)
-            weights.flat[:: n_items + 1] += dtype.type(self.regularization)
-            self._invert_in_place(weights)
+        weights = self._gram(X, dtype)
+        weights.flat[:: n_items + 1] += dtype.type(self.regularization)
+        # BLAS at one thread, fastcf's threads over fixed tiles: the same weights at any thread count.
+        with kernel_threads(self.n_threads, type(self).__name__) as n_threads:
+            self._invert_in_place(weights, n_threads)
         # B_ij = −P_ij / P_jj, in place: P becomes B without a second n² buffer.
         diagonal = weights.diagonal().copy()
         weights /= -diagonal[None, :]
@@ -162,27 +161,15 @@ class EASE(HistoryFoldIn, Recommender):
             (Xt[lo:hi] @ X).toarray(out=gram[lo:hi])
         return gram
 
-    def _invert_in_place(self, gram: np.ndarray) -> None:
-        """gram ← gram⁻¹ by Cholesky (potrf, potri), in its own buffer; gram is SPD (λ > 0)."""
-        potrf, potri = get_lapack_funcs(("potrf", "potri"), (gram,))
-        # gram is symmetric, so its transpose is the same matrix in Fortran order: LAPACK
-        # works on it without a copy, and its upper triangle is our lower one.
-        factor, info = potrf(gram.T, lower=0, overwrite_a=1, clean=0)
-        if info == 0:
-            factor, info = potri(factor, lower=0, overwrite_c=1)
-        if info != 0 or not np.shares_memory(factor, gram):
+    def _invert_in_place(self, gram: np.ndarray, n_threads: int) -> None:
+        """gram ← gram⁻¹ (blocked Cholesky, triangular inverse and product), in its own buffer."""
+        try:
+            spd_inverse_in_place(gram, n_threads)
+        except np.linalg.LinAlgError as error:
             raise np.linalg.LinAlgError(
-                f"{type(self).__name__}: the Cholesky inverse of XᵀX + λI failed (LAPACK info {info}); "
+                f"{type(self).__name__}: the Cholesky inverse of XᵀX + λI failed ({error}); "
                 f"raise 'regularization' (now {self.regularization}) or use dtype=float64."
-            )
-        n = gram.shape[0]
-        block = max(1, (16 << 20) // (gram.itemsize * max(n, 1)))
-        for lo in range(0, n, block):
-            hi = min(lo + block, n)
-            square = gram[lo:hi, lo:hi]
-            upper = np.triu_indices(hi - lo, 1)
-            square[upper] = square.T[upper]
-            gram[lo:hi, hi:] = gram[hi:, lo:hi].T
+            ) from None
 
     # --- scores (HistoryScorer) -----------------------------------------------------------
 

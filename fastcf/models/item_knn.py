@@ -8,6 +8,7 @@ product per block of users.
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import numpy as np
@@ -19,6 +20,19 @@ from fastcf.models._history import HistoryFoldIn, HistoryScorer, binarized
 from fastcf.models.base import Recommender
 
 __all__ = ["ItemKNN", "UserKNN", "pruned_similarity"]
+
+#: The default shrinkage of the measures computed over co-rated pairs only (Pearson, adjusted
+#: cosine): with none, a pair of rare rows with one or two co-ratings correlates perfectly and
+#: takes every neighbour slot (ML-100K u1, ItemKNN pearson: precision@10 0.003 at shrinkage 0,
+#: 0.155 at 10, 0.354 at 100, where 70% of the kept similarities are exactly 1 at 0).
+CO_RATED_SHRINKAGE = 100.0
+#: Above this share of kept similarities at |s| >= 0.999, a co-rated ranking has collapsed.
+COLLAPSED_SHARE = 0.1
+
+
+def is_co_rated(measure: str) -> bool:
+    """Whether ``measure`` is computed over the co-rated pairs only (see MEASURES)."""
+    return MEASURES[measure] in ("pearson", "corated_cosine")
 
 
 def pruned_similarity(rows: sp.csr_matrix, k: int, *, measure: str, shrinkage: float, min_support: int,
@@ -47,7 +61,7 @@ class _NeighbourModel(HistoryScorer, Recommender):
         *,
         k: int = 100,
         measure: str = "cosine",
-        shrinkage: float = 0.0,
+        shrinkage: Optional[float] = None,
         min_support: int = 1,
         alpha: float = 0.5,
         bm25_k1: float = 1.2,
@@ -77,7 +91,8 @@ class _NeighbourModel(HistoryScorer, Recommender):
         name = type(self).__name__
         check_positive_int(self.k, "k", name)
         check_choice(self.measure, "measure", name, MEASURES)
-        check_number(self.shrinkage, "shrinkage", name)
+        if self.shrinkage is not None:
+            check_number(self.shrinkage, "shrinkage", name)
         check_positive_int(self.min_support, "min_support", name)
         check_number(self.alpha, "alpha", name, high=1.0)
         check_number(self.bm25_k1, "bm25_k1", name)
@@ -92,12 +107,19 @@ class _NeighbourModel(HistoryScorer, Recommender):
         dtype = np.dtype(self.dtype)
         return binarized(rows, dtype) if self.binarize else sp.csr_matrix(rows, dtype=dtype)
 
+    @property
+    def _shrinkage(self) -> float:
+        if self.shrinkage is not None:
+            return float(self.shrinkage)
+        return CO_RATED_SHRINKAGE if is_co_rated(self.measure) else 0.0
+
     def _similarity(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         similarity = pruned_similarity(
-            rows, self.k, measure=self.measure, shrinkage=self.shrinkage, min_support=self.min_support,
+            rows, self.k, measure=self.measure, shrinkage=self._shrinkage, min_support=self.min_support,
             alpha=self.alpha, bm25_k1=self.bm25_k1, bm25_b=self.bm25_b, n_threads=self.n_threads,
             backend=self.backend,
         )
+        self._warn_if_collapsed(similarity)
         if self.exponent != 1:
             similarity.data **= similarity.dtype.type(self.exponent)
         if self.normalize:
@@ -105,6 +127,18 @@ class _NeighbourModel(HistoryScorer, Recommender):
             similarity = sp.csr_matrix(sp.diags(1 / np.where(sums > 0, sums, 1)).astype(similarity.dtype) @ similarity)
         similarity.sort_indices()
         return similarity
+
+    def _warn_if_collapsed(self, similarity: sp.csr_matrix) -> None:
+        """A co-rated measure whose kept similarities are mostly ±1 ranks by ties among rare rows."""
+        if not is_co_rated(self.measure) or similarity.nnz == 0:
+            return
+        share = float(np.mean(np.abs(similarity.data) >= 0.999))
+        if share > COLLAPSED_SHARE:
+            warnings.warn(
+                f"{type(self).__name__}: {share:.0%} of the kept similarities are 1 (measure={self.measure!r} over "
+                f"co-rated pairs, shrinkage={self._shrinkage:g}): pairs with one or two co-ratings take the neighbour "
+                f"slots and the ranking collapses. Set shrinkage={CO_RATED_SHRINKAGE:g} (the default for this "
+                f"measure) or use measure='cosine'.", UserWarning, stacklevel=4)
 
     def _similar_rows(self, ids, what: str, k: int, n_threads, owner: str):
         """Each given row's neighbours, read from the pruned similarity (padded with -1 / -inf)."""
@@ -124,8 +158,11 @@ _SHARED_PARAMETERS = """
         "tfidf", "bm25" (``bm25_k1``, ``bm25_b``), "adjusted_cosine", "pearson",
         "pearson_baseline" (values taken as already centred), "jaccard"; see
         :func:`fastcf.kernels.similarity_topk` for the formulas.
-    shrinkage : float >= 0
-        λ: similarities are multiplied by n / (n + λ), n the co-occurrence count.
+    shrinkage : float >= 0 or None
+        λ: similarities are multiplied by n / (n + λ), n the co-occurrence count. None: 100 for
+        the measures over co-rated pairs ("pearson", "adjusted_cosine", "pearson_baseline"),
+        whose rankings collapse without it (ML-100K u1, item pearson: precision@10 0.003 at 0,
+        0.354 at 100), else 0. A fit whose co-rated similarities are mostly 1 warns, naming the fix.
     min_support : int >= 1
         Pairs with fewer co-occurrences are dropped.
     alpha : float in [0, 1]

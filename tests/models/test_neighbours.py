@@ -164,6 +164,28 @@ def test_user_knn_scores_are_the_hand_sum_over_neighbours():
     assert not hasattr(model, "recommend_for_history")
 
 
+def test_ease_weights_are_the_same_bits_at_any_thread_count():
+    # 701 users x 403 items: tiles of 256 do not divide the items, so every step has a ragged tile.
+    rng = np.random.default_rng(7)
+    data = sp.random(701, 403, density=0.05, format="csr", random_state=rng)
+    data.data[:] = 1
+    for dtype in (np.float32, np.float64):
+        one = EASE(regularization=5.0, dtype=dtype, n_threads=1).fit(data).weights_
+        for n_threads in (2, 3, 4):
+            assert np.array_equal(EASE(regularization=5.0, dtype=dtype, n_threads=n_threads).fit(data).weights_, one)
+        assert np.array_equal(EASE(regularization=5.0, dtype=dtype, n_threads=2).fit(data).weights_, one)
+
+
+def test_ease_failed_inverse_names_the_fix():
+    data = sp.csr_matrix(np.ones((3, 3)))
+    model = EASE(regularization=1.0, dtype=np.float64)
+    model._check_params()
+    gram = -np.eye(3)
+    with pytest.raises(np.linalg.LinAlgError, match="EASE: the Cholesky inverse of XᵀX \\+ λI failed .*raise 'regularization'"):
+        model._invert_in_place(gram, 1)
+    assert EASE(regularization=1.0).fit(data).weights_.shape == (3, 3)
+
+
 def test_knn_results_do_not_depend_on_the_thread_count():
     data = synthetic(n_users=97, n_items=1001, n_ratings=6_000, seed=2)
     for cls in (ItemKNN, UserKNN):
@@ -184,3 +206,40 @@ def test_item_knn_refuses_bad_parameters(params, error, message):
     with pytest.raises(error) as caught:
         ItemKNN(**params).fit(TINY)
     assert message in str(caught.value)
+
+
+def _rare_pairs_data():
+    """30 users on 40 items: items 0..9 popular; items 10..39 rare, each rated by two users only
+    (5 and 1), and any two rows co-rated by two users correlate exactly ±1."""
+    rng = np.random.default_rng(11)
+    dense = np.zeros((30, 40), dtype=np.float32)
+    dense[:, :10] = rng.integers(1, 6, size=(30, 10)) * (rng.random((30, 10)) < 0.7)
+    for pair in range(15):
+        dense[pair, 10 + 2 * pair] = dense[pair, 11 + 2 * pair] = 5
+        dense[pair + 15, 10 + 2 * pair] = dense[pair + 15, 11 + 2 * pair] = 1
+    return sp.csr_matrix(dense)
+
+
+@pytest.mark.parametrize("cls", [ItemKNN, UserKNN])
+@pytest.mark.parametrize("measure", ["pearson", "adjusted_cosine"])
+def test_co_rated_measures_default_to_a_shrinkage(cls, measure):
+    data = sp.random(40, 30, density=0.3, format="csr", random_state=3, dtype=np.float32)
+    data.data = np.ceil(data.data * 5)
+    default = cls(k=5, measure=measure).fit(data).similarity_
+    explicit = cls(k=5, measure=measure, shrinkage=100.0).fit(data).similarity_
+    assert (default != explicit).nnz == 0
+    assert (cls(k=5, measure="cosine").fit(data).similarity_ != cls(k=5, measure="cosine", shrinkage=0.0)
+            .fit(data).similarity_).nnz == 0
+
+
+def test_collapsed_co_rated_ranking_warns_and_names_the_fix():
+    data = _rare_pairs_data()
+    with pytest.warns(UserWarning, match=r"ItemKNN: \d+% of the kept similarities are 1 \(measure='pearson'.*"
+                                         r"Set shrinkage=100"):
+        ItemKNN(k=3, measure="pearson", shrinkage=0.0).fit(data)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ItemKNN(k=3, measure="pearson").fit(data)  # the default shrinkage: no warning
+        ItemKNN(k=3, measure="cosine", shrinkage=0.0).fit(data)  # not a co-rated measure
