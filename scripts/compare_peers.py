@@ -26,11 +26,15 @@ rating models; for similarity, the share of fastcf's top-20 neighbours the peer 
 recommend, the share of top-10 slots equal to fastcf's. Quality fits are skipped above
 ``--quality-max-ratings`` (they take many iterations of every library).
 
-Distance to the limit: the same run measures this machine's fp32 matrix-multiply rate (NumPy's
-BLAS, ``--threads`` threads, square sgemm of --gemm-size) and reports fastcf's achieved GFLOP/s
-for ALS and top-k recommend as a share of it. Flop counts (benchmarks/asv_suites/_common.py,
-shared with asv's track_gflops; f factors, N ratings, n_u users,
-n_i items, s CG steps; symmetric products counted once, as in LAPACK's SYRK):
+Distance to the limit, the roofline: the same run measures this machine's fp32 matrix-multiply
+rate (NumPy's BLAS, ``--threads`` threads, square sgemm of --gemm-size) and its memory bandwidth
+(STREAM's triad on 256 MiB float64 arrays, Numba threads, at 1 and ``--threads`` threads). For
+every library on the tasks below, one run's flops F and least bytes moved B (every array read or
+written once, each stored entry reading the factor row it multiplies; caches can only lower the
+real traffic) give the bound max(F / sgemm rate, B / bandwidth), and the table reports the share
+bound / median time and which bound binds. Flop and byte counts (benchmarks/asv_suites/_common.py,
+shared with asv's track_ benchmarks; f factors, N ratings, n_u users, n_i items, s CG steps;
+symmetric products counted once, as in LAPACK's SYRK):
 
 - ALS Cholesky, one iteration (both half-steps):
   2 N f^2 (confidence-weighted rank-1 updates) + 4 N f (right-hand sides)
@@ -38,6 +42,10 @@ n_i items, s CG steps; symmetric products counted once, as in LAPACK's SYRK):
 - ALS CG, one iteration: (s + 1) (2 (n_u + n_i) f^2 + 8 N f) (residual and s products with
   the Gram matrix plus the rated rows) + 4 N f + 10 s (n_u + n_i) f + (n_u + n_i) f^2
 - recommend top-k for all users: 2 n_u n_i f (the scores; the selection is not counted)
+- biased MF SGD epoch: 8 N f flops; N (12 + 16 (f + 1)) bytes (a triple, two rows and biases read and written)
+- BPR epoch of N samples: 13 N f flops; N (8 + 24 f) bytes (three rows read and written)
+- ALS bytes, one half-step: 8 (n + 1) + 8 N + 4 (n_other f + N f + n f) (+ 4 n f for CG's warm start)
+- recommend bytes: 4 (n_u + n_i) f + 4 N + 8 n_u + 12 k n_u
 
 Output (``--out``): ``<preset>.md`` (the tables), ``<preset>.json`` (every timing) and
 ``<preset>-speedups.png`` (fastcf's speed-up over each peer, per task, log scale, with the goal
@@ -70,7 +78,10 @@ from fastcf.data import random_split, read_movielens, synthetic
 
 REPO = _peers.REPO
 sys.path.insert(0, str(REPO / "benchmarks"))
-from asv_suites._common import als_iteration_flops, recommend_flops  # noqa: E402  (one flop count for all)
+from asv_suites._common import (  # noqa: E402  (one flop and byte count for all)
+    als_iteration_bytes, als_iteration_flops, ranking_epoch_bytes, ranking_epoch_flops, recommend_bytes,
+    recommend_flops, roofline_seconds, sgd_epoch_bytes, sgd_epoch_flops, sgemm_gflops, triad_bandwidth,
+)
 SHARED_ML100K = REPO.parent / "shared" / "data" / "ml-100k"
 
 
@@ -83,7 +94,6 @@ class Runner:
     library: str
     run: Callable[[], Optional[float]]
     quality: Optional[Callable[[], float]] = None
-    flops: Optional[float] = None  # per run, for the GFLOP/s column (fastcf's ALS and recommend)
     note: str = ""
 
 
@@ -97,6 +107,8 @@ class Task:
     goals: Dict[str, float]  # peer -> the speed-up over it that a model issue asks for
     goal_presets: Optional[tuple]  # the presets the issue states its goals on (None: every preset)
     goal_source: str = ""
+    # (flops, bytes) of one run, the same for every library (benchmarks/asv_suites/_common.py)
+    work: Optional[Callable[["Problem"], tuple]] = None
 
     def goal_for(self, library: str, preset: str) -> Optional[float]:
         if self.goal_presets is not None and preset not in self.goal_presets:
@@ -107,12 +119,13 @@ class Task:
 TASKS: Dict[str, Task] = {}
 
 
-def task(key, title, unit, quality_name, goals=None, goal_presets=None, goal_source=""):
-    """Register ``build(problem) -> [Runner]``; it raises Skip for a runner that cannot run."""
+def task(key, title, unit, quality_name, goals=None, goal_presets=None, goal_source="", work=None):
+    """Register ``build(problem) -> [Runner]``; it raises Skip for a runner that cannot run.
+    ``work(problem) -> (flops, bytes)`` of one run places every library on the roofline."""
 
     def register(build):
         TASKS[key] = Task(key, title, unit, quality_name, build, dict(goals or {}),
-                          None if goal_presets is None else tuple(goal_presets), goal_source)
+                          None if goal_presets is None else tuple(goal_presets), goal_source, work)
         return build
 
     return register
@@ -197,25 +210,6 @@ def quality_or_none(problem, make):
     return make if problem.with_quality else None
 
 
-# --- flop counts ------------------------------------------------------------------------------
-
-def sgemm_gflops(threads, size, repeats=5):
-    """This machine's fp32 matrix-multiply rate through NumPy's BLAS: median of ``repeats``."""
-    from threadpoolctl import threadpool_limits
-
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((size, size), dtype=np.float32)
-    b = rng.standard_normal((size, size), dtype=np.float32)
-    with threadpool_limits(threads, "blas"):
-        a @ b  # warm up the pool
-        seconds = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            a @ b
-            seconds.append(time.perf_counter() - start)
-    return 2 * size**3 / float(np.median(seconds)) / 1e9
-
-
 # --- the tasks ----------------------------------------------------------------------------------
 
 def _als_runners(problem, key, solver):
@@ -225,7 +219,6 @@ def _als_runners(problem, key, solver):
     f = args.factors
     users, items = problem.random_factors(f)
     init_users, init_items = users * 0.1, items * 0.1
-    flops = als_iteration_flops(*conf.shape, conf.nnz, f, steps)
     train, test = problem.split
 
     def train_conf():
@@ -245,7 +238,7 @@ def _als_runners(problem, key, solver):
 
         runners.append(Runner(f"fastcf {backend}", _peers.fastcf_als_iteration_runner(
             conf, init_users, init_items, regularization=args.regularization, cg_steps=steps,
-            threads=args.threads, backend=backend), quality_or_none(problem, fastcf_quality), flops))
+            threads=args.threads, backend=backend), quality_or_none(problem, fastcf_quality)))
     if problem.peer(key, "implicit"):
         def implicit_quality():
             model, _ = _peers.implicit_als_fit(train_conf(), factors=f, regularization=args.regularization,
@@ -255,7 +248,7 @@ def _als_runners(problem, key, solver):
 
         run = _peers.implicit_als_runner(conf, factors=f, regularization=args.regularization, cg_steps=steps,
                                          threads=args.threads)[solver]
-        runners.append(Runner("implicit", run, quality_or_none(problem, implicit_quality), flops,
+        runners.append(Runner("implicit", run, quality_or_none(problem, implicit_quality),
                               note="its own iteration time (fit_callback)"))
     if solver == "cholesky" and problem.peer(key, "LensKit"):
         def lenskit_quality():
@@ -264,16 +257,43 @@ def _als_runners(problem, key, solver):
             return _peers.ndcg_at_10(users_, items_, train, test, args.threads)
 
         runners.append(Runner("LensKit", _peers.lenskit_als_runner(conf, factors=f, regularization=args.regularization),
-                              quality_or_none(problem, lenskit_quality), flops, note="ImplicitMFScorer epoch"))
+                              quality_or_none(problem, lenskit_quality), note="ImplicitMFScorer epoch"))
     return runners
 
 
-@task("als-cholesky", "Implicit ALS, one iteration, Cholesky", "s / iteration", "NDCG@10")
+def _als_work(steps_of):
+    def work(problem):
+        conf, f = problem.confidence, problem.args.factors
+        steps = steps_of(problem.args)
+        return (als_iteration_flops(*conf.shape, conf.nnz, f, steps),
+                als_iteration_bytes(*conf.shape, conf.nnz, f, steps))
+    return work
+
+
+def _sgd_work(problem):
+    return sgd_epoch_flops(problem.data.nnz, problem.args.sgd_factors), sgd_epoch_bytes(problem.data.nnz,
+                                                                                        problem.args.sgd_factors)
+
+
+def _ranking_work(problem):
+    # One epoch samples as many (user, positive) pairs as there are stored entries.
+    return ranking_epoch_flops(problem.data.nnz, problem.args.factors), ranking_epoch_bytes(problem.data.nnz,
+                                                                                            problem.args.factors)
+
+
+def _recommend_work(problem):
+    data, f = problem.data, problem.args.factors
+    return recommend_flops(data.n_users, data.n_items, f), recommend_bytes(data.n_users, data.n_items, f, 10, data.nnz)
+
+
+@task("als-cholesky", "Implicit ALS, one iteration, Cholesky", "s / iteration", "NDCG@10",
+      work=_als_work(lambda args: 0))
 def als_cholesky(problem):
     return _als_runners(problem, "als-cholesky", "cholesky")
 
 
-@task("als-cg", "Implicit ALS, one iteration, CG (3 steps)", "s / iteration", "NDCG@10")
+@task("als-cg", "Implicit ALS, one iteration, CG (3 steps)", "s / iteration", "NDCG@10",
+      work=_als_work(lambda args: args.cg_steps))
 def als_cg(problem):
     return _als_runners(problem, "als-cg", "cg")
 
@@ -341,7 +361,8 @@ def _scale(data):
 
 
 @task("sgd-mf", "Biased MF by SGD, one epoch (100 factors)", "s / epoch", "RMSE",
-      goals={"LIBMF": 3.0, "Surprise": 30.0}, goal_source="issue 6: <= 1/3 of LIBMF's, <= 1/30 of Surprise SVD's")
+      goals={"LIBMF": 3.0, "Surprise": 30.0}, goal_source="issue 6: <= 1/3 of LIBMF's, <= 1/30 of Surprise SVD's",
+      work=_sgd_work)
 def sgd_mf(problem):
     from fastcf.data.interactions import entry_rows
     from fastcf.models import BiasedMF
@@ -451,7 +472,7 @@ def _lightfm_runner(problem, loss, lr, reg, quality_epochs):
 
 @task("bpr", "BPR, one epoch (64 factors)", "s / epoch", "NDCG@10",
       goals={"implicit": 2.0}, goal_presets=("ml10m",),
-      goal_source="issue 8: <= 0.5 x implicit's CPU BPR on the 10M shape")
+      goal_source="issue 8: <= 0.5 x implicit's CPU BPR on the 10M shape", work=_ranking_work)
 def bpr(problem):
     args = problem.args
     lr, reg = args.bpr_learning_rate, args.bpr_regularization
@@ -541,14 +562,13 @@ def similarity(problem):
     return runners
 
 
-@task("recommend", "Recommend top-10 for every user (same factors)", "s / call", "same slots")
+@task("recommend", "Recommend top-10 for every user (same factors)", "s / call", "same slots", work=_recommend_work)
 def recommend(problem):
     args, data = problem.args, problem.data
     f = args.factors
     users, items = problem.random_factors(f)
     model = _peers.factor_model(users, items, data.matrix, data.users, data.items)
     raw_users = data.users.raw_ids
-    flops = recommend_flops(data.n_users, data.n_items, f)
     out = {}
 
     def fastcf_run(backend):
@@ -556,7 +576,7 @@ def recommend(problem):
         ids, _ = model.recommend(raw_users, 10, n_threads=args.threads)
         out["fastcf"] = data.items.to_index(ids.ravel()).reshape(ids.shape)
 
-    runners = [Runner(f"fastcf {backend}", lambda backend=backend: fastcf_run(backend), flops=flops)
+    runners = [Runner(f"fastcf {backend}", lambda backend=backend: fastcf_run(backend))
                for backend in args.backends]
     if problem.peer("recommend", "implicit"):
         peer = _peers.implicit_recommend_runner(users, items, data.matrix, 10, args.threads)
@@ -564,8 +584,7 @@ def recommend(problem):
         def implicit_run():
             out["implicit"] = peer()
 
-        runners.append(Runner("implicit", implicit_run, lambda: float(np.mean(out["fastcf"] == out["implicit"])),
-                              flops=flops))
+        runners.append(Runner("implicit", implicit_run, lambda: float(np.mean(out["fastcf"] == out["implicit"]))))
     return runners
 
 
@@ -655,7 +674,7 @@ def time_runners(runners: List[Runner], repeats: int, pause: float) -> Dict[str,
     return seconds
 
 
-def run_preset(preset, args, gemm):
+def run_preset(preset, args, gemm, bandwidth=None):
     data = load_data(preset, args)
     problem = Problem(preset, data, args)
     print(f"\n== {preset}: {data.n_users:,} users x {data.n_items:,} items, {data.nnz:,} ratings", flush=True)
@@ -673,6 +692,7 @@ def run_preset(preset, args, gemm):
             results.append({"task": key, "rows": [], "repeats": args.repeats, "gemm_gflops": gemm})
             continue
         seconds = time_runners(runners, args.repeats, args.pause)
+        work = spec.work(problem) if spec.work is not None else None
         reference = f"fastcf {args.backends[0]}" if f"fastcf {args.backends[0]}" in seconds else "fastcf"
         rows = []
         for runner in runners:
@@ -690,18 +710,28 @@ def run_preset(preset, args, gemm):
                 "max": max(seconds[runner.library]), "seconds": seconds[runner.library],
                 "speedup": None if is_fastcf or fastcf_median is None else median / fastcf_median,
                 "quality": quality, "note": runner.note,
-                "gflops": None if runner.flops is None else runner.flops / median / 1e9,
+                **_roofline(work, median, gemm, bandwidth),
             })
         # Each task keeps its own run's repeat count and sgemm rate: --merge mixes runs.
         results.append({"task": key, "rows": rows, "reference": reference, "repeats": args.repeats,
-                        "gemm_gflops": gemm})
+                        "gemm_gflops": gemm, "bandwidth_gbs": bandwidth})
         print(f"   {key}: " + ", ".join(f"{r['library']} {r['median']:.4g} s" for r in rows)
               + f"  ({time.perf_counter() - started:.0f} s)", flush=True)
         # A later task that crashes or is killed must not take the finished ones with it:
         # main() replaces this file by PRESET.json at the end.
         partial_path(args, preset).write_text(
-            json.dumps(preset_report(preset, data, results, problem, gemm), indent=1, default=float))
-    return preset_report(preset, data, results, problem, gemm)
+            json.dumps(preset_report(preset, data, results, problem, gemm, bandwidth), indent=1, default=float))
+    return preset_report(preset, data, results, problem, gemm, bandwidth)
+
+
+def _roofline(work, median, gemm, bandwidth) -> dict:
+    """A row's place on the roofline: the bound that binds and the share of it reached."""
+    if work is None or not bandwidth or not median:
+        return {}
+    flops, n_bytes = work
+    bound, binding = roofline_seconds(flops, n_bytes, gemm, bandwidth)
+    return {"work_flops": flops, "work_bytes": n_bytes, "bound": binding, "bound_seconds": bound,
+            "roofline_share": bound / median}
 
 
 def partial_path(args, preset) -> Path:
@@ -710,9 +740,10 @@ def partial_path(args, preset) -> Path:
     return out / f"{preset}.partial.json"
 
 
-def preset_report(preset, data, results, problem, gemm):
+def preset_report(preset, data, results, problem, gemm, bandwidth=None):
     return {"preset": preset, "shape": [data.n_users, data.n_items, data.nnz], "results": list(results),
-            "skipped": dict(problem.skipped), "gemm_gflops": gemm, "repeats": problem.args.repeats,
+            "skipped": dict(problem.skipped), "gemm_gflops": gemm, "bandwidth_gbs": bandwidth,
+            "repeats": problem.args.repeats,
             "read_peak_mib": problem._cache.get("read_peaks")}
 
 
@@ -725,7 +756,7 @@ def load_data(preset, args):
     return synthetic(preset)
 
 
-def machine_summary(args, gemm):
+def machine_summary(args, gemm, bandwidth=None):
     lines = []
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -748,6 +779,10 @@ def machine_summary(args, gemm):
     lines.append("Peers: " + ", ".join(f"{p} {_peers.version(p)}" for p in _peers.PEER_MODULES))
     lines.append(f"fp32 matrix multiply (NumPy sgemm, {args.gemm_size}^2, {args.threads} threads): "
                  f"{gemm:.1f} GFLOP/s, measured in this run")
+    if bandwidth:
+        lines.append("Memory bandwidth (STREAM triad, float64, 3 x 256 MiB arrays, Numba threads): " + ", ".join(
+            f"{rate:.1f} GB/s at {threads} thread{'s' if threads > 1 else ''}" for threads, rate in bandwidth.items())
+            + ", measured in this run")
     if hasattr(os, "getloadavg"):
         # Other work on the machine hurts fastcf's parallel kernels (OpenMP barriers wait for
         # descheduled threads) more than single-threaded peers: the load says how quiet it was.
@@ -787,6 +822,7 @@ def merge_reports(earlier, now):
     order = list(TASKS)
     for result in kept:  # reports written before tasks carried their run's settings
         result.setdefault("gemm_gflops", earlier.get("gemm_gflops"))
+        result.setdefault("bandwidth_gbs", earlier.get("bandwidth_gbs"))
         if earlier.get("repeats") is not None:
             result.setdefault("repeats", earlier["repeats"])
     merged = dict(now)
@@ -810,7 +846,7 @@ def markdown(report, args) -> str:
            f"speed-up = peer median / fastcf ({args.backends[0]}) median, > 1 means fastcf is faster.", "",
            "| task | library | median s | min-max s | fastcf speed-up | goal | quality | note |",
            "|---|---|---:|---|---:|---|---:|---|"]
-    behind, limit, gemm_rates = [], [], set()
+    behind, limit, gemm_rates, bandwidths = [], [], set(), set()
     for result in report["results"]:
         spec = TASKS[result["task"]]
         libraries = [row["library"] for row in result["rows"]]
@@ -831,20 +867,27 @@ def markdown(report, args) -> str:
             if speedup is not None and (speedup < 1 or "NOT" in goal):
                 behind.append(f"- {spec.title}: fastcf {'is slower than' if speedup < 1 else 'misses its goal against'} "
                               f"{row['library']} ({speedup:.2f}x{'; goal ' + format(target, 'g') + 'x' if goal else ''}).")
-            if row["gflops"] is not None:
+            if row.get("roofline_share") is not None:
                 gemm = result.get("gemm_gflops") or report["gemm_gflops"]
                 gemm_rates.add(round(gemm, 1))
-                limit.append(f"| {spec.title} | {row['library']} | {row['gflops']:.1f} | {100 * row['gflops'] / gemm:.0f}% |")
+                bandwidths.add(round(result.get("bandwidth_gbs") or report["bandwidth_gbs"], 1))
+                achieved = row["work_flops"] / row["median"] / 1e9
+                limit.append(f"| {spec.title} | {row['library']} | {achieved:.1f} | {100 * achieved / gemm:.0f}% | "
+                             f"{row['work_bytes'] / row['median'] / 1e9:.1f} | {row['bound']} | "
+                             f"{100 * row['roofline_share']:.0f}% |")
         for library, reason in report["skipped"].get(result["task"], {}).items():
             out.append(f"| {spec.title} | {library} | skipped | | | | | {reason} |")
             if library.startswith("fastcf") and libraries:
                 behind.append(f"- {spec.title}: not measured for fastcf ({reason}).")
     if limit:
-        out += ["", f"Distance to the limit: achieved GFLOP/s (flop counts in docs/benchmarks.md and in "
-                    f"benchmarks/asv_suites/_common.py) "
-                    f"against this machine's fp32 sgemm rate, "
-                    f"{' / '.join(f'{g:.1f}' for g in sorted(gemm_rates))} GFLOP/s, measured in the run that timed each task.",
-                "", "| task | library | GFLOP/s | share of sgemm |", "|---|---|---:|---:|", *limit]
+        out += ["", f"Distance to the limit (the roofline): each run's flops and least bytes moved (formulas in "
+                    f"docs/benchmarks.md and benchmarks/asv_suites/_common.py) against this machine's fp32 sgemm "
+                    f"rate, {' / '.join(f'{g:.1f}' for g in sorted(gemm_rates))} GFLOP/s, and its STREAM triad "
+                    f"bandwidth, {' / '.join(f'{b:.1f}' for b in sorted(bandwidths))} GB/s, both measured in the run "
+                    f"that timed each task at its thread count. The bound is the larger of flops / sgemm rate and "
+                    f"bytes / bandwidth; share = bound / median time.",
+                "", "| task | library | GFLOP/s | share of sgemm | GB/s (least bytes) | bound | share of roofline |",
+                "|---|---|---:|---:|---:|---|---:|", *limit]
     if report.get("read_peak_mib"):
         out += ["", "Peak resident memory of the read (fresh process, median): " + ", ".join(
             f"{name} {np.median(v):.0f} MiB" for name, v in report["read_peak_mib"].items())]
@@ -939,7 +982,8 @@ def main(argv=None):
         parser.error(f"--backends: choose from cython, numba, reference; got {args.backends}.")
 
     gemm = sgemm_gflops(args.threads, args.gemm_size)
-    summary = machine_summary(args, gemm)
+    bandwidth = {threads: triad_bandwidth(threads) for threads in sorted({1, args.threads})}
+    summary = machine_summary(args, gemm, bandwidth)
     print("\n".join(summary), flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -952,7 +996,7 @@ def main(argv=None):
                         f"- Re-run of {', '.join(args.tasks)} on {time.strftime('%Y-%m-%d %H:%M')}: "
                         + "; ".join(summary), ""]
     for preset in args.preset:
-        report = run_preset(preset, args, gemm)
+        report = run_preset(preset, args, gemm, bandwidth[args.threads])
         if args.merge and (out / f"{preset}.json").exists():
             report = merge_reports(json.loads((out / f"{preset}.json").read_text()), report)
         text = markdown(report, args)

@@ -27,7 +27,7 @@ def compare_peers():
 
 def _row(library, median, speedup=None):
     return {"library": library, "median": median, "min": median, "max": median, "seconds": [median],
-            "speedup": speedup, "quality": None, "note": "", "gflops": None}
+            "speedup": speedup, "quality": None, "note": ""}
 
 
 def _report(preset, results, skipped=None):
@@ -97,7 +97,8 @@ def test_finished_tasks_survive_a_task_that_crashes(compare_peers, monkeypatch, 
 def test_a_merged_table_keeps_each_runs_repeats_and_sgemm_rate(compare_peers):
     # Rows kept from an earlier run were timed with its repeat count and against its sgemm rate;
     # a --merge re-run of one task must not relabel them with its own.
-    earlier = _report("ml10m", [{"task": "als-cg", "rows": [dict(_row("fastcf cython", 1.0), gflops=50.0)]},
+    als_row = dict(_row("fastcf cython", 1.0), **compare_peers._roofline((50e9, 1e9), 1.0, 80.0, 10.0))
+    earlier = _report("ml10m", [{"task": "als-cg", "rows": [als_row], "bandwidth_gbs": 10.0},
                                 {"task": "similarity", "rows": [_row("fastcf cython", 2.0)]}])
     earlier["gemm_gflops"], earlier["repeats"] = 80.0, 3
     now = _report("ml10m", [{"task": "similarity", "rows": [_row("fastcf cython", 1.5)], "repeats": 5,
@@ -117,3 +118,32 @@ def test_merged_doc_keeps_the_earlier_machine_lines(compare_peers):
            "### ml1m: table\n- not a machine line\n<!-- compare_peers:end -->\n")
     assert compare_peers.earlier_machine_lines(doc) == ["- CPU: old", "- sgemm: 80 GFLOP/s"]
     assert compare_peers.earlier_machine_lines("no section here") == []
+
+
+def test_roofline_share_uses_the_bound_that_binds(compare_peers):
+    # 100 GFLOP/s and 10 GB/s: 1e9 flops take 10 ms, 1e9 bytes 100 ms; the memory bound binds.
+    row = compare_peers._roofline((1e9, 1e9), 0.2, 100.0, 10.0)
+    assert row["bound"] == "memory" and row["bound_seconds"] == pytest.approx(0.1)
+    assert row["roofline_share"] == pytest.approx(0.5)
+    compute = compare_peers._roofline((1e10, 1e8), 0.2, 100.0, 10.0)
+    assert compute["bound"] == "compute" and compute["roofline_share"] == pytest.approx(0.5)
+    assert compare_peers._roofline(None, 0.2, 100.0, 10.0) == {}
+
+
+def test_markdown_lists_every_library_on_the_roofline(compare_peers):
+    rows = []
+    for library, median in (("fastcf cython", 0.5), ("implicit", 2.0)):
+        row = _row(library, median)
+        row.update(compare_peers._roofline((1e10, 1e9), median, 100.0, 10.0))
+        rows.append(row)
+    args = type("Args", (), {"threads": 2, "repeats": 3, "backends": ["cython"]})()
+    result = {"task": "als-cg", "rows": rows, "gemm_gflops": 100.0, "bandwidth_gbs": 10.0}
+    text = compare_peers.markdown(_report("ml10m", [result]), args)
+    assert "| Implicit ALS, one iteration, CG (3 steps) | fastcf cython | 20.0 | 20% | 2.0 | compute | 20% |" in text
+    assert "| Implicit ALS, one iteration, CG (3 steps) | implicit | 5.0 | 5% | 0.5 | compute | 5% |" in text
+    assert "STREAM triad bandwidth, 10.0 GB/s" in text
+
+
+def test_every_kernel_task_states_its_work(compare_peers):
+    for key in ("als-cg", "als-cholesky", "recommend", "sgd-mf", "bpr"):
+        assert compare_peers.TASKS[key].work is not None, key

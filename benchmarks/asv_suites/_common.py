@@ -173,3 +173,123 @@ def als_iteration_flops(n_users, n_items, nnz, f, cg_steps=0):
 def recommend_flops(n_users, n_items, f):
     """Scoring every user against every item, 2 n_users n_items f (the selection is not counted)."""
     return 2 * n_users * n_items * f
+
+
+# --- bytes moved and the roofline (also used by scripts/compare_peers.py) ----------------------
+# The least traffic to and from memory a kernel needs when nothing it reads twice stays in
+# cache between the two reads: every array is read (and every written array written) once,
+# and every stored entry reads the other side's factor row it multiplies. Caches can only
+# lower the real traffic, so time / roofline-bound is an upper bound on the share reached.
+# Integers are int32 indices, int64 row pointers; ``itemsize`` is the factors' (4: float32).
+
+def als_half_step_bytes(n_rows, n_columns, nnz, f, cg_steps=0, itemsize=4):
+    """Bytes of one ALS half-step: the CSR (8 (n_rows + 1) + (4 + itemsize) nnz), the fixed
+    side read once for its Gram matrix (n_columns f) and once per stored entry (nnz f), the
+    solved side read (CG's warm start) and written (n_rows f each)."""
+    factor_rows = n_columns * f + nnz * f + (2 if cg_steps else 1) * n_rows * f
+    return 8 * (n_rows + 1) + (4 + itemsize) * nnz + itemsize * factor_rows
+
+
+def als_iteration_bytes(n_users, n_items, nnz, f, cg_steps=0, itemsize=4):
+    return (als_half_step_bytes(n_users, n_items, nnz, f, cg_steps, itemsize)
+            + als_half_step_bytes(n_items, n_users, nnz, f, cg_steps, itemsize))
+
+
+def recommend_bytes(n_users, n_items, f, k=10, nnz_seen=0, itemsize=4):
+    """Bytes of top-k for every user: both factor matrices once, the seen items to exclude
+    (4 nnz_seen + 8 n_users), and the k (index, score) pairs written per user."""
+    return itemsize * (n_users + n_items) * f + 4 * nnz_seen + 8 * n_users + (8 + itemsize) * k * n_users
+
+
+def sgd_epoch_bytes(nnz, f, itemsize=4, biases=True):
+    """Bytes of one biased-MF SGD epoch: per rating its (user, item, value) triple (12 bytes),
+    the user's and the item's factor rows (and biases) read and written."""
+    return nnz * (12 + 4 * (f + (1 if biases else 0)) * itemsize)
+
+
+def ranking_epoch_bytes(n_samples, f, itemsize=4):
+    """Bytes of one BPR epoch of ``n_samples`` triples: the drawn entry (user, item: 8 bytes),
+    and the user's, the positive's and the negative's rows read and written."""
+    return n_samples * (8 + 6 * f * itemsize)
+
+
+def sgd_epoch_flops(nnz, f):
+    """Flops of one biased-MF SGD epoch: per rating the prediction (2 f) and both rows' updates (6 f)."""
+    return nnz * 8 * f
+
+
+def ranking_epoch_flops(n_samples, f):
+    """Flops of one BPR epoch: two scores (4 f) and three rows' updates (9 f) per sample."""
+    return n_samples * 13 * f
+
+
+def triad_bandwidth(threads, n=1 << 25, repeats=5):
+    """This machine's memory bandwidth in GB/s, STREAM's triad a = b + s c on float64 arrays of
+    ``n`` (2**25: 256 MiB each, far beyond any cache) with ``threads`` Numba threads; median of
+    ``repeats``. Counted as STREAM counts it, 3 x 8 bytes per element (the write-allocate read
+    of ``a`` is not counted)."""
+    import time
+
+    import numba
+
+    triad = _triad_kernel()
+    a, b, c = np.zeros(n), np.ones(n), np.full(n, 2.0)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        triad(a, b, c, 3.0)  # compile, touch the pages
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            triad(a, b, c, 3.0)
+            seconds.append(time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(previous)
+    return 24 * n / float(np.median(seconds)) / 1e9
+
+
+def _triad_kernel():
+    if "triad" not in _memo:
+        import numba
+
+        @numba.njit(parallel=True, fastmath=False, cache=False)
+        def triad(a, b, c, scalar):
+            for i in numba.prange(a.shape[0]):
+                a[i] = b[i] + scalar * c[i]
+
+        _memo["triad"] = triad
+    return _memo["triad"]
+
+
+def sgemm_gflops(threads, size=2048, repeats=5):
+    """This machine's fp32 matrix-multiply rate (NumPy's BLAS at ``threads``): median of ``repeats``."""
+    import time
+
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    with threadpool_limits(threads, "blas"):
+        a @ b  # warm up the pool
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            seconds.append(time.perf_counter() - start)
+    return 2 * size**3 / float(np.median(seconds)) / 1e9
+
+
+def machine_peaks(threads):
+    """(sgemm GFLOP/s, triad GB/s) at ``threads``, measured once per process."""
+    key = ("peaks", threads)
+    if key not in _memo:
+        _memo[key] = (sgemm_gflops(threads), triad_bandwidth(threads))
+    return _memo[key]
+
+
+def roofline_seconds(flops, n_bytes, peak_gflops, bandwidth_gbs):
+    """(the least time the roofline allows, which bound binds: "compute" or "memory")."""
+    compute = flops / (peak_gflops * 1e9) if flops else 0.0
+    memory = n_bytes / (bandwidth_gbs * 1e9) if n_bytes else 0.0
+    return (compute, "compute") if compute >= memory else (memory, "memory")

@@ -1,5 +1,7 @@
-"""The kernels on one grid: size x backend (x solver), time_*, peakmem_*, and track_gflops where
-the work is counted in flops (ALS, fused recommend-all).
+"""The kernels on one grid: size x backend (x solver), time_*, peakmem_*, track_gflops where the
+work is counted in flops (ALS, fused recommend-all), and track_roofline_share: the share of the
+roofline bound reached (max(flops / sgemm rate, least bytes / triad bandwidth), both measured in
+the benchmark's process; see _common and docs/benchmarks.md).
 
 ALS, SGD and metrics run on the data of each size (see _common); the NumPy reference only on
 ml100k, Numba up to ml1m, Cython everywhere. 64 factors (SGD: 100), 2 threads.
@@ -10,7 +12,8 @@ import time
 import numpy as np
 
 from ._common import (
-    SIZES, THREADS, als_half_step_flops, check_grid, confidence, data, random_factors, recommend_flops, require,
+    SIZES, THREADS, als_half_step_bytes, als_half_step_flops, check_grid, confidence, data, machine_peaks,
+    random_factors, recommend_bytes, recommend_flops, require, roofline_seconds, sgd_epoch_bytes, sgd_epoch_flops,
     sgd_problem, split,
 )
 
@@ -25,6 +28,11 @@ def _median_seconds(run, repeats=3):
         run()
         seconds.append(time.perf_counter() - start)
     return float(np.median(seconds))
+
+
+def _roofline_share(run, flops, n_bytes):
+    gemm, bandwidth = machine_peaks(THREADS)
+    return roofline_seconds(flops, n_bytes, gemm, bandwidth)[0] / _median_seconds(run)
 
 
 class AlsHalfStep:
@@ -64,6 +72,13 @@ class AlsHalfStep:
 
     track_gflops.unit = "GFLOP/s"
 
+    def track_roofline_share(self, size, backend, solver):
+        n_rows, n_columns = self.conf.shape
+        return _roofline_share(self.run, als_half_step_flops(n_rows, n_columns, self.conf.nnz, F, self.cg_steps),
+                               als_half_step_bytes(n_rows, n_columns, self.conf.nnz, F, self.cg_steps))
+
+    track_roofline_share.unit = "share of the roofline bound"
+
 
 class RecommendAllFused:
     """select_topk_dot: top-10 of users @ items.T for every user, training items excluded."""
@@ -98,6 +113,12 @@ class RecommendAllFused:
 
     track_gflops.unit = "GFLOP/s"
 
+    def track_roofline_share(self, size, backend):
+        return _roofline_share(self.run, recommend_flops(*self.seen.shape, F),
+                               recommend_bytes(*self.seen.shape, F, 10, self.seen.nnz))
+
+    track_roofline_share.unit = "share of the roofline bound"
+
 
 class SgdEpoch:
     """sgd_epoch: one epoch of biased MF over the block schedule (100 factors, 8 x 8 blocks)."""
@@ -128,6 +149,12 @@ class SgdEpoch:
         return self.arrays[1].size / _median_seconds(self.run)
 
     track_ratings_per_second.unit = "ratings/s"
+
+    def track_roofline_share(self, size, backend):
+        nnz = self.arrays[1].size
+        return _roofline_share(self.run, sgd_epoch_flops(nnz, 100), sgd_epoch_bytes(nnz, 100))
+
+    track_roofline_share.unit = "share of the roofline bound"
 
 
 class FactorRankingMetrics:
