@@ -324,7 +324,10 @@ from fastcf.kernels import select_topk_dot  # noqa: E402
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", FLOATS)
 @pytest.mark.parametrize("index_dtype", INDEX)
-@pytest.mark.parametrize("shape", [(1, 1, 1), (33, 50, 4), (97, 1001, 8), (70, 3, 5), (5, 0, 3), (0, 10, 3), (4, 6, 0)])
+# (300, 1300, 4) crosses the Cython twin's blocks of 128 queries and tiles of 512 (float32) or
+# 256 (float64) items, with ties across tile boundaries.
+@pytest.mark.parametrize("shape", [(1, 1, 1), (33, 50, 4), (97, 1001, 8), (70, 3, 5), (5, 0, 3), (0, 10, 3), (4, 6, 0),
+                                   (300, 1300, 4)])
 @pytest.mark.parametrize("k", [1, 7, 60])
 def test_dot_equals_selecting_from_the_product(backend, dtype, index_dtype, shape, k):
     # Small integer factors make every product exact in floating point (and full of ties), so
@@ -367,3 +370,46 @@ def test_dot_bad_arguments_are_named():
         select_topk_dot(np.ones((2, 3)), np.ones((4, 2)), 1)
     with pytest.raises(ValueError, match=r"'exclude_indices' must lie in \[0, 4\)"):
         select_topk_dot(np.ones((2, 3)), np.ones((4, 3)), 1, exclude_indptr=[0, 1, 1], exclude_indices=[4])
+
+
+def test_dot_scalar_and_simd_scans_agree(rng):
+    from fastcf.kernels.topk import _cython
+
+    queries = rng.integers(-3, 4, (150, 6)).astype(np.float32)
+    items = rng.integers(-3, 4, (1500, 6)).astype(np.float32)
+    indptr, indices = as_csr(random_exclusions(rng, 150, 1500, 40))
+    was = _cython._use_simd()
+    try:
+        _cython._use_simd(False)
+        scalar = select_topk_dot(queries, items, 25, exclude_indptr=indptr, exclude_indices=indices, backend="cython")
+        _cython._use_simd(True)
+        simd = select_topk_dot(queries, items, 25, exclude_indptr=indptr, exclude_indices=indices, backend="cython")
+    finally:
+        _cython._use_simd(was)
+    assert_same(simd, scalar)
+    assert_same(scalar, select_topk(queries @ items.T, 25, exclude_indptr=indptr, exclude_indices=indices))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dot_overflowing_products_rank_as_infinities(backend):
+    # Finite factors whose products overflow: -inf still fills a heap that is not full, +inf wins.
+    queries = np.array([[1e30], [-1e30]], dtype=np.float32)
+    items = np.array([[-1e30], [1.0], [1e30], [2.0]], dtype=np.float32)
+    with np.errstate(over="ignore"):
+        expected = select_topk(queries @ items.T, 4, exclude_indptr=[0, 1, 1], exclude_indices=[3])
+    got = select_topk_dot(queries, items, 4, exclude_indptr=[0, 1, 1], exclude_indices=[3], backend=backend)
+    assert_same(got, expected)
+    assert got[0][0].tolist() == [2, 1, 0, -1] and got[0][1].tolist() == [0, 1, 3, 2]
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_dot_unsorted_exclusions_with_duplicates_across_tiles(rng, backend):
+    queries = rng.standard_normal((3, 8)).astype(np.float32)
+    items = rng.standard_normal((2000, 8)).astype(np.float32)
+    top = np.argsort(-(queries @ items.T), axis=1)[:, :30]
+    excluded = [list(row[::-1]) + list(row[:5]) for row in top]  # the best items, reversed, some twice
+    indptr, indices = as_csr(excluded)
+    got = select_topk_dot(queries, items, 10, exclude_indptr=indptr, exclude_indices=indices, backend=backend)
+    expected = select_topk(queries @ items.T, 10, exclude_indptr=indptr, exclude_indices=indices)
+    assert_same(got, expected)
+    assert not any(np.isin(got[0][r], top[r]).any() for r in range(3))

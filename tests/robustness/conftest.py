@@ -55,7 +55,6 @@ _ITEM_BASED = "item-based (the default) holds item-item similarities only; user_
 #: (finite similar items for an item without interactions), "similar_users".
 LIMITATIONS: Dict[str, Dict[str, str]] = {
     "BPR": {"thread_count": _HOGWILD}, "WARP": {"thread_count": _HOGWILD}, "HybridMF": {"thread_count": _HOGWILD},
-    "EASE": {"thread_count": "the inverse is multithreaded LAPACK, whose sums' order (last bits) follows the threads"},
     "Popularity": {"similar_items_of_unseen": _CO_OCCURRENCE},
     "ItemKNN": {"similar_items_of_unseen": _CO_OCCURRENCE}, "UserKNN": {"similar_items_of_unseen": _CO_OCCURRENCE},
     **{name: {"similar_items_of_unseen": _CO_OCCURRENCE, "similar_users": _ITEM_BASED}
