@@ -45,40 +45,27 @@ FCF_SCAN_SCALAR(float)
 FCF_SCAN_SCALAR(double)
 
 #if FCF_SCAN_SIMD
-__attribute__((target("avx2"))) static ptrdiff_t fcf_scan_avx2_float(const float* row, ptrdiff_t n,
-                                                                      float threshold, int32_t* positions) {
-    ptrdiff_t found = 0, i = 0;
-    const __m256 bound = _mm256_set1_ps(threshold);
-    for (; i + 8 <= n; i += 8) {
-        /* not (score <= threshold), unordered: true for NaN */
-        unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + i), bound, _CMP_NLE_UQ));
-        while (mask) {
-            positions[found++] = (int32_t)(i + __builtin_ctz(mask));
-            mask &= mask - 1;
-        }
+/* One AVX2 scan per float type: its vector type, intrinsics and lanes per register. */
+#define FCF_SCAN_AVX2(T, VEC, SET1, LOAD, CMP, MOVEMASK, LANES)                             \
+    __attribute__((target("avx2"))) static ptrdiff_t fcf_scan_avx2_##T(                    \
+        const T* row, ptrdiff_t n, T threshold, int32_t* positions) {                      \
+        ptrdiff_t found = 0, i = 0;                                                        \
+        const VEC bound = SET1(threshold);                                                 \
+        for (; i + LANES <= n; i += LANES) {                                               \
+            /* not (score <= threshold), unordered: true for NaN */                        \
+            unsigned mask = (unsigned)MOVEMASK(CMP(LOAD(row + i), bound, _CMP_NLE_UQ));    \
+            while (mask) {                                                                 \
+                positions[found++] = (int32_t)(i + __builtin_ctz(mask));                   \
+                mask &= mask - 1;                                                          \
+            }                                                                              \
+        }                                                                                  \
+        for (; i < n; i++) {                                                               \
+            if (!(row[i] <= threshold)) positions[found++] = (int32_t)i;                  \
+        }                                                                                  \
+        return found;                                                                      \
     }
-    for (; i < n; i++) {
-        if (!(row[i] <= threshold)) positions[found++] = (int32_t)i;
-    }
-    return found;
-}
-
-__attribute__((target("avx2"))) static ptrdiff_t fcf_scan_avx2_double(const double* row, ptrdiff_t n,
-                                                                       double threshold, int32_t* positions) {
-    ptrdiff_t found = 0, i = 0;
-    const __m256d bound = _mm256_set1_pd(threshold);
-    for (; i + 4 <= n; i += 4) {
-        unsigned mask = (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(row + i), bound, _CMP_NLE_UQ));
-        while (mask) {
-            positions[found++] = (int32_t)(i + __builtin_ctz(mask));
-            mask &= mask - 1;
-        }
-    }
-    for (; i < n; i++) {
-        if (!(row[i] <= threshold)) positions[found++] = (int32_t)i;
-    }
-    return found;
-}
+FCF_SCAN_AVX2(float, __m256, _mm256_set1_ps, _mm256_loadu_ps, _mm256_cmp_ps, _mm256_movemask_ps, 8)
+FCF_SCAN_AVX2(double, __m256d, _mm256_set1_pd, _mm256_loadu_pd, _mm256_cmp_pd, _mm256_movemask_pd, 4)
 #endif
 
 /* positions[0:returned] = the i in [0, n) with !(row[i] <= threshold), increasing. */
