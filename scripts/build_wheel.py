@@ -74,7 +74,7 @@ def check_sdist(sdist: Path) -> None:
     root = names[0].split("/")[0]
     relative = {name[len(root) + 1:] for name in names if name.startswith(root + "/")}
     needed = {"setup.py", "pyproject.toml", "README.md", "MANIFEST.in", "tests/conftest.py"}
-    for pattern in ("fastcf/**/*.pyx", "fastcf/**/*.pxd", "fastcf/**/*.py", "tests/**/*.py"):
+    for pattern in ("fastcf/**/*.pyx", "fastcf/**/*.pxd", "fastcf/**/*.h", "fastcf/**/*.py", "tests/**/*.py"):
         needed |= {
             str(Path(p).relative_to(REPO)) for p in glob.glob(str(REPO / pattern), recursive=True)
             if _tracked(Path(p))
