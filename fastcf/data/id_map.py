@@ -111,7 +111,12 @@ class IdMap:
             raise ValueError(f"{owner}: '{name or 'ids'}' must be one ID or a 1-D array of IDs; got shape {values.shape}.")
         if values.dtype.kind in "biuf":
             values = native_byte_order(values)
-        indices = self._index.get_indexer(values).astype(np.int64, copy=False)
+        if scalar:
+            # One ID (a single-user request): the index's hash lookup, without get_indexer's
+            # array machinery, which costs a hundred times more for one value.
+            indices = np.array([self._single_lookup(values[0])], dtype=np.int64)
+        else:
+            indices = self._index.get_indexer(values).astype(np.int64, copy=False)
         if missing == "raise" and (indices < 0).any():
             unknown = values[indices < 0]
             raise KeyError(
@@ -119,6 +124,15 @@ class IdMap:
                 f"{' and more' if unknown.size > 5 else ''}; {len(self)} {self.name}s are known."
             )
         return indices[0] if scalar else indices
+
+    def _single_lookup(self, value) -> int:
+        """The index of one raw ID, or -1; the same answer as get_indexer gives for it."""
+        try:
+            position = self._index.get_loc(value)
+        except (KeyError, TypeError, ValueError):
+            return -1
+        # get_loc answers a slice or a mask only for repeated IDs, which an IdMap never holds.
+        return int(position) if isinstance(position, (int, np.integer)) else int(self._index.get_indexer([value])[0])
 
     def to_raw(self, indices) -> np.ndarray:
         """Raw IDs of dense ``indices``; an index outside [0, n) raises IndexError naming it."""

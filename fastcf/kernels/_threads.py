@@ -186,11 +186,19 @@ def single_threaded_blas() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def kernel_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[int] = None) -> Iterator[int]:
-    """Scope of one kernel call: yields the thread count; BLAS pools run single-threaded inside."""
+def kernel_threads(n_threads: Optional[int], owner: str, n_tasks: Optional[int] = None,
+                   blas: bool = True) -> Iterator[int]:
+    """Scope of one kernel call: yields the thread count; BLAS pools run single-threaded inside.
+
+    ``blas=False``: the call is known to make no BLAS call (a single-user top-k), so the pools
+    are left alone; setting and restoring them costs more than such a call.
+    """
     global _threads_started
     n = resolve_n_threads(n_threads, owner, n_tasks)
     _threads_started = True
+    if not blas:
+        yield n
+        return
     with single_threaded_blas():
         yield n
 

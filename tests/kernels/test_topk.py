@@ -404,12 +404,36 @@ def test_dot_overflowing_products_rank_as_infinities(backend):
 
 @pytest.mark.parametrize("backend", COMPILED)
 def test_dot_unsorted_exclusions_with_duplicates_across_tiles(rng, backend):
-    queries = rng.standard_normal((3, 8)).astype(np.float32)
-    items = rng.standard_normal((2000, 8)).astype(np.float32)
-    top = np.argsort(-(queries @ items.T), axis=1)[:, :30]
+    # Integer factors: exact products, so the twins' sums in any order give the reference's bits.
+    queries = rng.integers(-50, 51, (3, 8)).astype(np.float32)
+    items = rng.integers(-50, 51, (2000, 8)).astype(np.float32)
+    top = np.argsort(-(queries @ items.T), axis=1, kind="stable")[:, :30]
     excluded = [list(row[::-1]) + list(row[:5]) for row in top]  # the best items, reversed, some twice
     indptr, indices = as_csr(excluded)
     got = select_topk_dot(queries, items, 10, exclude_indptr=indptr, exclude_indices=indices, backend=backend)
     expected = select_topk(queries @ items.T, 10, exclude_indptr=indptr, exclude_indices=indices)
     assert_same(got, expected)
     assert not any(np.isin(got[0][r], top[r]).any() for r in range(3))
+
+
+def test_single_query_calls_leave_the_blas_pools_alone(monkeypatch):
+    # A handful of queries is scored without BLAS, so the call skips the pools' limit and
+    # restore (which cost more than the call); larger calls still hold BLAS at one thread.
+    from fastcf.kernels import _threads
+    from fastcf.kernels.topk import _cython
+
+    entered = []
+    real = _threads.single_threaded_blas
+
+    def counting():
+        entered.append(1)
+        return real()
+
+    monkeypatch.setattr(_threads, "single_threaded_blas", counting)
+    items = np.arange(40, dtype=np.float32).reshape(10, 4)
+    select_topk_dot(np.ones((_cython.BLAS_FREE_QUERIES, 4), np.float32), items, 3, backend="cython")
+    assert entered == []
+    select_topk_dot(np.ones((_cython.BLAS_FREE_QUERIES + 1, 4), np.float32), items, 3, backend="cython")
+    assert entered == [1]
+    select_topk_dot(np.ones((1, 4), np.float32), items, 3, backend="numba")  # its np.dot may call BLAS
+    assert entered == [1, 1]

@@ -143,7 +143,8 @@ def select_topk_dot_unchecked(queries, items, k, exclude_indptr, exclude_indices
     ``empty_csr_structure``). Anything else reads out of bounds, without an error.
     """
     twin = _backend.twin("topk", backend)
-    with kernel_threads(n_threads, "select_topk_dot", n_tasks=queries.shape[0]) as n:
+    blas = queries.shape[0] > getattr(twin, "BLAS_FREE_QUERIES", -1)
+    with kernel_threads(n_threads, "select_topk_dot", n_tasks=queries.shape[0], blas=blas) as n:
         return twin.select_topk_dot(queries, items, k, exclude_indptr, exclude_indices, n)
 
 

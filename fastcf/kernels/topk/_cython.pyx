@@ -123,11 +123,17 @@ def select_topk(
 # one BLAS call, and each query's heap is offered the tile while it is still in cache: the
 # users x items scores never go to memory (a 32 MiB block per thread did, and its write and
 # read-back cost as much as the product on the 20M shape). Once a heap is full, a candidate must
-# beat its root; the SIMD scan (_scan.h) finds the few that do, 8 float32 scores per compare.
+# beat its root; the SIMD scan (_tile.h) finds the few that do, 8 float32 scores per compare.
+# A block of at most FCF_DOT_MAX_QUERIES queries is scored by _tile.h's own loop, not BLAS.
 # Items reach each heap in increasing order, tile after tile, so ties go to the lower index as in
 # the reference, and each query's exclusions are walked with one pointer (sorted rows).
 
-cdef extern from "_scan.h" nogil:
+cdef extern from "_tile.h" nogil:
+    int FCF_DOT_MAX_QUERIES
+    void fcf_dot_rows_float(const float* queries, Py_ssize_t n_queries, const float* items, Py_ssize_t n_items,
+                            int f, float* scores)
+    void fcf_dot_rows_double(const double* queries, Py_ssize_t n_queries, const double* items, Py_ssize_t n_items,
+                             int f, double* scores)
     int fcf_scan_simd_available()
     void fcf_scan_use_simd(int enabled)
     Py_ssize_t fcf_scan_float(const float* row, Py_ssize_t n, float threshold, int32_t* positions)
@@ -135,6 +141,8 @@ cdef extern from "_scan.h" nogil:
 
 #: Whether this CPU runs the AVX2 scan; the scalar scan gives the same positions.
 SIMD_AVAILABLE = bool(fcf_scan_simd_available())
+#: A call with at most this many queries calls no BLAS (kernel_threads need not limit its pools).
+BLAS_FREE_QUERIES = FCF_DOT_MAX_QUERIES
 fcf_scan_use_simd(1)
 
 
@@ -313,7 +321,12 @@ def _select_topk_dot(
         t0 = 0
         while t0 < n_items:
             width = min(tile, n_items - t0)
-            if f > 0:
+            if f > 0 and count <= FCF_DOT_MAX_QUERIES:
+                if floating is float:
+                    fcf_dot_rows_float(query_base + first * f, count, item_base + t0 * f, width, f, scores)
+                else:
+                    fcf_dot_rows_double(query_base + first * f, count, item_base + t0 * f, width, f, scores)
+            elif f > 0:
                 _gemm_rows(query_base + first * f, count, item_base + t0 * f, width, f, scores)
             else:
                 for i in range(count * width):
