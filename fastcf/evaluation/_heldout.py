@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from fastcf._validation import as_interaction_matrix, check_interactions, check_positive_int, message
 from fastcf.data.interactions import Interactions
+from fastcf.exceptions import DataError
 from fastcf.evaluation._evaluate import SCORE_BLOCK_BYTES, _check_gains, _grown_from
 from fastcf.evaluation.metrics import (
     LIST_METRICS, RANKING_METRICS, RATING_METRICS, check_metrics, list_values, per_user_frame, summarize,
@@ -131,8 +132,11 @@ def evaluate_heldout(
 def _folded_in_rankings(model, fold_in, targets, users, k, auc, graded, block_size, n_threads, backend):
     """(top-k lists, per-user kernel values) of the users of ``users`` (rows of the part),
     folded in from ``fold_in`` as one batch, their fold-in items excluded."""
-    # As recommend_for_history hands histories to the fold-in: float64 values.
-    state = model._fold_in(fold_in.astype(np.float64))
+    try:
+        # As recommend_for_history hands histories to the fold-in: float64 values.
+        state = model._fold_in(fold_in.astype(np.float64))
+    except DataError as error:  # the model's own message names its fold-in and 'history'
+        raise DataError(f"evaluate_heldout: 'part.fold_in' cannot be folded in: {error}") from error
     gains = targets.data if graded else None
     if model._scoring == "dot":
         # The offset of rating models (global mean and user bias) is one number per user: it
