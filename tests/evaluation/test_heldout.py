@@ -247,3 +247,17 @@ def test_sparse_parts_for_a_model_fitted_on_a_matrix():
     no_target.eliminate_zeros()
     result = evaluate_heldout(bare, (fold_in.matrix, no_target), 2, metrics=("calibrated_recall",))
     assert result["n_users"] == 1 and result["n_users_skipped"] == 1 and result["calibrated_recall"] == 0.5
+
+
+def test_a_model_updated_with_new_items_after_the_split(split):
+    train, _, test = split
+    model = ItemKNN(k=20).fit(train)
+    expected = evaluate_heldout(model, test, 10, metrics=("calibrated_recall", "ndcg"), per_user=True)
+    new_user = train.users.raw_ids.max() + 1
+    model.partial_fit(from_arrays([new_user, new_user], [10**6, 10**6 + 1], [1.0, 1.0]))
+    assert len(model.items_) == train.n_items + 2
+    updated = evaluate_heldout(model, test, 10, metrics=("calibrated_recall", "ndcg"), per_user=True)
+    # The two new items belong to one new user only: no similarity among the old items moves, and
+    # the new ones score 0 for every held-out user, below any item they share a neighbour with.
+    assert dict(updated) == pytest.approx(dict(expected), abs=1e-12)
+    pd.testing.assert_frame_equal(updated.per_user, expected.per_user)
