@@ -92,11 +92,12 @@ def default_ml20m():
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("path", nargs="?", help="the MovieLens 20M folder (ratings.csv); default ../shared/data/ml-20m")
-    source.add_argument("--movielens", metavar="PATH", help="any MovieLens release fastcf reads (100K, 1M, 10M, 20M, ...)")
+    source.add_argument("--movielens", metavar="PATH",
+                        help="any MovieLens release fastcf reads (100K, 1M, 10M, 20M, ...)")
     source.add_argument("--synthetic", action="store_true", help="a synthetic set of ML-20M's shape")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="--synthetic: users, ratings and held-out users times SCALE, items times sqrt(SCALE)")
@@ -109,10 +110,13 @@ def parse_args(argv=None):
     parser.add_argument("--ials-regularization", type=float, default=0.003, help="lambda (Rendle et al.: 0.003)")
     parser.add_argument("--ials-nu", type=float, default=1.0, help="frequency scaling of lambda, regularization_exp")
     parser.add_argument("--ials-alpha0", type=float, default=0.1, help="unobserved weight (Rendle et al.: 0.1)")
-    parser.add_argument("--solver", default=SOLVER, help=f"iALS solver (default {SOLVER}; {FALLBACK_SOLVER} where absent)")
+    parser.add_argument("--solver", default=SOLVER,
+                        help=f"iALS solver (default {SOLVER}; {FALLBACK_SOLVER} where absent)")
     parser.add_argument("--ease-lambda", type=float, default=500.0, help="EASE's lambda (Steck: 500 on ML-20M)")
-    parser.add_argument("--tune", action="store_true", help="choose EASE's lambda and iALS's lambda on the validation users")
-    parser.add_argument("--seed", type=int, default=98765, help="the split's seed (Liang et al.'s number; not their split)")
+    parser.add_argument("--tune", action="store_true",
+                        help="choose EASE's lambda and iALS's lambda on the validation users")
+    parser.add_argument("--seed", type=int, default=98765,
+                        help="the split's seed (Liang et al.'s number; not their split)")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args(argv)
     args.models = [m.strip().lower() for m in args.models.split(",") if m.strip()]
@@ -133,7 +137,8 @@ def load(args):
         shape = (max(10, round(users * args.scale)), max(10, round(items * np.sqrt(args.scale))))
         n_ratings = min(max(100, round(ratings * args.scale)), shape[0] * shape[1] // 2)
         raw = synthetic("ml20m", n_users=shape[0], n_items=shape[1], n_ratings=n_ratings, seed=args.seed)
-        label = f"synthetic ML-20M shape x {args.scale:g} ({shape[0]:,} users x {shape[1]:,} items, {n_ratings:,} ratings)"
+        label = (f"synthetic ML-20M shape x {args.scale:g} ({shape[0]:,} users x {shape[1]:,} items, "
+                 f"{n_ratings:,} ratings)")
         heldout = args.heldout if args.heldout is not None else max(1, round(ML20M_HELDOUT * args.scale))
         is_ml20m = False
     else:
@@ -145,7 +150,9 @@ def load(args):
             raw = read_movielens(path, metadata=False)
         except (OSError, DataError) as error:
             sys.exit(f"reproduce_ml20m: {error}")
-        is_ml20m = args.movielens is None or (raw.n_users, raw.nnz) == (138_493, 20_000_263)
+        # Known by its shape: the published figures and the 10,000 + 10,000 users are ML-20M's.
+        ml20m_users, _, ml20m_ratings, _ = PRESETS["ml20m"]
+        is_ml20m = (raw.n_users, raw.nnz) == (ml20m_users, ml20m_ratings)
         label = f"MovieLens at {path} ({raw.n_users:,} users x {raw.n_items:,} items, {raw.nnz:,} ratings)"
         default = ML20M_HELDOUT if is_ml20m else 0.1
         heldout = args.heldout if args.heldout is not None else default

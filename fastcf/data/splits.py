@@ -2,7 +2,8 @@
 
 Every split returns ``(train, test)`` Interactions over the *same* ID maps and shape, so a
 model fitted on ``train`` indexes ``test`` directly; :func:`heldout_user_split` (strong
-generalization: whole users held out, then folded in) returns a :class:`HeldoutSplit`. Test entries whose user or item has no
+generalization: whole users held out, then folded in) returns a :class:`HeldoutSplit`.
+Test entries whose user or item has no
 train entry are "cold": ``cold="drop"`` (default) removes them from the test set and counts
 them in ``test.report``; ``cold="keep"`` keeps them for cold-start evaluation.
 """

@@ -35,7 +35,8 @@ def popularity_problem():
     train = from_arrays(users, items, np.ones(users.size))
     fold_in = sp.csr_matrix(([1.0, 1.0], ([0, 1], [0, 1])), shape=(2, 5))
     targets = sp.csr_matrix((np.ones(5), ([0, 0, 1, 1, 1], [1, 4, 2, 3, 4])), shape=(2, 5))
-    part = (Interactions(fold_in, IdMap(["A", "B"]), train.items), Interactions(targets, IdMap(["A", "B"]), train.items))
+    users = IdMap(["A", "B"])
+    part = (Interactions(fold_in, users, train.items), Interactions(targets, users, train.items))
     return Popularity().fit(train), part
 
 
@@ -135,7 +136,8 @@ def test_the_batch_fold_in_equals_recommend_for_history_user_by_user(split, make
 
 def test_results_do_not_depend_on_threads_block_size_or_backend(split):
     train, _, test = split
-    for model in (ImplicitALS(factors=8, iterations=2, random_state=0).fit(train), EASE(regularization=50.0).fit(train)):
+    for make in (lambda: ImplicitALS(factors=8, iterations=2, random_state=0), lambda: EASE(regularization=50.0)):
+        model = make().fit(train)
         expected = evaluate_heldout(model, test, 10, metrics=("calibrated_recall", "ndcg", "auc"), n_threads=1,
                                     backend="reference")
         for n_threads, block_size in ((2, 1), (2, 7)):
@@ -168,7 +170,8 @@ FACTORIES = {
 
 def public_models():
     return {name for (module, name), cls in Recommender._registry.items()
-            if module.startswith("fastcf.") and getattr(models, name, None) is cls and cls.__init__ is not object.__init__}
+            if module.startswith("fastcf.") and getattr(models, name, None) is cls
+            and cls.__init__ is not object.__init__}
 
 
 def test_every_public_model_is_listed():
@@ -203,7 +206,8 @@ def test_bad_calls_are_refused_by_name(split):
         evaluate_heldout(model, test.fold_in)
     with pytest.raises(TypeError, match=r"evaluate_heldout: 'part' must be a HeldoutPart"):
         evaluate_heldout(model, "test")
-    with pytest.raises(TypeError, match=r"'part.targets' must be fastcf Interactions or a scipy sparse matrix; got list"):
+    with pytest.raises(TypeError, match=r"'part.targets' must be fastcf Interactions or a scipy sparse matrix; "
+                                        r"got list"):
         evaluate_heldout(model, (test.fold_in, [1, 2]))
     with pytest.raises(ValueError, match=r"'part.fold_in' and 'part.targets' must share ID maps"):
         evaluate_heldout(model, (validation.fold_in, test.targets))

@@ -662,6 +662,7 @@ _NO_ARGUMENTS = "takes no argument that could be malformed"
 _REFERENCE = ("the NumPy specification twin, an unchecked core by design: its checked edge is fastcf.kernels.{name}, "
               "run here under FASTCF_BACKEND=reference")
 _ABSTRACT = "abstract base class: its methods are registered through every concrete model"
+_SPLIT_PARTS = "a named tuple of Interactions that heldout_user_split builds; evaluate_heldout checks what it holds"
 _RESULTS = "a result container fastcf builds from checked arrays (evaluate, cross_validate, grid_search)"
 
 #: Public callables that take nothing malformed, or are covered elsewhere; name -> why.
@@ -683,8 +684,8 @@ EXCLUDED: Dict[str, str] = {
     "fastcf.evaluation.plot_history": "matplotlib drawing of a history fastcf produced; tests/evaluation",
     "fastcf.evaluation.plot_metric_at_k": "matplotlib drawing of curves fastcf produced; tests/evaluation",
     "fastcf.evaluation.Evaluation": _RESULTS,
-    "fastcf.data.HeldoutPart": "a named tuple of Interactions that heldout_user_split builds; evaluate_heldout checks it",
-    "fastcf.data.HeldoutSplit": "a named tuple of Interactions that heldout_user_split builds; evaluate_heldout checks it", "fastcf.evaluation.CrossValidation": _RESULTS,
+    "fastcf.data.HeldoutPart": _SPLIT_PARTS, "fastcf.data.HeldoutSplit": _SPLIT_PARTS,
+    "fastcf.evaluation.CrossValidation": _RESULTS,
     "fastcf.evaluation.CrossValidation.summary": _NO_ARGUMENTS, "fastcf.evaluation.GridSearch": _RESULTS,
     "fastcf.evaluation.EvaluationCallback.__call__": "its arrays are the constructor's (registered, called there)",
     "fastcf.evaluation.EvaluationCallback.to_frame": _NO_ARGUMENTS,
