@@ -10,7 +10,7 @@ from fastcf import kernels
 from fastcf._version import __version__
 from fastcf.config import get_num_threads, set_num_threads, show_versions
 from fastcf.data import Interactions, from_arrays, read_movielens, read_ratings
-from fastcf.evaluation import cross_validate, evaluate, grid_search
+from fastcf.evaluation import cross_validate, evaluate, evaluate_heldout, grid_search
 from fastcf.persistence import load
 from fastcf.progress import get_progress, set_progress
 
@@ -22,6 +22,7 @@ __all__ = [
     "__version__",
     "cross_validate",
     "evaluate",
+    "evaluate_heldout",
     "from_arrays",
     "get_num_threads",
     "get_progress",

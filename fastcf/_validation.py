@@ -124,6 +124,21 @@ def check_positive_int(value, name: str, owner: str, minimum: int = 1, maximum: 
     return int(value)
 
 
+def check_count_or_fraction(value, name: str, owner: str, total: int, what: str) -> int:
+    """How many of ``total`` things (``what``, plural) a caller asks for: an int in [0, total], or a
+    float in (0, 1), the share of ``total`` (rounded to the nearest count); returned as an int."""
+    expected = f"an int in [0, {total}] or a fraction in (0, 1) of the {total} {what}"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, _REAL_TYPES):
+        raise TypeError(message(owner, name, expected, repr(value)))
+    if isinstance(value, (int, np.integer)):
+        if not 0 <= value <= total:
+            raise ValueError(message(owner, name, expected, repr(value)))
+        return int(value)
+    if not (np.isfinite(value) and 0.0 < value < 1.0):
+        raise ValueError(message(owner, name, expected, repr(value)))
+    return int(round(float(value) * total))
+
+
 def check_flag(value, name: str, owner: str) -> bool:
     """A bool (Python or NumPy); 0, 1, None and strings are refused rather than read as truthy."""
     if not isinstance(value, (bool, np.bool_)):

@@ -474,8 +474,8 @@ def cmd_evaluate(args) -> int:
     if seen:
         print(f"note: {seen:,} test ratings are also in the model's training data and cannot be recommended "
               f"(seen items are excluded).")
-    names = [f"{m}@{args.k}" if m in ("precision", "recall", "f1", "map", "ndcg", "ndcg_graded", "mrr", "hit_rate")
-             else m for m in metrics]
+    names = [f"{m}@{args.k}" if m in ("precision", "recall", "calibrated_recall", "f1", "map", "ndcg", "ndcg_graded",
+                                       "mrr", "hit_rate") else m for m in metrics]
     frame = pd.DataFrame({"metric": names, "value": [round(float(result[m]), 4) for m in metrics]})
     _emit(frame, args.json)
     return 0

@@ -16,10 +16,22 @@ from fastcf.data.movielens import (
 from fastcf.data.readers import from_arrays, read_ratings
 from fastcf.data.synthetic import synthetic
 from fastcf.data.weighting import bm25, confidence, log_confidence, tfidf
-from fastcf.data.splits import align_test, kfold, leave_k_out, random_split, temporal_split, user_fraction_split
+from fastcf.data.splits import (
+    HeldoutPart,
+    HeldoutSplit,
+    align_test,
+    heldout_user_split,
+    kfold,
+    leave_k_out,
+    random_split,
+    temporal_split,
+    user_fraction_split,
+)
 
 __all__ = [
     "CleaningReport",
+    "HeldoutPart",
+    "HeldoutSplit",
     "IdMap",
     "Interactions",
     "align_test",
@@ -30,6 +42,7 @@ __all__ = [
     "detect_movielens",
     "download_movielens",
     "from_arrays",
+    "heldout_user_split",
     "item_features",
     "k_core",
     "kfold",

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from fastcf.distributed._blocks import row_bounds, rows_of, unique_tag
 from fastcf.distributed.worker import prepare_cluster
 from fastcf.evaluation import _evaluate
-from fastcf.evaluation.metrics import RANKING_METRICS, check_metrics
+from fastcf.evaluation.metrics import RANKING_METRICS, check_metrics, metric_column
 from fastcf.evaluation.results import Evaluation
 from fastcf.kernels import factor_ranking_metrics, select_topk_dot
 from fastcf._validation import check_positive_int
@@ -193,7 +193,7 @@ def _means(totals: dict, k: int, metrics, n_items: int) -> dict:
         if name == "coverage":
             out[name] = float(np.count_nonzero(totals["recommended"]) / n_items) if n_items else float("nan")
             continue
-        column = RANKING_COLUMNS.index(name)
+        column = metric_column(name)
         if name == "precision_implicit":
             hits = sums[RANKING_COLUMNS.index("hits")]
             out[name] = float(hits / totals["capped_test"]) if totals["capped_test"] else float("nan")

@@ -1,9 +1,11 @@
 """Evaluation: metrics you can trust, computed in one pass for every user; cross-validation.
 
-- :func:`evaluate`: ranking metrics at k (precision, recall, F1, MAP, NDCG binary and
+- :func:`evaluate`: ranking metrics at k (precision, recall, calibrated recall, F1, MAP, NDCG binary and
   graded, MRR, hit rate, full AUC and implicit-compatible variants), beyond-accuracy metrics
   (coverage, novelty, diversity) and rating metrics (RMSE, MAE) of a fitted model, overall
   and per user.
+- :func:`evaluate_heldout`: the same metrics on held-out users (strong generalization: see
+  ``fastcf.data.heldout_user_split``), folded in as one batch.
 - :func:`ranking_metrics`: the same ranking metrics from given top-k lists.
 - :func:`cross_validate`, :func:`grid_search`: on the data layer's splits.
 - :func:`metrics_at_k`, :class:`EvaluationCallback`, :func:`plot_metric_at_k`,
@@ -17,6 +19,7 @@ and its executable specification are in ``fastcf/kernels/metrics/``.
 from __future__ import annotations
 
 from fastcf.evaluation._evaluate import evaluate
+from fastcf.evaluation._heldout import evaluate_heldout
 from fastcf.evaluation.curves import EvaluationCallback, compare_at_k, metrics_at_k
 from fastcf.evaluation.metrics import (
     ALL_METRICS,
@@ -50,6 +53,7 @@ __all__ = [
     "compare_at_k",
     "cross_validate",
     "evaluate",
+    "evaluate_heldout",
     "grid_search",
     "intra_list_diversity",
     "mae",

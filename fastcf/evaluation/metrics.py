@@ -23,10 +23,16 @@ precision           h_u / k. Divides by k even when |T_u| < k or the list is pad
 precision_implicit  Σ_u h_u / Σ_u m_u: what implicit's ``ranking_metrics_at_k`` calls precision
                     (a ratio of sums; per user, h_u / m_u, averaged with weights m_u).
 recall              h_u / |T_u|.
+calibrated_recall   h_u / m_u: recall with the denominator capped at k, so that 1 is reachable by a
+                    list of k items. Liang et al.'s (2018) "Recall@k" (RecPack's CalibratedRecallK),
+                    reported as Recall@k by the Mult-VAE, EASE and iALS (Rendle et al. 2021) papers;
+                    equal to recall for a user with |T_u| <= k. Per user it is the ratio that
+                    precision_implicit sums, here averaged with equal weights.
 f1                  2 P R / (P + R) per user = 2 h_u / (k + |T_u|), then averaged (0 without a hit).
 map                 AP_u = (1 / m_u) Σ_{r: hit} (hits in ranks 0..r) / (r + 1): the denominator is
                     min(k, |T_u|), as in implicit, so implicit's ``map`` is this one.
-ndcg                binary gains: Σ_{r: hit} D(r) / Σ_{r < m_u} D(r); equals implicit's ``ndcg``.
+ndcg                binary gains: Σ_{r: hit} D(r) / Σ_{r < m_u} D(r); equals implicit's ``ndcg`` and
+                    Liang et al.'s NDCG@k (whose ideal DCG is over min(k, |T_u|) ranks too).
 ndcg_graded         linear gains g = the test value (e.g. the rating): Σ_{r: hit} g D(r) divided by
                     the same sum over the m_u largest test gains in order (scikit-learn's
                     ``ndcg_score`` convention); 0 when that ideal is 0. Gains must be >= 0.
@@ -93,9 +99,17 @@ __all__ = [
 
 #: Per-user ranking metrics, computed by the kernel.
 RANKING_METRICS: Tuple[str, ...] = (
-    "precision", "precision_implicit", "recall", "f1", "map", "ndcg", "ndcg_graded", "mrr", "hit_rate", "auc",
-    "auc_implicit",
+    "precision", "precision_implicit", "recall", "calibrated_recall", "f1", "map", "ndcg", "ndcg_graded", "mrr",
+    "hit_rate", "auc", "auc_implicit",
 )
+#: Metrics whose per-user value is another metric's kernel column (averaged their own way):
+#: calibrated recall h_u / min(k, |T_u|) is the per-user ratio of precision_implicit.
+_SHARED_COLUMNS = {"calibrated_recall": "precision_implicit"}
+
+
+def metric_column(name: str) -> int:
+    """The column of the kernel's per-user values (``RANKING_COLUMNS``) that holds ``name``."""
+    return RANKING_COLUMNS.index(_SHARED_COLUMNS.get(name, name))
 #: Metrics of the lists alone.
 LIST_METRICS: Tuple[str, ...] = ("coverage", "novelty", "diversity")
 #: Metrics of rating predictions.
@@ -277,20 +291,20 @@ def intra_list_diversity(recommended, item_features, *, block_bytes: int = 64 <<
 
 def summarize(values: np.ndarray, n_test: np.ndarray, k: int, metrics: Sequence[str]) -> dict:
     """Overall ranking metrics from the kernel's per-user rows (users with test entries only)."""
-    columns = {name: values[:, RANKING_COLUMNS.index(name)] for name in RANKING_COLUMNS}
     out = {}
     for name in metrics:
         if name not in RANKING_METRICS:
             continue
+        column = values[:, metric_column(name)]
         if name == "precision_implicit":
             denominator = np.minimum(n_test, k).sum()
-            out[name] = float(columns["hits"].sum() / denominator) if denominator else float("nan")
+            hits = values[:, RANKING_COLUMNS.index("hits")]
+            out[name] = float(hits.sum() / denominator) if denominator else float("nan")
         elif name in ("auc", "auc_implicit"):
-            column = columns[name]
             defined = ~np.isnan(column)
             out[name] = float(np.mean(column[defined])) if defined.any() else float("nan")
         else:
-            out[name] = float(np.mean(columns[name])) if columns[name].size else float("nan")
+            out[name] = float(np.mean(column)) if column.size else float("nan")
     return out
 
 
@@ -409,7 +423,7 @@ def per_user_frame(users, n_test, values, ranking_names, extra, id_map=None):
     if values is not None:
         data["hits"] = values[:, RANKING_COLUMNS.index("hits")].astype(np.int64)
         for name in ranking_names:
-            data[name] = values[:, RANKING_COLUMNS.index(name)]
+            data[name] = values[:, metric_column(name)]
     data.update(extra)
     index = pd.Index(id_map.to_raw(users) if id_map is not None else users, name="user")
     return pd.DataFrame(data, index=index)

@@ -146,8 +146,8 @@ def test_evaluate_equals_fastcf_evaluate(client, ratings):
     test_mask[np.random.default_rng(3).choice(data.nnz, data.nnz // 4, replace=False)] = True
     train, test = data.select_entries(~test_mask), data.select_entries(test_mask)
     model = ImplicitALS(**PARAMS).fit(train)
-    metrics = ["precision", "precision_implicit", "recall", "map", "ndcg", "ndcg_graded", "mrr", "hit_rate", "auc",
-               "coverage"]
+    metrics = ["precision", "precision_implicit", "recall", "calibrated_recall", "map", "ndcg", "ndcg_graded", "mrr",
+               "hit_rate", "auc", "coverage"]
     expected = evaluate(model, train, test, 5, metrics=metrics)
     ours = fd.evaluate(client, model, train, test, 5, metrics=metrics, n_blocks=3)
     assert set(ours) == set(expected)

@@ -28,3 +28,15 @@ def test_the_models_doc_example_runs_in_its_order():
     assert 10_001 in model.users_ and 20_001 in model.items_
     result = fastcf.evaluate(model, namespace["train"], test, k=10)
     assert 0 < result["ndcg"] <= 1
+
+
+def test_the_strong_generalization_example_runs_as_written(capsys):
+    if not DOC.exists():
+        pytest.skip(f"{DOC} is not beside the tests")
+    section = DOC.read_text().split("## Strong generalization (held-out users)", 1)[1]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(block, str(DOC), "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["EASE", "ImplicitALS"]
+    for line in lines:
+        assert all(0 < float(value) <= 1 for value in line.split()[1:])

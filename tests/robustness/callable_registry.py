@@ -413,6 +413,26 @@ def _evaluation_entries() -> Dict[str, Entry]:
             expect={"negative value": FINITE_OR_ERROR}),
     }
 
+    def heldout_call(model="ItemKNN", **kwargs):
+        def build():
+            from fastcf.data import heldout_user_split
+
+            split = heldout_user_split(interactions(), 0, 4, seed=0)
+            return E.evaluate_heldout, {"model": _model_factories()[model]().fit(split.train), "part": split.test,
+                                        **kwargs}
+        return build
+
+    entries["fastcf.evaluate_heldout"] = Entry(
+        heldout_call(k=3, n_threads=1, block_size=4),
+        {"part": "heldout_part", "k": "k", "n_threads": "n_threads", "block_size": "count"})
+    entries["fastcf.evaluate_heldout[ImplicitALS]"] = Entry(
+        heldout_call("ImplicitALS", k=(1, 3), metrics=("calibrated_recall", "ndcg", "auc"), n_threads=1),
+        {"part": "heldout_part", "k": "ks", "n_threads": "n_threads"},
+        observe=lambda results: [np.array([value for key, value in sorted(r.items())]) for r in results.values()])
+    entries["fastcf.evaluate_heldout[EASE, diversity]"] = Entry(
+        heldout_call("EASE", k=3, metrics=("ndcg", "diversity", "novelty"), item_features=item_feature_matrix()),
+        {"item_features": "sparse"}, expect={"negative value": FINITE_OR_ERROR})
+
     def callback(**kwargs):
         cb = E.EvaluationCallback(**kwargs)
         cb(1, fitted("ItemKNN"))
@@ -455,9 +475,9 @@ def _data_entries() -> Dict[str, Entry]:
     import fastcf.data as D
     from fastcf.data.interactions import index_dtype_for
 
-    def on_data(function, roles=None, **kwargs):
+    def on_data(function, roles=None, expect=None, **kwargs):
         return Entry(lambda: (function, {"data": interactions(), **kwargs}), {"data": "interactions", **(roles or {})},
-                     observe=_observe_interactions)
+                     observe=_observe_interactions, expect=expect or {})
 
     def construct(matrix, users, items, timestamps):
         return D.Interactions(matrix, users, items, timestamps=timestamps)
@@ -515,6 +535,10 @@ def _data_entries() -> Dict[str, Entry]:
         "fastcf.data.temporal_split": on_data(D.temporal_split, {"test_fraction": "fraction"}, test_fraction=0.25),
         "fastcf.data.user_fraction_split": on_data(D.user_fraction_split, {"test_fraction": "fraction"},
                                                    test_fraction=0.25),
+        "fastcf.data.heldout_user_split": on_data(
+            D.heldout_user_split, {"n_validation": "count", "n_test": "count", "fold_in_fraction": "fraction"},
+            expect={"n_validation: 0": FINITE_OR_ERROR},  # no validation users: a valid split
+            n_validation=2, n_test=3, fold_in_fraction=0.8),
         "fastcf.data.align_test": Entry(lambda: (D.align_test, {"train": interactions(), "test": interactions()}),
                                         {"train": "interactions", "test": "interactions"},
                                         observe=_observe_interactions),
@@ -638,6 +662,7 @@ _NO_ARGUMENTS = "takes no argument that could be malformed"
 _REFERENCE = ("the NumPy specification twin, an unchecked core by design: its checked edge is fastcf.kernels.{name}, "
               "run here under FASTCF_BACKEND=reference")
 _ABSTRACT = "abstract base class: its methods are registered through every concrete model"
+_SPLIT_PARTS = "a named tuple of Interactions that heldout_user_split builds; evaluate_heldout checks what it holds"
 _RESULTS = "a result container fastcf builds from checked arrays (evaluate, cross_validate, grid_search)"
 
 #: Public callables that take nothing malformed, or are covered elsewhere; name -> why.
@@ -658,7 +683,9 @@ EXCLUDED: Dict[str, str] = {
     "fastcf.load": _MODEL_FILES, "fastcf.persistence.save": _MODEL_FILES, "fastcf.persistence.read_header": _MODEL_FILES,
     "fastcf.evaluation.plot_history": "matplotlib drawing of a history fastcf produced; tests/evaluation",
     "fastcf.evaluation.plot_metric_at_k": "matplotlib drawing of curves fastcf produced; tests/evaluation",
-    "fastcf.evaluation.Evaluation": _RESULTS, "fastcf.evaluation.CrossValidation": _RESULTS,
+    "fastcf.evaluation.Evaluation": _RESULTS,
+    "fastcf.data.HeldoutPart": _SPLIT_PARTS, "fastcf.data.HeldoutSplit": _SPLIT_PARTS,
+    "fastcf.evaluation.CrossValidation": _RESULTS,
     "fastcf.evaluation.CrossValidation.summary": _NO_ARGUMENTS, "fastcf.evaluation.GridSearch": _RESULTS,
     "fastcf.evaluation.EvaluationCallback.__call__": "its arrays are the constructor's (registered, called there)",
     "fastcf.evaluation.EvaluationCallback.to_frame": _NO_ARGUMENTS,
@@ -737,6 +764,14 @@ def _ks_wrap(valid, bad):
     return (1, bad)
 
 
+def _heldout_part_wrap(valid, bad):
+    """The valid held-out part with the malformed matrix as its fold-in items; a non-matrix
+    stands for the whole argument."""
+    if not sp.issparse(bad):
+        return bad
+    return type(valid)(_interactions_wrap(valid.fold_in, bad), valid.targets)
+
+
 def _interactions_wrap(valid, bad):
     """A copy of the valid Interactions holding the malformed matrix, as a caller who mutated
     ``.matrix`` would pass it; a non-matrix stands for the whole argument."""
@@ -757,6 +792,7 @@ def _interactions_wrap(valid, bad):
 WRAPPED_KINDS = {
     "ks": ("k", lambda valid: valid[-1], _ks_wrap),
     "interactions": ("sparse", lambda valid: valid.matrix, _interactions_wrap),
+    "heldout_part": ("sparse", lambda valid: valid.fold_in.matrix, _heldout_part_wrap),
 }
 
 
