@@ -13,6 +13,7 @@ from scipy.linalg import cho_factor, cho_solve
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import als_explicit_half_step, sgd_epoch, sgd_schedule
+from fastcf.kernels.sgd import sgd_epoch_unchecked
 from fastcf.kernels.sgd import check_schedule_blocks
 from fastcf.models.base import FactorModel
 from fastcf._validation import check_number, check_sgd_schedule
@@ -160,11 +161,15 @@ class BiasedMF(RatingPredictor, FactorModel):
         self.loss_history_ = []
         with self._progress(self.epochs, "epoch") as progress:
             for epoch in range(self.epochs):
-                sse = sgd_epoch(
-                    block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias,
-                    global_mean=self.global_mean_, learning_rate=self.learning_rate * self.learning_rate_decay ** epoch,
-                    reg_factors=self.reg_factors, reg_bias=self.reg_bias, n_threads=self.n_threads, backend=self.backend,
-                )
+                arrays = (block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias)
+                rate = self.learning_rate * self.learning_rate_decay ** epoch
+                if epoch == 0:
+                    sse = sgd_epoch(*arrays, global_mean=self.global_mean_, learning_rate=rate,
+                                    reg_factors=self.reg_factors, reg_bias=self.reg_bias, n_threads=self.n_threads,
+                                    backend=self.backend)
+                else:  # the same arrays the first epoch checked (the rmse check below catches NaN)
+                    sse = sgd_epoch_unchecked(*arrays, self.global_mean_, rate, self.reg_factors, self.reg_bias,
+                                              self.n_threads, self.backend)
                 rmse = float(np.sqrt(sse / ratings.size))
                 if not np.isfinite(rmse):
                     raise FloatingPointError(

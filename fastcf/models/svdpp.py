@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import sgd_schedule, svdpp_epoch
-from fastcf.kernels.sgd import check_schedule_blocks
+from fastcf.kernels.sgd import check_schedule_blocks, svdpp_epoch_unchecked
 from fastcf._validation import check_number
 from fastcf.models.explicit_mf import BiasedMF
 
@@ -146,11 +146,15 @@ class SVDpp(BiasedMF):
             for epoch in range(self.epochs):
                 decay = self.learning_rate_decay ** epoch
                 gradients = np.zeros_like(user_factors)
-                sse = svdpp_epoch(
-                    block_ptr, users, items, ratings, user_factors, sums, item_factors, user_bias, item_bias, gradients,
-                    global_mean=self.global_mean_, learning_rate=self.learning_rate * decay,
-                    reg_factors=self.reg_factors, reg_bias=self.reg_bias, n_threads=self.n_threads, backend=self.backend,
-                )
+                arrays = (block_ptr, users, items, ratings, user_factors, sums, item_factors, user_bias, item_bias,
+                          gradients)
+                if epoch == 0:
+                    sse = svdpp_epoch(*arrays, global_mean=self.global_mean_, learning_rate=self.learning_rate * decay,
+                                      reg_factors=self.reg_factors, reg_bias=self.reg_bias, n_threads=self.n_threads,
+                                      backend=self.backend)
+                else:  # the arrays the first epoch checked; sums and gradients are made here, finite
+                    sse = svdpp_epoch_unchecked(*arrays, self.global_mean_, self.learning_rate * decay,
+                                                self.reg_factors, self.reg_bias, self.n_threads, self.backend)
                 # The mean, not the sum, of the users' steps: a summed step grows with |R(j)| and
                 # diverges on popular items at any fixed rate; the mean is bounded (see the docstring).
                 lr = implicit_rate * decay

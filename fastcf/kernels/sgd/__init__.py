@@ -179,12 +179,25 @@ def sgd_epoch(
         owner, block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias, {},
         global_mean, learning_rate, reg_factors, reg_bias,
     )
+    return sgd_epoch_unchecked(block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias,
+                               scalars["global_mean"], scalars["learning_rate"], scalars["reg_factors"],
+                               scalars["reg_bias"], n_threads, backend)
+
+
+def sgd_epoch_unchecked(block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias,
+                        global_mean, learning_rate, reg_factors, reg_bias, n_threads=None, backend=None) -> float:
+    """:func:`sgd_epoch` without its checks, for a model's later epochs over the arrays that
+    its first, checked epoch accepted unchanged: each check is a serial pass over every rating
+    (a fifth of an epoch on the 10M shape, with one core idle).
+
+    The arrays must be what the checked call accepts without converting: block_ptr int64,
+    users and items of one int dtype with disjoint block ranges, ratings and the factors of
+    one float dtype, C-contiguous; anything else reads out of bounds, without an error.
+    """
     twin = _backend.twin("sgd", backend)
-    with kernel_threads(n_threads, owner, n_tasks=n_blocks) as n:
-        return float(twin.sgd_epoch(
-            block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias,
-            scalars["global_mean"], scalars["learning_rate"], scalars["reg_factors"], scalars["reg_bias"], n,
-        ))
+    with kernel_threads(n_threads, "sgd_epoch", n_tasks=_side_blocks(block_ptr)) as n:
+        return float(twin.sgd_epoch(block_ptr, users, items, ratings, user_factors, item_factors, user_bias,
+                                    item_bias, global_mean, learning_rate, reg_factors, reg_bias, n))
 
 
 def _validate(owner, block_ptr, users, items, ratings, user_factors, item_factors, user_bias, item_bias, per_user,
@@ -314,13 +327,21 @@ def svdpp_epoch(
         if np.may_share_memory(implicit_sums, written):
             raise ValueError(f"{owner}: 'implicit_sums' and '{name}' must not share memory; '{name}' is written.")
     _validation.check_finite(implicit_sums, "implicit_sums", owner)
+    return svdpp_epoch_unchecked(block_ptr, users, items, ratings, user_factors, implicit_sums, item_factors,
+                                 user_bias, item_bias, gradient_sums, scalars["global_mean"], scalars["learning_rate"],
+                                 scalars["reg_factors"], scalars["reg_bias"], n_threads, backend)
+
+
+def svdpp_epoch_unchecked(block_ptr, users, items, ratings, user_factors, implicit_sums, item_factors, user_bias,
+                          item_bias, gradient_sums, global_mean, learning_rate, reg_factors, reg_bias, n_threads=None,
+                          backend=None) -> float:
+    """:func:`svdpp_epoch` without its checks; the arrays as :func:`sgd_epoch_unchecked` needs them,
+    ``implicit_sums`` and ``gradient_sums`` like ``user_factors``."""
     twin = _backend.twin("sgd", backend)
-    with kernel_threads(n_threads, owner, n_tasks=n_blocks) as n:
-        return float(twin.svdpp_epoch(
-            block_ptr, users, items, ratings, user_factors, implicit_sums, item_factors, user_bias, item_bias,
-            gradient_sums, scalars["global_mean"], scalars["learning_rate"], scalars["reg_factors"],
-            scalars["reg_bias"], n,
-        ))
+    with kernel_threads(n_threads, "svdpp_epoch", n_tasks=_side_blocks(block_ptr)) as n:
+        return float(twin.svdpp_epoch(block_ptr, users, items, ratings, user_factors, implicit_sums, item_factors,
+                                      user_bias, item_bias, gradient_sums, global_mean, learning_rate, reg_factors,
+                                      reg_bias, n))
 
 
 # --- checks -----------------------------------------------------------------------------
@@ -346,6 +367,11 @@ def _writable(arr, name: str, ndim: int, dtype, owner: str, length: Optional[int
     if not arr.flags.writeable:
         raise ValueError(f"{owner}: '{name}' must be writable, since it is updated in place; it is read-only.")
     return arr
+
+
+def _side_blocks(block_ptr) -> int:
+    """B of a B x B schedule: at most B blocks run at once."""
+    return int(round((block_ptr.shape[0] - 1) ** 0.5))
 
 
 def _check_block_ptr(block_ptr, nnz: int, owner: str) -> int:
