@@ -579,18 +579,28 @@ cdef inline const int64_t* _slot_ptr(const int64_t[::1] a) noexcept nogil:
 
 
 cdef void _add_changes(floating* rows, const int64_t* shared, int64_t n_shared, int64_t width,
-                       const floating* copies, int n_blocks) noexcept nogil:
-    """Shared rows <- start + Σ_a (copy_a - start), cells in order (reference.ranking_epoch)."""
-    cdef int64_t k, c
+                       const floating* copies, int n_blocks, floating* total) noexcept nogil:
+    """Shared rows <- start + (Σ_a (copy_a - start), cells in order) / (cells whose copy
+    differs, at least 1), as reference.ranking_epoch; ``total``: scratch of ``width``."""
+    cdef int64_t k, c, changed
     cdef int a
-    cdef floating start, total
+    cdef bint differs
+    cdef floating change
+    cdef floating* row
     for k in range(n_shared):
+        row = rows + shared[k] * width
+        changed = 0
         for c in range(width):
-            start = rows[shared[k] * width + c]
-            total = start
-            for a in range(n_blocks):
-                total = total + (copies[(a * n_shared + k) * width + c] - start)
-            rows[shared[k] * width + c] = total
+            total[c] = 0
+        for a in range(n_blocks):
+            differs = False
+            for c in range(width):
+                change = copies[(a * n_shared + k) * width + c] - row[c]
+                total[c] = total[c] + change
+                differs = differs or change != 0
+            changed += differs
+        for c in range(width):
+            row[c] = row[c] + total[c] / <floating>(changed if changed > 1 else 1)
 
 
 def ranking_epoch(
@@ -653,6 +663,8 @@ def ranking_epoch(
     cdef floating[::1] U_copies = U_copies_array
     cdef floating[::1] V_copies = V_copies_array
     cdef floating[::1] bias_copies = bias_copies_array
+    totals_array = np.empty(f + 1, dtype=dtype)
+    cdef floating[::1] totals = totals_array
     cdef const int64_t* u_slot = _slot_ptr(user_slot)
     cdef const int64_t* i_slot = _slot_ptr(item_slot)
     if indices.shape[0] == 0:
@@ -703,8 +715,8 @@ def ranking_epoch(
                     )
                     free(scratch)
             if n_user_shared:
-                _add_changes(U, &user_shared[0], n_user_shared, f, &U_copies[0], n_blocks)
+                _add_changes(U, &user_shared[0], n_user_shared, f, &U_copies[0], n_blocks, &totals[0])
             if n_item_shared:
-                _add_changes(V, &item_shared[0], n_item_shared, f, &V_copies[0], n_blocks)
-                _add_changes(bias, &item_shared[0], n_item_shared, 1, &bias_copies[0], n_blocks)
+                _add_changes(V, &item_shared[0], n_item_shared, f, &V_copies[0], n_blocks, &totals[0])
+                _add_changes(bias, &item_shared[0], n_item_shared, 1, &bias_copies[0], n_blocks, &totals[0])
     return int(ordered_array.sum())

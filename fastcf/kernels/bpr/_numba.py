@@ -166,6 +166,25 @@ def _sample(u, i, negative_state, grid, block_items, block_lo, block_size,
     return negative_state, ordered
 
 
+@numba.njit(inline="always")
+def _add_changes(row, copies):
+    """row <- row + (Σ_a (copies[a] - row), a in order) / (cells whose copy differs, at least 1)."""
+    f = row.shape[0]
+    total = np.zeros(f, dtype=row.dtype)
+    changed = 0
+    for a in range(copies.shape[0]):
+        differs = False
+        for c in range(f):
+            change = copies[a, c] - row[c]
+            total[c] = total[c] + change
+            differs = differs or change != 0
+        changed += differs
+    cells = np.empty(1, dtype=row.dtype)  # the count in the row's dtype: the division is the reference's
+    cells[0] = max(changed, 1)
+    for c in range(f):
+        row[c] = row[c] + total[c] / cells[0]
+
+
 @numba.njit(parallel=True, nogil=True, cache=True)
 def _grid_epoch(indptr, indices, pair_users, pair_items, cell_ptr, cell_samples, block_items, block_ptr,
                 uf_indptr, uf_indices, uf_weights, user_slot, user_shared,
@@ -209,28 +228,12 @@ def _grid_epoch(indptr, indices, pair_users, pair_items, cell_ptr, cell_samples,
             rng_state[a, 0] = state
             rng_state[a, 1] = negative_state
             ordered_per_cell[cell] = ordered
-        # The shared rows: start + each cell's change, in cell order (rows in parallel).
+        # The shared rows: start + the mean change of the cells that changed them (rows in parallel).
         for k in numba.prange(n_user_shared):
-            g = user_shared[k]
-            for c in range(f):
-                start = U[g, c]
-                total = start
-                for a in range(n_blocks):
-                    total = total + (U_copies[a, k, c] - start)
-                U[g, c] = total
+            _add_changes(U[user_shared[k]], U_copies[:, k, :])
         for k in numba.prange(n_item_shared):
-            g = item_shared[k]
-            for c in range(f):
-                start = V[g, c]
-                total = start
-                for a in range(n_blocks):
-                    total = total + (V_copies[a, k, c] - start)
-                V[g, c] = total
-            start = bias[g]
-            total = start
-            for a in range(n_blocks):
-                total = total + (bias_copies[a, k] - start)
-            bias[g] = total
+            _add_changes(V[item_shared[k]], V_copies[:, k, :])
+            _add_changes(bias[item_shared[k]:item_shared[k] + 1], bias_copies[:, k:k + 1])
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)

@@ -37,9 +37,14 @@ P = len(rng_state) partitions.
   Such rows (``user_shared`` / ``item_shared``, with their slot in ``user_slot`` /
   ``item_slot``, -1 for the others) are private to each cell within a sub-epoch: every cell
   starts from their values at the start of the sub-epoch, steps its own copy, and at the end
-  of the sub-epoch the copies' changes are added to the rows in cell order:
-  row <- start + (copy_0 - start) + (copy_1 - start) + ... (left to right). A row one block
-  owns (identity rows, a feature of one block's users only) is stepped in place.
+  of the sub-epoch the row takes the mean change of the m cells whose copy changed (m >= 1):
+  row <- start + t / m, t = (copy_0 - start) + (copy_1 - start) + ... added left to right
+  from 0 (a row and its bias each count their own m). A row only one cell stepped thus takes
+  that cell's steps, as if it owned it; a row that every cell steps (a demographic that
+  thousands of samples move) takes their average, like model averaging: a plain sum of P
+  copies, each of which has nearly converged within its cell, would overshoot P times over
+  and oscillate. A row one block owns (identity rows, a feature of one block's users only) is
+  stepped in place.
 
 One sample of cell (a, b), with k = the cell's first pair + draw(its number of pairs) from the
 positive stream, u = pair_users[k], i = pair_items[k]:
@@ -332,13 +337,19 @@ def ranking_epoch(indptr, indices, pair_users, pair_items, cell_ptr, cell_sample
                 ordered += hit
             rng_state[a] = np.uint64(state), np.uint64(negative_state)
             ends.append((U[user_shared].copy(), V[item_shared].copy(), c[item_shared].copy()))
-        # The shared rows: their start plus every cell's change, in cell order.
+        # The shared rows: their start plus the mean change of the cells that changed them.
         for array, rows, begin, side in ((U, user_shared, start[0], 0), (V, item_shared, start[1], 1),
                                          (c, item_shared, start[2], 2)):
-            total = begin.copy()
+            if begin.shape[0] == 0:
+                continue
+            total = np.zeros_like(begin)
+            changed = np.zeros(begin.shape[0], np.int64)
             for end in ends:
-                total = total + (end[side] - begin)
-            array[rows] = total
+                change = end[side] - begin
+                total = total + change
+                changed += (change != 0).reshape(begin.shape[0], -1).any(axis=1)
+            divisor = np.maximum(changed, 1).astype(begin.dtype)
+            array[rows] = begin + total / (divisor[:, None] if begin.ndim == 2 else divisor)
     return ordered
 
 
