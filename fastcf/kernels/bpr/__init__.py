@@ -12,14 +12,18 @@ the pairs fall into a P x P grid of cells. An epoch is P sub-epochs; in sub-epoc
 touch one user or item row. A cell samples its share of the epoch's samples (in proportion to
 its pairs) from its own pairs, and its negatives within its item block, from the random
 stream of its user block. Feature rows that two blocks share (a genre, a demographic) are
-stepped in per-cell copies and the copies' changes added in cell order after each sub-epoch.
-Which thread runs a cell therefore changes nothing:
+stepped in per-cell copies; after each sub-epoch such a row takes the mean change of the
+cells that moved it, added in cell order. Which thread runs a cell therefore changes nothing:
 
-* the Numba twin and the float64 Cython twin take the reference's steps in the reference's
-  arithmetic order: bit for bit the same, at any thread count;
+* the Numba twin, and the Cython twin in float64 (or in float32 without AVX2+FMA), take the
+  reference's steps in the reference's arithmetic order: the reference's bits, at any thread
+  count;
 * the float32 Cython twin on CPUs with AVX2 and FMA steps with fused multiply-adds and
   blocked dot products: it agrees with the reference to rounding (a few ulps per step), and
   with itself bit for bit at any thread count.
+
+The schedule costs a few O(nnz) NumPy passes an epoch (the cells' pairs are regrouped by a
+radix sort), and with shared feature rows P copies of them.
 
 P bounds the useful parallelism (the default models take 12, which 2, 3 and 4 threads
 divide), and P = 1 is the serial schedule of old: every pair, negatives over all items.

@@ -2,8 +2,8 @@
 
 Grid schedule (``ranking_epoch``): the sub-epochs run in order, the P cells of each in
 parallel (OpenMP ``prange``, dynamic: cells differ in size). No two cells of a sub-epoch touch
-one row; shared feature rows are stepped in per-cell copies whose changes are added in cell
-order after the sub-epoch. So the result is the same bits at any thread count, and in float64
+one row; shared feature rows are stepped in per-cell copies whose mean change is added in
+cell order after the sub-epoch. So the result is the same bits at any thread count, and in float64
 (or float32 without AVX2+FMA) the reference's bits. The opt-in Hogwild schedule
 (``ranking_epoch_hogwild``) runs its sample blocks in parallel without locks: at one thread
 they run in order 0..B-1 and take the reference's samples, with more they race.

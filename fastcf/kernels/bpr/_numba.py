@@ -1,8 +1,8 @@
 """Numba twin of the ranking-loss SGD epoch; ``reference.py`` is the specification.
 
 Grid schedule: the sub-epochs run in order, the P cells of each in parallel (``prange``). No
-two cells of a sub-epoch touch one row (shared feature rows go to per-cell copies, added in
-cell order after the sub-epoch), so every thread count takes the reference's samples and
+two cells of a sub-epoch touch one row (shared feature rows go to per-cell copies, whose
+mean change is added in cell order after the sub-epoch), so every thread count takes the reference's samples and
 steps, in the reference's arithmetic order: the same bits at any thread count. The opt-in
 Hogwild schedule runs its blocks in parallel without locks (results then vary from run to
 run at more than one thread).
