@@ -49,13 +49,23 @@ def test_hogwild_remains_an_opt_in(data):
         BPR(n_blocks=2000).fit(data)
 
 
-def test_the_grid_learns_as_well_as_the_serial_schedule(data):
+@pytest.mark.parametrize("cls", [BPR, HybridMF])
+def test_the_grid_learns_as_well_as_the_serial_schedule(cls, data):
     from fastcf.data import random_split
 
     train, test = random_split(data, 0.2, seed=0)
     params = dict(factors=16, epochs=30, regularization=0.05, random_state=0, n_threads=2)
-    grid = evaluate(BPR(**params).fit(train), train, test, k=10, metrics=["ndcg", "auc"])
+    grid = evaluate(cls(**params).fit(train), train, test, k=10, metrics=["ndcg", "auc"])
     # One block is the serial schedule of old (every pair, negatives over all items).
-    serial = evaluate(BPR(n_blocks=1, **params).fit(train), train, test, k=10, metrics=["ndcg", "auc"])
+    serial = evaluate(cls(n_blocks=1, **params).fit(train), train, test, k=10, metrics=["ndcg", "auc"])
     assert grid["auc"] > serial["auc"] - 0.02, (grid, serial)
     assert grid["ndcg"] > serial["ndcg"] - 0.02, (grid, serial)
+
+
+def test_save_and_load_keep_the_schedule(data, tmp_path):
+    model = BPR(factors=4, epochs=2, n_blocks=5, schedule="hogwild", random_state=2, n_threads=1).fit(data)
+    model.save(tmp_path / "bpr")
+    loaded = type(model).load(tmp_path / "bpr")
+    assert loaded.get_params()["schedule"] == "hogwild" and loaded.get_params()["n_blocks"] == 5
+    refit = type(model)(**loaded.get_params()).fit(data)
+    assert np.array_equal(refit.user_factors_, model.user_factors_)
