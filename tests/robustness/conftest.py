@@ -38,10 +38,9 @@ MODELS: Dict[str, Callable] = {
     "KNNBasic": lambda **kw: KNNBasic(**{"k": 5, "n_threads": 2, **kw}),
     "KNNWithMeans": lambda **kw: KNNWithMeans(**{"k": 5, "n_threads": 2, **kw}),
     "KNNBaseline": lambda **kw: KNNBaseline(**{"k": 5, "baseline_params": {"epochs": 3}, "n_threads": 2, **kw}),
-    # One thread: with more, the ranking models' blocks race (Hogwild), as their docstrings say.
-    "BPR": lambda **kw: BPR(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1, **kw}),
-    "WARP": lambda **kw: WARP(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1, **kw}),
-    "HybridMF": lambda **kw: HybridMF(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1,
+    "BPR": lambda **kw: BPR(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 2, **kw}),
+    "WARP": lambda **kw: WARP(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 2, **kw}),
+    "HybridMF": lambda **kw: HybridMF(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 2,
                                          **kw}),
 }
 #: Models for implicit feedback, which refuse negative values (the ranking and implicit kNN models

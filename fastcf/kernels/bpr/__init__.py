@@ -219,8 +219,10 @@ def ranking_epoch(
             or not rng_state.flags.writeable:
         raise TypeError(f"{owner}: 'rng_state' must be a writable, C-contiguous uint64 array of shape (B, 2), two "
                         f"streams per block (from ranking_rng_state); got {_describe(rng_state)}.")
-    if schedule == "grid":
-        check_ranking_blocks(rng_state.shape[0], owner, schedule)
+    if schedule == "grid" and rng_state.shape[0] > MAX_GRID_BLOCKS:
+        raise ValueError(_validation.message(owner, "rng_state", f"of shape (P, 2) with P <= {MAX_GRID_BLOCKS} "
+                                             "blocks for the grid schedule (a grid of P² cells)",
+                                             f"shape {rng_state.shape}"))
 
     user_features = _feature_csr(user_features, "user_features", user_embeddings.shape[0], dtype, owner)
     item_features = _feature_csr(item_features, "item_features", item_embeddings.shape[0], dtype, owner)
