@@ -521,3 +521,36 @@ def test_grid_learns_as_well_as_the_serial_schedule_on_planted_data(loss):
                                   train, held_out)
     assert aucs["grid"] > aucs["serial"] - 0.02, aucs
     assert aucs["grid"] > 0.85, aucs
+
+
+@pytest.mark.parametrize("with_features", [False, True])
+def test_cython_grid_at_more_threads_than_cores(with_features):
+    """ranking_epoch caps threads at the usable cores (two on small machines); the twin itself
+    is called here with 3 and 4 OpenMP threads, so more threads than cells' worth really run."""
+    from fastcf.kernels.bpr import LOSSES, _cython, _feature_csr
+
+    matrix, entry_users = positives(n_users=61, n_items=37, density=0.3, seed=8)
+    users = feature_matrix(61, 4, seed=1) if with_features else None
+    items = feature_matrix(37, 3, seed=2) if with_features else None
+    start = state(61 + 4 if with_features else 61, 37 + 3 if with_features else 37, f=11, dtype=np.float32,
+                  n_blocks=5)
+    uf = _feature_csr(users, "user_features", start["user_embeddings"].shape[0], np.float32, "test")
+    itf = _feature_csr(items, "item_features", start["item_embeddings"].shape[0], np.float32, "test")
+    uf = tuple(a.astype(np.int32) if a.dtype.kind == "i" else a for a in uf)
+    itf = tuple(a.astype(np.int32) if a.dtype.kind == "i" else a for a in itf)
+    results = []
+    for n_threads in (1, 3, 4):
+        current = {k: v.copy() for k, v in start.items()}
+        for _ in range(2):
+            grid = reference.grid_schedule(matrix.indptr, matrix.indices, entry_users, 37, current["rng_state"],
+                                           matrix.nnz, uf[0], uf[1], current["user_embeddings"].shape[0], itf[0],
+                                           itf[1], current["item_embeddings"].shape[0])
+            _cython.ranking_epoch(
+                matrix.indptr, matrix.indices, grid["pair_users"], grid["pair_items"], grid["cell_ptr"],
+                grid["cell_samples"], grid["block_items"], grid["block_ptr"], *uf, grid["user_slot"],
+                grid["user_shared"], *itf, grid["item_slot"], grid["item_shared"], current["user_embeddings"],
+                current["item_embeddings"], current["item_bias"], current["rng_state"],
+                np.linspace(0, 1, 38), LOSSES["warp"], 10, 0.05, 0.01, 0.01, 0.01, True, True, n_threads)
+        results.append(current)
+    for other in results[1:]:
+        assert_same_bits(other, results[0])
