@@ -1,10 +1,14 @@
-"""The ranking-loss kernel: twins take the reference's samples, learning works, bad input is named."""
+"""The ranking-loss kernel: twins take the reference's samples, learning works, bad input is named; the grid
+schedule's invariants, the twins on it at 1-4 threads (the same bits), and Hogwild as an opt-in."""
+
+import inspect
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from fastcf.kernels import harmonic_rank_weights, ranking_epoch, ranking_rng_state
+from fastcf.kernels.bpr import _numba, reference
 
 FAST = ["numba", "cython"]
 
@@ -172,13 +176,13 @@ def test_held_out_auc_rises_with_epochs_on_planted_data(backend, loss):
     assert aucs[-1] > 0.85, aucs
 
 
-def test_thread_count_changes_only_the_interleaving():
+def test_hogwild_thread_count_changes_only_the_interleaving():
     train, held_out = planted(seed=1)
     entry_users = np.repeat(np.arange(train.shape[0], dtype=np.int32), np.diff(train.indptr))
     start = state(*train.shape, f=8, dtype=np.float32, n_blocks=4)
-    one, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=1)
-    again, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=1)
-    two, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=2)
+    one, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=1, schedule="hogwild")
+    again, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=1, schedule="hogwild")
+    two, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=2, schedule="hogwild")
     for name in one:
         assert np.array_equal(one[name], again[name]), f"one thread must repeat itself ({name})"
     # BPR draws the same numbers whatever the thread count (the draws do not depend on scores).
@@ -268,3 +272,285 @@ def test_errors_name_the_argument():
         bad = start["item_embeddings"].copy()
         bad[3, 1] = np.nan
         run(matrix, entry_users, dict(start, item_embeddings=bad), "numba")
+
+
+# --- the grid schedule ------------------------------------------------------------------------
+
+THREADS = (1, 2, 3, 4)
+THREADS = (1, 2, 3, 4)
+
+
+def grid_of(matrix, entry_users, n_blocks, seed=5, n_samples=None, users=None, items=None):
+    streams = ranking_rng_state(seed, n_blocks)
+    empty = np.zeros(0, np.int64)
+    uf = (empty, empty) if users is None else (users.indptr.astype(np.int64), users.indices.astype(np.int64))
+    itf = (empty, empty) if items is None else (items.indptr.astype(np.int64), items.indices.astype(np.int64))
+    n_user_rows = matrix.shape[0] if users is None else users.shape[1]
+    n_item_rows = matrix.shape[1] if items is None else items.shape[1]
+    return reference.grid_schedule(matrix.indptr, matrix.indices, entry_users, matrix.shape[1], streams,
+                                   matrix.nnz if n_samples is None else n_samples, *uf, n_user_rows, *itf,
+                                   n_item_rows)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 2, 3, 7])
+def test_the_grid_covers_every_pair_once_in_disjoint_cells(n_blocks):
+    matrix, entry_users = positives(n_users=53, n_items=31, density=0.25, seed=3)
+    grid = grid_of(matrix, entry_users, n_blocks)
+    user_block = reference.user_blocks(matrix.indptr, n_blocks)
+    assert np.all(np.diff(user_block) >= 0), "user blocks are contiguous ranges"
+    block_ptr, block_items = grid["block_ptr"], grid["block_items"]
+    sizes = np.diff(block_ptr)
+    assert sizes.max() - sizes.min() <= 1 and sizes.sum() == matrix.shape[1]
+    assert np.array_equal(np.sort(block_items), np.arange(matrix.shape[1])), "every item in one block"
+    item_block = np.repeat(np.arange(n_blocks), sizes)[np.argsort(block_items)]
+    # Every stored pair lies in exactly one cell, the cell of its user's and its item's block.
+    cell_ptr = grid["cell_ptr"]
+    assert cell_ptr[-1] == matrix.nnz
+    pairs = set()
+    for cell in range(n_blocks * n_blocks):
+        a, b = divmod(cell, n_blocks)
+        for k in range(cell_ptr[cell], cell_ptr[cell + 1]):
+            u, i = int(grid["pair_users"][k]), int(grid["pair_items"][k])
+            assert user_block[u] == a and item_block[i] == b
+            pairs.add((u, i))
+    assert pairs == set(zip(entry_users.tolist(), matrix.indices.tolist()))
+    # With n_samples = nnz a cell samples as many times as it holds pairs.
+    assert np.array_equal(grid["cell_samples"], np.diff(cell_ptr))
+    # The sub-epochs: each cell once, and no two concurrent cells share a block.
+    seen = []
+    for s in range(n_blocks):
+        cells = [(a, (a + s) % n_blocks) for a in range(n_blocks)]
+        assert len({a for a, _ in cells}) == len({b for _, b in cells}) == n_blocks
+        seen += cells
+    assert sorted(seen) == [(a, b) for a in range(n_blocks) for b in range(n_blocks)]
+
+
+def test_cell_sample_counts_are_proportional_and_add_up():
+    matrix, entry_users = positives(n_users=53, n_items=31, density=0.25, seed=3)
+    for n_samples in (0, 1, 17, matrix.nnz * 3 + 5):
+        grid = grid_of(matrix, entry_users, 4, n_samples=n_samples)
+        counts = grid["cell_samples"]
+        assert counts.sum() == n_samples and (counts >= 0).all()
+        expected = n_samples * np.diff(grid["cell_ptr"]) / matrix.nnz
+        assert np.all(np.abs(counts - expected) < 1 + 1e-9)
+        assert not counts[np.diff(grid["cell_ptr"]) == 0].any(), "a cell without pairs samples nothing"
+
+
+def test_item_blocks_are_redrawn_every_epoch_and_follow_the_seed():
+    matrix, entry_users = positives(n_users=53, n_items=31, density=0.25, seed=3)
+    streams = ranking_rng_state(5, 4)
+    first = reference.item_blocks(streams, 31)[0]
+    assert np.array_equal(first, reference.item_blocks(ranking_rng_state(5, 4), 31)[0])
+    start = state(*matrix.shape, n_blocks=4)
+    after, _ = run(matrix, entry_users, start, "reference", epochs=1)
+    assert not np.array_equal(first, reference.item_blocks(after["rng_state"], 31)[0])
+
+
+def test_shared_feature_rows_are_those_of_two_blocks():
+    indptr = np.array([0, 2, 4, 5, 6])  # rows 0, 1 in block 0; rows 2, 3 in block 1
+    indices = np.array([0, 2, 1, 2, 3, 2])
+    slot, shared = reference.shared_rows(indptr, indices, 5, np.array([0, 0, 1, 1]))
+    assert shared.tolist() == [2] and slot.tolist() == [-1, -1, 0, -1, -1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("index", [np.int32, np.int64])
+@pytest.mark.parametrize("loss", ["bpr", "warp"])
+@pytest.mark.parametrize("n_blocks", [1, 3, 4])
+@pytest.mark.parametrize("backend", FAST)
+def test_twins_take_the_reference_steps_at_every_thread_count(backend, n_blocks, loss, index, dtype):
+    matrix, entry_users = positives(index=index)
+    start = state(*matrix.shape, dtype=dtype, n_blocks=n_blocks)
+    expected, expected_ordered = run(matrix, entry_users, start, "reference", loss=loss)
+    first = None
+    for n_threads in THREADS:
+        got, ordered = run(matrix, entry_users, start, backend, loss=loss, n_threads=n_threads)
+        assert_twin(got, expected, dtype, backend)
+        assert ordered == expected_ordered
+        first = first or got
+        assert_same_bits(got, first)
+
+
+def assert_twin(got, expected, dtype, backend):
+    """Bit for bit where the twin adds in the reference's order (Numba; Cython in float64 or
+    without AVX2+FMA); float32 Cython with fused multiply-adds to rounding (a few ulps a step)."""
+    from fastcf.kernels.bpr import _cython
+
+    fused = backend == "cython" and dtype == np.float32 and _cython._use_simd()
+    for name in ("user_embeddings", "item_embeddings", "item_bias"):
+        if fused:
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6, err_msg=name)
+        else:
+            assert np.array_equal(got[name], expected[name]), name
+    assert np.array_equal(got["rng_state"], expected["rng_state"]), "the twins drew other random numbers"
+
+
+def assert_same_bits(got, expected):
+    for name in expected:
+        assert np.array_equal(got[name], expected[name]), f"{name} depends on the thread count"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", ["bpr", "warp"])
+@pytest.mark.parametrize("identity", [True, False])
+@pytest.mark.parametrize("backend", FAST)
+def test_twins_with_shared_feature_rows(backend, identity, loss, dtype):
+    matrix, entry_users = positives(n_users=37, n_items=23, density=0.3, seed=4)
+    users, items = feature_matrix(37, 4, seed=1), feature_matrix(23, 3, seed=2)
+    if not identity:
+        users, items = sp.csr_matrix(users[:, 37:]), sp.csr_matrix(items[:, 23:])
+    start = state(users.shape[1], items.shape[1], f=7, dtype=dtype, n_blocks=3)
+    kw = dict(loss=loss, user_features=users, item_features=items)
+    grid = grid_of(matrix, entry_users, 3, users=users, items=items)
+    assert grid["user_shared"].size and grid["item_shared"].size, "the test must share rows between blocks"
+    expected, expected_ordered = run(matrix, entry_users, start, "reference", **kw)
+    first = None
+    for n_threads in THREADS:
+        got, ordered = run(matrix, entry_users, start, backend, n_threads=n_threads, **kw)
+        assert_twin(got, expected, dtype, backend)
+        assert ordered == expected_ordered
+        first = first or got
+        assert_same_bits(got, first)
+
+
+@pytest.mark.parametrize("with_features", [False, True])
+def test_cython_float32_without_fma_gives_the_reference_bits_at_every_thread_count(with_features):
+    from fastcf.kernels.bpr import _cython
+
+    matrix, entry_users = positives()
+    kw, start = {}, state(*matrix.shape, f=13, dtype=np.float32, n_blocks=4)
+    if with_features:
+        kw = dict(user_features=feature_matrix(41, 4, seed=1), item_features=feature_matrix(29, 3, seed=2))
+        start = state(45, 32, f=13, dtype=np.float32, n_blocks=4)
+    expected, _ = run(matrix, entry_users, start, "reference", **kw)
+    previous = _cython._use_simd()
+    try:
+        _cython._use_simd(False)
+        for n_threads in THREADS:
+            got, _ = run(matrix, entry_users, start, "cython", n_threads=n_threads, **kw)
+            assert_same_bits(got, expected)
+    finally:
+        _cython._use_simd(previous)
+
+
+@pytest.mark.parametrize("backend", ["reference"] + FAST)
+def test_adversarial_grids(backend):
+    # A user without positives, a user whose positives cover its item block, items without
+    # pairs, fewer items than blocks, one item: each runs, stays finite and matches the reference.
+    dense = np.zeros((9, 5))
+    dense[1] = 1  # every item
+    dense[2, [0, 3]] = 1
+    dense[4, 4] = 1
+    dense[7, [1, 2]] = 1
+    cases = [sp.csr_matrix(dense), sp.csr_matrix(np.ones((3, 1))), sp.csr_matrix(np.eye(4, 6))]
+    for matrix in cases:
+        matrix.sort_indices()
+        entry_users = np.repeat(np.arange(matrix.shape[0], dtype=np.int32), np.diff(matrix.indptr))
+        for n_blocks in (1, 2, 8):
+            start = state(*matrix.shape, n_blocks=n_blocks)
+            for loss in ("bpr", "warp"):
+                got, ordered = run(matrix, entry_users, start, backend, loss=loss, n_threads=2, epochs=3)
+                expected, expected_ordered = run(matrix, entry_users, start, "reference", loss=loss, epochs=3)
+                assert all(np.isfinite(got[k]).all() for k in ("user_embeddings", "item_embeddings"))
+                assert_twin(got, expected, np.float64, backend)
+                assert ordered == expected_ordered
+    # One item only: it is everyone's positive, no negative exists, nothing moves.
+    only = cases[1]
+    start = state(3, 1, n_blocks=2)
+    got, ordered = run(only, np.arange(3, dtype=np.int32), start, backend, epochs=1)
+    assert ordered == [0.0] and np.array_equal(got["user_embeddings"], start["user_embeddings"])
+
+
+@pytest.mark.parametrize("loss", ["bpr", "warp"])
+def test_one_block_is_the_serial_schedule_of_old(loss):
+    matrix, entry_users = positives()
+    start = state(*matrix.shape, n_blocks=1)
+    grid, _ = run(matrix, entry_users, start, "reference", loss=loss)
+    serial, _ = run(matrix, entry_users, start, "reference", loss=loss, schedule="hogwild")
+    assert_same_bits(grid, serial)
+
+
+@pytest.mark.parametrize("backend", FAST)
+def test_hogwild_stays_an_opt_in_and_repeats_at_one_thread(backend):
+    matrix, entry_users = positives()
+    start = state(*matrix.shape, n_blocks=3)
+    expected, _ = run(matrix, entry_users, start, "reference", schedule="hogwild")
+    got, _ = run(matrix, entry_users, start, backend, schedule="hogwild")
+    np.testing.assert_allclose(got["user_embeddings"], expected["user_embeddings"], rtol=1e-12, atol=1e-12)
+    assert np.array_equal(got["rng_state"], expected["rng_state"])
+    grid, _ = run(matrix, entry_users, start, backend)
+    assert not np.array_equal(grid["user_embeddings"], got["user_embeddings"]), "the default is the grid"
+    with pytest.raises(ValueError, match="ranking_epoch: 'schedule' must be one of"):
+        run(matrix, entry_users, start, backend, schedule="racy")
+
+
+def test_twins_have_the_hogwild_signature_too():
+    from fastcf.kernels.bpr import _cython
+
+    def names(function):
+        try:
+            return list(inspect.signature(function).parameters)
+        except ValueError:  # a Cython function without signature metadata
+            return None
+
+    for name in ("ranking_epoch", "ranking_epoch_hogwild"):
+        expected = names(getattr(reference, name))
+        assert names(getattr(_numba, name)) == expected
+        assert names(getattr(_cython, name)) in (expected, None)
+
+
+def test_the_grid_refuses_more_than_1024_blocks():
+    matrix, entry_users = positives()
+    with pytest.raises(ValueError, match=r"ranking_epoch: 'rng_state' must be of shape \(P, 2\) with P <= 1024 blocks "
+                                         r"for the grid schedule .*; got shape \(1025, 2\)"):
+        run(matrix, entry_users, state(*matrix.shape, n_blocks=1025), "numba", epochs=1)
+
+
+@pytest.mark.parametrize("loss", ["bpr", "warp"])
+def test_grid_learns_as_well_as_the_serial_schedule_on_planted_data(loss):
+    train, held_out = planted()
+    entry_users = np.repeat(np.arange(train.shape[0], dtype=np.int32), np.diff(train.indptr))
+    learning_rate, reg = {"bpr": (0.1, 0.005), "warp": (0.01, 0.01)}[loss]
+    aucs = {}
+    for name, n_blocks, schedule in (("grid", 12, "grid"), ("serial", 1, "hogwild")):
+        current = state(*train.shape, f=8, dtype=np.float32, n_blocks=n_blocks)
+        for _ in range(25):
+            ranking_epoch(train.indptr, train.indices, entry_users, **current, loss=loss, learning_rate=learning_rate,
+                          reg_user=reg, reg_item=reg, schedule=schedule, n_threads=2, backend="cython")
+        aucs[name] = held_out_auc(current["user_embeddings"], current["item_embeddings"], current["item_bias"],
+                                  train, held_out)
+    assert aucs["grid"] > aucs["serial"] - 0.02, aucs
+    assert aucs["grid"] > 0.85, aucs
+
+
+@pytest.mark.parametrize("with_features", [False, True])
+def test_cython_grid_at_more_threads_than_cores(with_features):
+    """ranking_epoch caps threads at the usable cores (two on small machines); the twin itself
+    is called here with 3 and 4 OpenMP threads, so more threads than cells' worth really run."""
+    from fastcf.kernels.bpr import LOSSES, _cython, _feature_csr
+
+    matrix, entry_users = positives(n_users=61, n_items=37, density=0.3, seed=8)
+    users = feature_matrix(61, 4, seed=1) if with_features else None
+    items = feature_matrix(37, 3, seed=2) if with_features else None
+    start = state(61 + 4 if with_features else 61, 37 + 3 if with_features else 37, f=11, dtype=np.float32,
+                  n_blocks=5)
+    uf = _feature_csr(users, "user_features", start["user_embeddings"].shape[0], np.float32, "test")
+    itf = _feature_csr(items, "item_features", start["item_embeddings"].shape[0], np.float32, "test")
+    uf = tuple(a.astype(np.int32) if a.dtype.kind == "i" else a for a in uf)
+    itf = tuple(a.astype(np.int32) if a.dtype.kind == "i" else a for a in itf)
+    results = []
+    for n_threads in (1, 3, 4):
+        current = {k: v.copy() for k, v in start.items()}
+        for _ in range(2):
+            grid = reference.grid_schedule(matrix.indptr, matrix.indices, entry_users, 37, current["rng_state"],
+                                           matrix.nnz, uf[0], uf[1], current["user_embeddings"].shape[0], itf[0],
+                                           itf[1], current["item_embeddings"].shape[0])
+            _cython.ranking_epoch(
+                matrix.indptr, matrix.indices, grid["pair_users"], grid["pair_items"], grid["cell_ptr"],
+                grid["cell_samples"], grid["block_items"], grid["block_ptr"], *uf, grid["user_slot"],
+                grid["user_shared"], *itf, grid["item_slot"], grid["item_shared"], current["user_embeddings"],
+                current["item_embeddings"], current["item_bias"], current["rng_state"],
+                np.linspace(0, 1, 38), LOSSES["warp"], 10, 0.05, 0.01, 0.01, 0.01, True, True, n_threads)
+        results.append(current)
+    for other in results[1:]:
+        assert_same_bits(other, results[0])

@@ -24,11 +24,11 @@ VARIANTS = {
     "ItemKNN-asymmetric-float64": lambda: ItemKNN(k=15, measure="asymmetric_cosine", alpha=0.2, dtype="float64"),
     "UserKNN": lambda: UserKNN(k=20),
     "UserKNN-jaccard-binarized": lambda: UserKNN(k=20, measure="jaccard", binarize=True, shrinkage=5.0),
-    # One thread: with more, Hogwild steps make two fits with one seed differ slightly.
-    "BPR": lambda: BPR(factors=8, epochs=5, random_state=0, n_threads=1),
-    "WARP": lambda: WARP(factors=8, epochs=5, random_state=0, n_threads=1),
-    "HybridMF-bpr": lambda: HybridMF(factors=8, epochs=5, random_state=0, n_threads=1),
-    "HybridMF-warp": lambda: HybridMF(factors=8, epochs=5, loss="warp", random_state=0, n_threads=1),
+    # Two threads: the grid schedule gives one seed's bits at any thread count.
+    "BPR": lambda: BPR(factors=8, epochs=5, random_state=0, n_threads=2),
+    "WARP": lambda: WARP(factors=8, epochs=5, random_state=0, n_threads=2),
+    "HybridMF-bpr": lambda: HybridMF(factors=8, epochs=5, random_state=0, n_threads=2),
+    "HybridMF-warp": lambda: HybridMF(factors=8, epochs=5, loss="warp", random_state=0, n_threads=2),
     "BaselineOnly": lambda: BaselineOnly(),
     "BiasedMF": lambda: BiasedMF(factors=8, epochs=5, random_state=0),
     "BiasedMF-float64-numba": lambda: BiasedMF(factors=8, epochs=5, random_state=0, dtype=np.float64, backend="numba"),

@@ -38,23 +38,20 @@ MODELS: Dict[str, Callable] = {
     "KNNBasic": lambda **kw: KNNBasic(**{"k": 5, "n_threads": 2, **kw}),
     "KNNWithMeans": lambda **kw: KNNWithMeans(**{"k": 5, "n_threads": 2, **kw}),
     "KNNBaseline": lambda **kw: KNNBaseline(**{"k": 5, "baseline_params": {"epochs": 3}, "n_threads": 2, **kw}),
-    # One thread: with more, the ranking models' blocks race (Hogwild), as their docstrings say.
-    "BPR": lambda **kw: BPR(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1, **kw}),
-    "WARP": lambda **kw: WARP(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1, **kw}),
-    "HybridMF": lambda **kw: HybridMF(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 1,
+    "BPR": lambda **kw: BPR(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 2, **kw}),
+    "WARP": lambda **kw: WARP(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 2, **kw}),
+    "HybridMF": lambda **kw: HybridMF(**{"factors": 4, "epochs": 2, "n_blocks": 2, "random_state": 0, "n_threads": 2,
                                          **kw}),
 }
 #: Models for implicit feedback, which refuse negative values (the ranking and implicit kNN models
 #: too: they read every stored entry as a positive).
 IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky", "ItemKNN", "UserKNN", "BPR", "WARP", "HybridMF"}
-_HOGWILD = "ranking SGD: with n_threads > 1 the blocks update shared item rows without locks (Hogwild)"
 _CO_OCCURRENCE = "similar_items come from co-occurrence: an item nobody had has none (documented: all padding)"
 _ITEM_BASED = "item-based (the default) holds item-item similarities only; user_based=True has similar_users"
 #: What a model legitimately cannot do, and why (its docs say so): model -> {capability: reason}.
 #: Capabilities: "thread_count" (fitted state independent of it), "similar_items_of_unseen"
 #: (finite similar items for an item without interactions), "similar_users".
 LIMITATIONS: Dict[str, Dict[str, str]] = {
-    "BPR": {"thread_count": _HOGWILD}, "WARP": {"thread_count": _HOGWILD}, "HybridMF": {"thread_count": _HOGWILD},
     "Popularity": {"similar_items_of_unseen": _CO_OCCURRENCE},
     "ItemKNN": {"similar_items_of_unseen": _CO_OCCURRENCE}, "UserKNN": {"similar_items_of_unseen": _CO_OCCURRENCE},
     **{name: {"similar_items_of_unseen": _CO_OCCURRENCE, "similar_users": _ITEM_BASED}
@@ -94,7 +91,8 @@ _ITEM_KNN = {**_NEIGHBOURS, "alpha": [-0.1, 1.5], "bm25_k1": [-1.0, np.inf], "bm
 _EXPLICIT_KNN = {**_NEIGHBOURS, "measure": ["euclid", 3], "shrinkage": [-1.0, np.inf, "x"], "min_k": [0, 1.5], "user_based": ["no", None],
                  "max_neighbours": [0, 2.5], "baseline_params": ["fast", [("epochs", 3)], {"epochs": 0}, {"bogus": 1}]}
 _RANKING = {"max_sampled": [0, 1.5], "samples_per_epoch": [0, 2.5], "bias_regularization": [-1.0, np.nan],
-            "item_bias": ["yes", None], "fold_in_epochs": [0, True]}
+            "item_bias": ["yes", None], "fold_in_epochs": [0, True], "schedule": ["locks", None],
+            "n_blocks": [0, 2.0, 1025]}
 BAD_PARAMS: Dict[str, Dict[str, list]] = {
     "Popularity": {"by": ["items", None, 3]},
     "EASE": {"regularization": [0, -1.0, np.nan], "binarize": ["yes", None], "max_memory": [0, -1, 1.5, "1GB"]},
@@ -265,7 +263,7 @@ def _ranking_call():
                 user_embeddings=_factors(rng, N_USERS) * 0.1, item_embeddings=_factors(rng, N_ITEMS) * 0.1,
                 item_bias=np.zeros(N_ITEMS), rng_state=K.ranking_rng_state(0, 2), loss="warp",
                 rank_weights=K.harmonic_rank_weights(N_ITEMS), learning_rate=0.05, reg_user=0.01, reg_item=0.01,
-                n_threads=1)  # one thread: with more, the blocks race (Hogwild) and results vary
+                n_threads=1)
 
 
 _METRIC_CSR = (("train_indptr", "train_indices", N_ITEMS), ("test_indptr", "test_indices", N_ITEMS))
@@ -321,7 +319,7 @@ KERNEL_CALLS: Dict[str, KernelCall] = {
     "ranking_epoch": KernelCall(
         K.ranking_epoch, _ranking_call, csr=(("indptr", "indices", N_ITEMS),), floats=("rank_weights",),
         indices=(("entry_users", N_USERS),), written=("user_embeddings", "item_embeddings", "item_bias", "rng_state"),
-        bad_scalars=(("loss", "hinge"), ("n_samples", -1), ("max_sampled", 0), ("learning_rate", 0.0),
+        bad_scalars=(("loss", "hinge"), ("schedule", "racy"), ("n_samples", -1), ("max_sampled", 0), ("learning_rate", 0.0),
                      ("learning_rate", np.nan), ("reg_user", -1.0), ("reg_item", np.inf), ("reg_bias", "x"),
                      ("learn_bias", "yes"), ("update_items", None)) + _SCALARS),
     "sgd_schedule": KernelCall(

@@ -195,7 +195,7 @@ def test_ranking_blocks_are_refused_before_their_streams_are_spawned(matrix):
     from fastcf.models import BPR
 
     with pytest.raises(ValueError, match=r"BPR: 'n_blocks' must be at most 65536 .*; got 10000000"):
-        BPR(n_blocks=10_000_000, epochs=1).fit(matrix)
+        BPR(n_blocks=10_000_000, epochs=1, schedule="hogwild").fit(matrix)
 
 
 @pytest.mark.parametrize("model", ["ItemKNN", "UserKNN"])
@@ -220,7 +220,7 @@ def test_knn_on_one_huge_value_stays_finite_or_names_the_overflow(matrix, model)
 def test_ranking_n_blocks_is_refused_before_spawning_streams(matrix):
     from fastcf.models import BPR
 
-    with pytest.raises(ValueError, match=r"BPR: 'n_blocks' must be at most 65536 .*got 1000000"):
+    with pytest.raises(ValueError, match=r"BPR: 'n_blocks' must be at most 1024 for the grid schedule .*got 1000000"):
         BPR(n_blocks=10**6, epochs=1).fit(matrix)
 
 

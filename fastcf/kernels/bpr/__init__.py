@@ -1,21 +1,37 @@
 """Ranking losses (BPR, WARP) by parallel SGD over sampled triples, with feature embeddings.
 
-Twins: ``reference.py`` (the specification: sampling, the random streams, the update rule),
-``_numba.py``, ``_cython.pyx``.
+Twins: ``reference.py`` (the specification: the schedules, the sampling, the random streams,
+the update rule), ``_numba.py``, ``_cython.pyx``.
 
-Reproducibility and threads. An epoch's samples are cut into B blocks, B = len(rng_state),
-each drawing from splitmix64 streams of its own (seed the states with
-:func:`ranking_rng_state`, from ``numpy.random.SeedSequence(seed).spawn(B)``). Which samples
-are drawn depends only on the seed and B, never on the thread count. How their steps
-interleave does:
+Reproducibility and threads. With the default schedule, ``"grid"``, one seed gives the same
+bits at any thread count and on every run. Users are cut into P contiguous blocks of about
+equal numbers of positives (P = len(rng_state), from :func:`ranking_rng_state`); every
+epoch, the items are cut into P blocks of equal size at random (drawn from the streams), so
+the pairs fall into a P x P grid of cells. An epoch is P sub-epochs; in sub-epoch s the cells
+(a, (a + s) mod P) run in parallel: they share no user block and no item block, so no two
+touch one user or item row. A cell samples its share of the epoch's samples (in proportion to
+its pairs) from its own pairs, and its negatives within its item block, from the random
+stream of its user block. Feature rows that two blocks share (a genre, a demographic) are
+stepped in per-cell copies; after each sub-epoch such a row takes the mean change of the
+cells that moved it, added in cell order. Which thread runs a cell therefore changes nothing:
 
-* at one thread the blocks run in order 0..B-1, so every twin takes the reference's steps,
-  sample for sample: one seed gives one answer, and the twins agree to rounding (bit for bit
-  is not promised: the dot products add in different orders, and float32 Cython uses FMA);
-* with T > 1 threads the blocks run T at a time and update the rows they share (an item is a
-  positive or negative of many users; a feature such as a genre, of many items) without
-  locks, Hogwild-style (Recht et al. 2011). The result then varies from run to run, by
-  about as much as another seed would; twins and thread counts are compared by quality.
+* the Numba twin, and the Cython twin in float64 (or in float32 without AVX2+FMA), take the
+  reference's steps in the reference's arithmetic order: the reference's bits, at any thread
+  count;
+* the float32 Cython twin on CPUs with AVX2 and FMA steps with fused multiply-adds and
+  blocked dot products: it agrees with the reference to rounding (a few ulps per step), and
+  with itself bit for bit at any thread count.
+
+The schedule costs a few O(nnz) NumPy passes an epoch (the cells' pairs are regrouped by a
+radix sort), and with shared feature rows P copies of them.
+
+P bounds the useful parallelism (the default models take 12, which 2, 3 and 4 threads
+divide), and P = 1 is the serial schedule of old: every pair, negatives over all items.
+
+``schedule="hogwild"`` is the older opt-in: the epoch's samples are cut into P blocks over
+all pairs, and with T > 1 threads the blocks run T at a time and update the rows they share
+without locks (Recht et al. 2011), so its result varies from run to run by about as much as
+another seed would. At one thread it is serial and reproducible.
 """
 
 from __future__ import annotations
@@ -28,27 +44,42 @@ from numpy.typing import ArrayLike
 from fastcf import _validation
 from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
+from fastcf.kernels.bpr import reference as _reference
 from fastcf.kernels.sgd import _writable
 
-__all__ = ["LOSSES", "harmonic_rank_weights", "ranking_epoch", "ranking_rng_state"]
+__all__ = ["LOSSES", "SCHEDULES", "harmonic_rank_weights", "ranking_epoch", "ranking_rng_state"]
 
 #: Loss names and the codes the twins take.
 LOSSES = {"bpr": 0, "warp": 1}
+#: The epoch's schedules: the deterministic grid (default) and the racy opt-in.
+SCHEDULES = ("grid", "hogwild")
 _LIMIT_32 = 2**32 - 1
 
 
 #: Random streams ranking_rng_state hands out at most: far more blocks than threads, and
 #: their spawning (one Python object each) stays within a second.
 MAX_RANKING_BLOCKS = 1 << 16
+#: Partitions of the grid schedule at most: its P² cell offsets stay within 8 MiB.
+MAX_GRID_BLOCKS = 1 << 10
 
 
-def check_ranking_blocks(n_blocks, owner: str) -> int:
-    """An ``n_blocks`` for :func:`ranking_epoch`, refused before any stream is spawned."""
+def check_ranking_blocks(n_blocks, owner: str, schedule: str = "hogwild") -> int:
+    """An ``n_blocks`` for :func:`ranking_epoch` on ``schedule``, refused before any stream is spawned."""
     n_blocks = _validation.check_positive_int(n_blocks, "n_blocks", owner)
+    if schedule == "grid" and n_blocks > MAX_GRID_BLOCKS:
+        raise ValueError(_validation.message(owner, "n_blocks", f"at most {MAX_GRID_BLOCKS} for the grid schedule "
+                                             "(a grid of n_blocks² cells)", n_blocks))
     if n_blocks > MAX_RANKING_BLOCKS:
         raise ValueError(_validation.message(owner, "n_blocks", f"at most {MAX_RANKING_BLOCKS} (one random stream "
                                              "pair per block, spawned up front)", n_blocks))
     return n_blocks
+
+
+def check_schedule(schedule, owner: str) -> str:
+    """A ``schedule`` name, one of :data:`SCHEDULES`."""
+    if not isinstance(schedule, str) or schedule not in SCHEDULES:
+        raise ValueError(_validation.message(owner, "schedule", f"one of {list(SCHEDULES)}", repr(schedule)))
+    return schedule
 
 
 def ranking_rng_state(seed, n_blocks: int) -> np.ndarray:
@@ -89,6 +120,7 @@ def ranking_epoch(
     rng_state: np.ndarray,
     *,
     loss: str = "bpr",
+    schedule: str = "grid",
     n_samples: Optional[int] = None,
     max_sampled: int = 10,
     learning_rate: float,
@@ -105,8 +137,9 @@ def ranking_epoch(
 ) -> float:
     """One epoch of SGD on a ranking loss over sampled (user, positive, negative) triples, in place.
 
-    See ``fastcf/kernels/bpr/reference.py`` for the exact sampling and update rule, and the
-    module docstring for what the thread count changes. Representations are sums of feature
+    See ``fastcf/kernels/bpr/reference.py`` for the exact schedules, sampling and update
+    rule, and the module docstring for what the thread count changes (with the default grid
+    schedule: nothing). Representations are sums of feature
     embeddings, p_u = Σ_f w_uf U_f and q_i = Σ_g w_ig V_g (bias b_i = Σ_g w_ig c_g); without
     feature matrices every user and item is its own feature (plain matrix factorisation,
     with a faster path).
@@ -123,9 +156,13 @@ def ranking_epoch(
         V: one row per item feature (per item without ``item_features``).
     item_bias : ndarray of shape (n_item_features,), same dtype, writable
         c: bias per item feature (read and written only with ``learn_bias``).
-    rng_state : ndarray of shape (B, 2), uint64, writable
-        Two random streams per block (:func:`ranking_rng_state`); advanced in place.
+    rng_state : ndarray of shape (P, 2), uint64, writable
+        Two random streams per block (:func:`ranking_rng_state`); advanced in place. P is the
+        grid's number of user and of item blocks (at most 1024), or Hogwild's of sample blocks.
     loss : {"bpr", "warp"}
+    schedule : {"grid", "hogwild"}
+        "grid": the deterministic P x P schedule (module docstring); "hogwild": the racy
+        opt-in, reproducible only at one thread.
     n_samples : int >= 0, optional
         Triples to sample this epoch; default nnz.
     max_sampled : int >= 1
@@ -144,7 +181,8 @@ def ranking_epoch(
         WARP's L(r) for the estimated rank r; default :func:`harmonic_rank_weights`.
     n_threads : int >= 1, optional
         Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
-        cores and at B. More than one thread makes the result vary (module docstring).
+        cores and at P. Changes nothing on the grid schedule; with "hogwild", more than one
+        thread makes the result vary (module docstring).
     backend : {"auto", "cython", "numba", "reference"}, optional
 
     Returns
@@ -161,6 +199,7 @@ def ranking_epoch(
     owner = "ranking_epoch"
     if loss not in LOSSES:
         raise ValueError(f"{owner}: 'loss' must be one of {sorted(LOSSES)}; got {loss!r}.")
+    schedule = check_schedule(schedule, owner)
     user_embeddings = _writable(user_embeddings, "user_embeddings", 2, None, owner)
     dtype = user_embeddings.dtype
     item_embeddings = _writable(item_embeddings, "item_embeddings", 2, dtype, owner)
@@ -180,6 +219,10 @@ def ranking_epoch(
             or not rng_state.flags.writeable:
         raise TypeError(f"{owner}: 'rng_state' must be a writable, C-contiguous uint64 array of shape (B, 2), two "
                         f"streams per block (from ranking_rng_state); got {_describe(rng_state)}.")
+    if schedule == "grid" and rng_state.shape[0] > MAX_GRID_BLOCKS:
+        raise ValueError(_validation.message(owner, "rng_state", f"of shape (P, 2) with P <= {MAX_GRID_BLOCKS} "
+                                             "blocks for the grid schedule (a grid of P² cells)",
+                                             f"shape {rng_state.shape}"))
 
     user_features = _feature_csr(user_features, "user_features", user_embeddings.shape[0], dtype, owner)
     item_features = _feature_csr(item_features, "item_features", item_embeddings.shape[0], dtype, owner)
@@ -230,11 +273,23 @@ def ranking_epoch(
     update_items = _validation.check_flag(update_items, "update_items", owner)
 
     twin = _backend.twin("bpr", backend)
+    regs_args = (LOSSES[loss], max_sampled, learning_rate, *regs, learn_bias, update_items)
+    if schedule == "hogwild":
+        with kernel_threads(n_threads, owner, n_tasks=rng_state.shape[0]) as n:
+            ordered = twin.ranking_epoch_hogwild(
+                indptr, indices, entry_users, *user_features, *item_features, user_embeddings, item_embeddings,
+                item_bias, rng_state, rank_weights, n_samples, *regs_args, n,
+            )
+        return float(ordered) / max(n_samples, 1)
+    grid = _reference.grid_schedule(
+        indptr, indices, entry_users, n_items, rng_state, n_samples, user_features[0], user_features[1],
+        user_embeddings.shape[0], item_features[0], item_features[1], item_embeddings.shape[0])
     with kernel_threads(n_threads, owner, n_tasks=rng_state.shape[0]) as n:
         ordered = twin.ranking_epoch(
-            indptr, indices, entry_users, *user_features, *item_features, user_embeddings, item_embeddings,
-            item_bias, rng_state, rank_weights, n_samples, LOSSES[loss], max_sampled, learning_rate, *regs,
-            learn_bias, update_items, n,
+            indptr, indices, grid["pair_users"], grid["pair_items"], grid["cell_ptr"], grid["cell_samples"],
+            grid["block_items"], grid["block_ptr"], *user_features, grid["user_slot"], grid["user_shared"],
+            *item_features, grid["item_slot"], grid["item_shared"], user_embeddings, item_embeddings, item_bias,
+            rng_state, rank_weights, *regs_args, n,
         )
     return float(ordered) / max(n_samples, 1)
 
