@@ -19,7 +19,7 @@ from fastcf.kernels import als_half_step, als_loss
 from fastcf._validation import check_positive_int
 from fastcf.kernels._threads import kernel_threads
 from fastcf.models._factor_init import factor_seed, initial_factors
-from fastcf.models.implicit_als import ITEMS, USERS, ImplicitALS
+from fastcf.models.implicit_als import ITEMS, USERS, ImplicitALS, solver_penalties
 
 __all__ = ["fit_als", "rating_blocks"]
 
@@ -130,7 +130,9 @@ class _Fit:
     def __init__(self, client, model: ImplicitALS, ratings: RatingBlocks):
         self.client, self.model, self.ratings = client, model, ratings
         self.dtype = np.dtype(model.dtype)
-        self.options = dict(regularization=model._solver_regularization, cg_steps=model._cg, backend=model.backend)
+        # The solver's λ (flat or per row) is worked out in each block's task from the block's rows
+        # and the model's parameters, by the function ImplicitALS uses: the same λ_u to the bit.
+        self.options = dict(penalty=model._penalty, cg_steps=model._cg, backend=model.backend)
         self.loss_scale = float(model.unobserved_weight)
 
     def _submit(self, function, *args, key: str):
@@ -157,7 +159,7 @@ class _Fit:
                                                    f"{iteration}-items")
                 factors["users"] = self._half_step(confidence["users"], factors["items"], factors["users"],
                                                    f"{iteration}-users")
-                loss = self._loss(confidence["users"], factors, iteration) if model.track_loss else None
+                loss = self._loss(confidence, factors, iteration) if model.track_loss else None
                 # One iteration at a time: errors surface in the iteration that raised them, and
                 # a lost worker costs at most the recomputation of its blocks' lineage.
                 self._wait(factors["users"] + factors["items"])
@@ -181,16 +183,22 @@ class _Fit:
             for b, (block, previous) in enumerate(zip(confidence, solved))
         ]
 
-    def _loss(self, confidence: List, factors: dict, iteration: int) -> float:
-        """ImplicitALS's loss, summed over user blocks (each block's λ‖Y‖² term counted once)."""
+    def _loss(self, confidence: dict, factors: dict, iteration: int) -> float:
+        """ImplicitALS's loss, summed over user blocks (each block's λ‖Y‖² term counted once),
+        plus, with per-row λ, Σ_i λ_i ‖y_i‖² summed over item blocks."""
         items = self._submit(_concatenate, *factors["items"], key=f"{iteration}-loss-items")
+        penalty, backend = self.options["penalty"], self.options["backend"]
         parts = [
-            self._submit(_block_loss, block, users, items, self.options["regularization"], self.options["backend"],
-                         key=f"{iteration}-loss-{b}")
-            for b, (block, users) in enumerate(zip(confidence, factors["users"]))
+            self._submit(_block_loss, block, users, items, penalty, backend, key=f"{iteration}-loss-{b}")
+            for b, (block, users) in enumerate(zip(confidence["users"], factors["users"]))
         ]
-        values = self.client.gather(parts)
-        total = float(np.sum([value for value, _ in values]))
+        n_users = self.ratings.shape[0]
+        item_parts = [] if not penalty[1] else [
+            self._submit(_block_item_penalty, block, rows, n_users, penalty, key=f"{iteration}-loss-items-{b}")
+            for b, (block, rows) in enumerate(zip(confidence["items"], factors["items"]))
+        ]
+        values, item_values = self.client.gather([parts, item_parts])
+        total = float(np.sum([value for value, _ in values])) + float(np.sum(item_values))
         return (total - (len(values) - 1) * values[0][1]) * self.loss_scale
 
     def _wait(self, futures) -> None:
@@ -223,20 +231,32 @@ def _solve_block(confidence: sp.csr_matrix, other: np.ndarray, gram: np.ndarray,
                  options: dict) -> np.ndarray:
     """The block's new factors; ``previous`` is read (the CG warm start), never written."""
     factors = previous.copy()
+    # A block's rows are whole rows of the matrix, so their counts are the global ones.
+    regularization, rows = solver_penalties(confidence.indptr, other.shape[0], *options["penalty"])
     als_half_step(confidence.indptr, confidence.indices, confidence.data, other, factors, gram=gram,
-                  n_threads=1, **options)
+                  regularization=regularization, row_regularization=rows, cg_steps=options["cg_steps"],
+                  n_threads=1, backend=options["backend"])
     if not np.isfinite(factors).all():
         raise FloatingPointError(
-            f"fit_als: factors became non-finite; raise 'regularization' (now {options['regularization']}) "
+            f"fit_als: factors became non-finite; raise 'regularization' (now {options['penalty'][0]}) "
             f"or lower 'alpha'."
         )
     return factors
 
 
-def _block_loss(confidence: sp.csr_matrix, users: np.ndarray, items: np.ndarray, regularization: float,
+def _block_loss(confidence: sp.csr_matrix, users: np.ndarray, items: np.ndarray, penalty: tuple,
                 backend) -> tuple:
-    """(this block's share of the loss plus λ‖Y‖², λ‖Y‖²)."""
+    """(this block's share of the loss plus λ‖Y‖², λ‖Y‖²), of the problem divided by α0; with
+    per-row λ, λ is 0 and the block's users carry their own λ_u (the items' are added apart)."""
+    regularization, rows = solver_penalties(confidence.indptr, items.shape[0], *penalty)
     loss = als_loss(confidence.indptr, confidence.indices, confidence.data, users, items,
-                    regularization=regularization, n_threads=1, backend=backend)
+                    regularization=regularization, user_regularization=rows, n_threads=1, backend=backend)
     y = items.astype(np.float64)
     return loss, float(regularization * np.sum(y * y))
+
+
+def _block_item_penalty(confidence: sp.csr_matrix, items: np.ndarray, n_users: int, penalty: tuple) -> float:
+    """Σ λ_i ‖y_i‖² over one item block (its item x user CSR and factors), divided by α0."""
+    rows = solver_penalties(confidence.indptr, n_users, *penalty)[1]
+    y = items.astype(np.float64)
+    return float(rows @ np.einsum("if,if->i", y, y))

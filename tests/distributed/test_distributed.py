@@ -66,6 +66,20 @@ def test_fit_equals_single_machine_with_the_same_seed(client, ratings, solver, n
     np.testing.assert_array_equal(ours.recommend(user, 5)[0], single.recommend(user, 5)[0])
 
 
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_frequency_scaled_regularization_equals_single_machine(client, ratings, solver):
+    # Each block's λ_u comes from its rows' global counts and the other side's total: the local λ_u.
+    _, data = ratings
+    params = dict(PARAMS, regularization=0.003, regularization_exp=1.0, unobserved_weight=0.1, solver=solver,
+                  track_loss=True)
+    single = ImplicitALS(**params).fit(data)
+    ours = fd.fit_als(client, data, n_blocks=3, **params)
+    _assert_same_factors(ours, single)
+    np.testing.assert_allclose(ours.loss_history_, single.loss_history_, rtol=1e-6)
+    flat = ImplicitALS(**dict(params, regularization_exp=0.0)).fit(data)
+    assert np.abs(flat.user_factors_ - single.user_factors_).max() > 100 * TOLERANCE  # ν changed the model
+
+
 def test_fit_from_a_dask_dataframe_equals_fit_on_interactions(client, ratings):
     frame, data = ratings
     single = ImplicitALS(**PARAMS).fit(data)

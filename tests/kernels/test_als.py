@@ -1,5 +1,5 @@
-"""als_half_step, als_loss and als_explicit_half_step: the reference against dense oracles, every twin
-against the reference."""
+"""als_half_step (also with per-row λ), als_loss and als_explicit_half_step: the reference against dense
+oracles, every twin against the reference."""
 
 import contextlib
 import threading
@@ -261,18 +261,25 @@ def test_cg_with_f_steps_converges_to_the_cholesky_solution(rng, f, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
 @pytest.mark.parametrize("dtype", FLOATS)
-def test_loss_never_increases_over_alternating_cholesky_half_steps(rng, backend, dtype):
+@pytest.mark.parametrize("per_row", [False, True])
+def test_loss_never_increases_over_alternating_cholesky_half_steps(rng, backend, dtype, per_row):
     indptr, indices, confidence, items, users = make_problem(rng, 60, 80, 6, 10, dtype=dtype)
     users = (rng.random(users.shape) * 0.01).astype(dtype)
     items = (rng.random(items.shape) * 0.01).astype(dtype)
     by_item = _transpose(indptr, indices, confidence, items.shape[0])
+    # per_row: a small flat λ plus each row's own λ_u (row_penalties, below).
+    regularization = 0.01 if per_row else LAMBDA
+    user_rows, item_rows = (row_penalties(rng, 60), row_penalties(rng, 80)) if per_row else (None, None)
+    penalties = dict(regularization=regularization, user_regularization=user_rows, item_regularization=item_rows)
     losses = []
     with twin_variant(backend) as name:
         for _ in range(6):
-            als_half_step(indptr, indices, confidence, items, users, regularization=LAMBDA, backend=name)
-            losses.append(als_loss(indptr, indices, confidence, users, items, regularization=LAMBDA, backend=name))
-            als_half_step(*by_item, users, items, regularization=LAMBDA, backend=name)
-            losses.append(als_loss(indptr, indices, confidence, users, items, regularization=LAMBDA, backend=name))
+            als_half_step(indptr, indices, confidence, items, users, regularization=regularization,
+                          row_regularization=user_rows, backend=name)
+            losses.append(als_loss(indptr, indices, confidence, users, items, backend=name, **penalties))
+            als_half_step(*by_item, users, items, regularization=regularization, row_regularization=item_rows,
+                          backend=name)
+            losses.append(als_loss(indptr, indices, confidence, users, items, backend=name, **penalties))
     # Each exact half-step minimises the loss over one side; float32 factors may wobble by
     # rounding once converged.
     slack = 1e-5 if dtype == np.float32 else 1e-12
@@ -567,6 +574,188 @@ def test_bad_arguments_to_als_loss_name_the_argument(change, error, message):
     arguments = dict(indptr=np.array([0, 1, 3]), indices=np.array([0, 1, 2]), confidence=np.array([2.0, 3.0, 1.5]),
                      user_factors=np.ones((2, 2)), item_factors=np.ones((3, 2)), regularization=0.1)
     with pytest.raises(error, match=message):
+        als_loss(**{**arguments, **change})
+
+
+# === per-row regularisation: row_regularization, user_regularization, item_regularization ======
+
+def row_penalties(rng, n_rows, dtype=np.float64):
+    """λ_u in [0, 2), some exactly 0 (a row with only the flat λ)."""
+    rows = 2 * rng.random(n_rows)
+    rows[::5] = 0
+    return rows.astype(dtype)
+
+
+def systems_per_row(problem, rows, regularization=LAMBDA):
+    """Each row's (A_u, b_u) with (λ + λ_u) I, in float64, straight from the formula."""
+    for (a, b), lam in zip(systems(problem, regularization), rows.astype(np.float64)):
+        yield a + lam * np.eye(a.shape[0]), b
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("regularization", [LAMBDA, 0.0])
+def test_reference_solves_each_rows_normal_equations_with_its_own_lambda(problems, case, regularization):
+    problem = problems[case]
+    # λ_u > 0 where λ is 0: rows with low confidences stay positive definite.
+    rows = row_penalties(np.random.default_rng(3), problem[0].size - 1) + (regularization == 0)
+    got = half_step(problem, "reference", regularization=regularization, row_regularization=rows)
+    for u, (a, b) in enumerate(systems_per_row(problem, rows, regularization)):
+        expected = np.zeros_like(b) if problem[0][u] == problem[0][u + 1] else np.linalg.solve(a, b)
+        np.testing.assert_allclose(got[u], expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cg_steps", [0, 3])
+def test_twins_match_the_reference_with_row_regularization(problems, case, backend, dtype, cg_steps):
+    rows = row_penalties(np.random.default_rng(5), problems[case][0].size - 1)
+    problem = as_dtypes(problems[case], dtype, np.int32 if cg_steps else np.int64)
+    expected = half_step(problems[case], "reference", cg_steps=cg_steps, row_regularization=rows)
+    got = half_step(problem, backend, cg_steps=cg_steps, row_regularization=rows)
+    assert got.dtype == dtype
+    assert_close_rows(got, expected, F32_RTOL if dtype == np.float32 else (F64_RTOL if not cg_steps else 1e-9))
+
+
+@pytest.mark.parametrize("backend", BACKENDS + COMPILED[1:])
+@pytest.mark.parametrize("cg_steps", [0, 2])
+def test_no_row_regularization_is_the_flat_lambda_to_the_bit(problems, backend, cg_steps):
+    problem = problems["duplicates and low confidence"]
+    flat = half_step(problem, backend, cg_steps=cg_steps)
+    np.testing.assert_array_equal(half_step(problem, backend, cg_steps=cg_steps, row_regularization=None), flat)
+    # λ_u = 0 adds exact zeros to the diagonal (Cholesky); in CG, adding 0 · v changes no value.
+    zeros = np.zeros(problem[0].size - 1)
+    np.testing.assert_array_equal(half_step(problem, backend, cg_steps=cg_steps, row_regularization=zeros), flat)
+    # And the flat λ moved into every row's λ_u solves the same systems.
+    moved = half_step(problem, backend, cg_steps=cg_steps, regularization=0.0, row_regularization=zeros + LAMBDA)
+    assert_close_rows(moved, flat, 1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS + COMPILED[1:])
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cg_steps", [0, 2])
+def test_row_regularization_on_empty_one_entry_and_duplicate_rows(backend, dtype, cg_steps):
+    # Rows 0 and 2 empty (λ_u 5 and 0), row 1 one entry, row 3 item 0 twice.
+    csr = (np.array([0, 0, 1, 1, 3], np.int32), np.array([2, 0, 0], np.int32), np.array([4.0, 1.0, 2.0], dtype))
+    y = np.array([[1.0, 0.5], [0.0, 2.0], [1.0, 1.0]], dtype=dtype)
+    x = np.full((4, 2), 0.3, dtype=dtype)
+    with twin_variant(backend) as name:
+        als_half_step(*csr, y, x, regularization=0.1, row_regularization=np.array([5.0, 0.7, 0.0, 2.5]),
+                      cg_steps=cg_steps, backend=name)
+    np.testing.assert_array_equal(x[[0, 2]], 0)  # empty rows: x = 0 whatever λ_u
+    gram = y.astype(np.float64).T @ y + 0.1 * np.eye(2)
+    y0 = y[0].astype(np.float64)
+    expected = {1: np.linalg.solve(gram + 3 * np.outer(y[2], y[2]) + 0.7 * np.eye(2), 4 * y[2]),
+                3: np.linalg.solve(gram + np.outer(y0, y0) + 2.5 * np.eye(2), 3 * y0)}
+    for u, want in expected.items():  # two CG steps solve a 2 x 2 system, too
+        np.testing.assert_allclose(x[u], want, rtol=1e-4 if dtype == np.float32 else 1e-9)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("cg_steps", [0, 3])
+def test_row_regularization_results_do_not_depend_on_thread_count(rng, backend, dtype, cg_steps):
+    problem = make_problem(rng, 97, 1001, 16, 40, dtype=dtype, index_dtype=np.int32)
+    rows = row_penalties(rng, 97, dtype)
+    results = [half_step(problem, backend, cg_steps=cg_steps, row_regularization=rows, n_threads=n)
+               for n in (1, 2, 3)]
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
+    users = rows.astype(np.float64)
+    items = row_penalties(rng, 1001)
+    losses = [loss(problem, results[0], backend, user_regularization=users, item_regularization=items, n_threads=n)
+              for n in (1, 2, 3)]
+    assert losses[0] == losses[1] == losses[2]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("backend", BACKENDS + ["cython-blas"])
+def test_loss_with_per_row_lambda_matches_the_dense_computation(problems, case, backend):
+    problem = problems[case]
+    x, y = problem[4], problem[3]
+    rng = np.random.default_rng(8)
+    users, items = row_penalties(rng, x.shape[0]), row_penalties(rng, y.shape[0])
+    expected = (dense_loss(problem, x) + np.sum(users * np.sum(x.astype(np.float64) ** 2, axis=1))
+                + np.sum(items * np.sum(y.astype(np.float64) ** 2, axis=1)))
+    got = loss(problem, x, backend, user_regularization=users, item_regularization=items)
+    assert got == pytest.approx(expected, rel=1e-10)
+    assert loss(problem, x, backend, user_regularization=None, item_regularization=None) == loss(problem, x, backend)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), n_rows=st.integers(0, 6), n_other=st.integers(1, 8), f=st.integers(1, 6),
+       cg_steps=st.integers(0, 3))
+def test_property_every_twin_equals_the_reference_with_row_regularization(data, n_rows, n_other, f, cg_steps):
+    # λ = 0 and λ_u in [0.5, 4]: every A_u ⪰ 0.5 I with confidences >= 1.
+    rows = [data.draw(st.lists(st.integers(0, n_other - 1), max_size=12)) for _ in range(n_rows)]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indices = np.array([i for r in rows for i in r], dtype=np.int64)
+    confidence = data.draw(hnp.arrays(np.float64, indices.size, elements=st.floats(1, 20)))
+    other = data.draw(hnp.arrays(np.float64, (n_other, f), elements=st.floats(-2, 2)))
+    warm = data.draw(hnp.arrays(np.float64, (n_rows, f), elements=st.floats(-1, 1)))
+    penalties = data.draw(hnp.arrays(np.float64, n_rows, elements=st.floats(0.5, 4)))
+    problem = (indptr, indices, confidence, other, warm)
+    expected = half_step(problem, "reference", cg_steps=cg_steps, regularization=0.0, row_regularization=penalties)
+    for backend in COMPILED:
+        got = half_step(problem, backend, cg_steps=cg_steps, regularization=0.0, row_regularization=penalties)
+        np.testing.assert_allclose(got, expected, rtol=1e-8, atol=1e-10)
+
+
+def test_row_regularization_is_cast_to_the_factors_dtype_and_not_modified():
+    arguments = good_arguments()
+    rows = np.array([1, 2])  # integers: cast
+    als_half_step(**arguments, row_regularization=rows)
+    again = good_arguments()
+    als_half_step(**again, row_regularization=np.array([1.0, 2.0]))
+    np.testing.assert_array_equal(arguments["factors"], again["factors"])
+    assert rows.dtype.kind == "i"
+
+
+@pytest.mark.parametrize(
+    "rows, error, message",
+    [
+        (np.ones(3), ValueError,
+         r"als_half_step: 'row_regularization' must be a 1-D array with one value per row of 'factors' \(2\); "
+         r"got shape \(3,\)"),
+        (np.ones((2, 1)), ValueError, r"'row_regularization' must be a 1-D array .* got shape \(2, 1\)"),
+        (np.array([0.5, -0.1]), ValueError,
+         r"als_half_step: 'row_regularization' must be made of values >= 0 \(a penalty per row\); got -0\.1 at "
+         r"position 1"),
+        (np.array([np.nan, 1.0]), ValueError, r"als_half_step: 'row_regularization' must be finite; got nan at position 0"),
+        (np.array([np.inf, 1.0]), ValueError, r"'row_regularization' must be finite; got inf at position 0"),
+        (np.array(["a", "b"]), TypeError, r"als_half_step: 'row_regularization' must hold real numbers; got dtype <U1"),
+        (np.array([1 + 1j, 1]), TypeError, r"'row_regularization' must hold real numbers; got dtype complex128"),
+        ("0.1", ValueError, r"'row_regularization' must be a 1-D array"),
+        (0.1, ValueError, r"'row_regularization' must be a 1-D array"),
+    ],
+)
+def test_bad_row_regularization_names_the_argument(rows, error, message):
+    with pytest.raises(error, match=message):
+        als_half_step(**good_arguments(), row_regularization=rows)
+
+
+def test_row_regularization_beyond_float32_is_refused():
+    arguments = {**good_arguments(), "other_factors": np.ones((3, 2), np.float32), "factors": np.zeros((2, 2), np.float32)}
+    with pytest.raises(ValueError, match=r"'row_regularization' holds 1e\+300 at position 0, beyond the range of float32"):
+        als_half_step(**arguments, row_regularization=np.array([1e300, 0.0]))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(user_regularization=np.ones(3)), r"als_loss: 'user_regularization' must be a 1-D array with one value "
+                                               r"per row of 'user_factors' \(2\); got shape \(3,\)"),
+        (dict(item_regularization=np.ones(2)), r"'item_regularization' must be a 1-D array with one value per row of "
+                                               r"'item_factors' \(3\)"),
+        (dict(user_regularization=np.array([1.0, -1.0])), r"als_loss: 'user_regularization' must be made of values >= 0"),
+        (dict(item_regularization=np.array([1.0, np.nan, 0])), r"'item_regularization' must be finite; got nan"),
+    ],
+)
+def test_bad_per_row_lambda_to_als_loss_names_the_argument(change, message):
+    arguments = dict(indptr=np.array([0, 1, 3]), indices=np.array([0, 1, 2]), confidence=np.array([2.0, 3.0, 1.5]),
+                     user_factors=np.ones((2, 2)), item_factors=np.ones((3, 2)), regularization=0.1)
+    with pytest.raises(ValueError, match=message):
         als_loss(**{**arguments, **change})
 
 

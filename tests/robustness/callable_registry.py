@@ -65,7 +65,8 @@ class Entry:
 
 
 #: Arguments whose documented default is None: passing None is the valid default call.
-OPTIONAL = {"items", "exclude_items", "item_features", "user_features", "timestamps"}
+OPTIONAL = {"items", "exclude_items", "item_features", "user_features", "timestamps", "row_regularization",
+            "user_regularization", "item_regularization"}
 
 
 # --- discovery ------------------------------------------------------------------------

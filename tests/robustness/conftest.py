@@ -93,8 +93,11 @@ _EXPLICIT_KNN = {**_NEIGHBOURS, "measure": ["euclid", 3], "shrinkage": [-1.0, np
 _RANKING = {"max_sampled": [0, 1.5], "samples_per_epoch": [0, 2.5], "bias_regularization": [-1.0, np.nan],
             "item_bias": ["yes", None], "fold_in_epochs": [0, True], "schedule": ["locks", None],
             "n_blocks": [0, 2.0, 1025]}
+_IMPLICIT_ALS = {"regularization_exp": [-1.0, np.nan, np.inf, "x", None], "unobserved_weight": [0.0, -1.0, np.nan],
+                 "confidence": ["square", None], "confidence_epsilon": [0.0, np.inf]}
 BAD_PARAMS: Dict[str, Dict[str, list]] = {
     "Popularity": {"by": ["items", None, 3]},
+    "ImplicitALS": _IMPLICIT_ALS, "ImplicitALS-cholesky": _IMPLICIT_ALS,
     "EASE": {"regularization": [0, -1.0, np.nan], "binarize": ["yes", None], "max_memory": [0, -1, 1.5, "1GB"]},
     "ItemKNN": _ITEM_KNN, "UserKNN": _ITEM_KNN,
     "KNNBasic": _EXPLICIT_KNN, "KNNWithMeans": _EXPLICIT_KNN, "KNNBaseline": _EXPLICIT_KNN,
@@ -153,14 +156,16 @@ def _als_call():
     rng = np.random.default_rng(1)
     indptr, indices = _csr(rng, N_USERS, N_ITEMS)
     return dict(indptr=indptr, indices=indices, confidence=1 + rng.random(indices.size) * 3,
-                other_factors=_factors(rng, N_ITEMS), factors=np.zeros((N_USERS, F)), regularization=0.1)
+                other_factors=_factors(rng, N_ITEMS), factors=np.zeros((N_USERS, F)), regularization=0.1,
+                row_regularization=rng.random(N_USERS))
 
 
 def _als_loss_call():
     call = _als_call()
+    rng = np.random.default_rng(2)
     return dict(indptr=call["indptr"], indices=call["indices"], confidence=call["confidence"],
-                user_factors=_factors(np.random.default_rng(2), N_USERS), item_factors=call["other_factors"],
-                regularization=0.1)
+                user_factors=_factors(rng, N_USERS), item_factors=call["other_factors"], regularization=0.1,
+                user_regularization=call["row_regularization"], item_regularization=rng.random(N_ITEMS))
 
 
 def _topk_call():
@@ -279,14 +284,16 @@ KERNEL_CALLS: Dict[str, KernelCall] = {
         K.select_topk_dot, _topk_dot_call, csr=(("exclude_indptr", "exclude_indices", N_ITEMS),),
         floats=("queries", "items"), bad_scalars=(("k", 0), ("k", -3)) + _SCALARS),
     "als_half_step": KernelCall(
-        K.als_half_step, _als_call, csr=(("indptr", "indices", N_ITEMS),), floats=("confidence", "other_factors"),
-        written=("factors",),
+        K.als_half_step, _als_call, csr=(("indptr", "indices", N_ITEMS),),
+        floats=("confidence", "other_factors", "row_regularization"), written=("factors",),
         bad_scalars=(("regularization", -1.0), ("regularization", np.nan), ("regularization", "x"),
+                     ("row_regularization", -np.ones(N_USERS)), ("row_regularization", "x"),
                      ("cg_steps", -1), ("cg_steps", 1.5)) + _SCALARS),
     "als_loss": KernelCall(
         K.als_loss, _als_loss_call, csr=(("indptr", "indices", N_ITEMS),),
-        floats=("confidence", "user_factors", "item_factors"),
-        bad_scalars=(("regularization", -0.5), ("regularization", True)) + _SCALARS),
+        floats=("confidence", "user_factors", "item_factors", "user_regularization", "item_regularization"),
+        bad_scalars=(("regularization", -0.5), ("regularization", True), ("user_regularization", -np.ones(N_USERS)),
+                     ("item_regularization", np.ones(N_ITEMS + 1))) + _SCALARS),
     "factor_ranking_metrics": KernelCall(
         K.factor_ranking_metrics, _factor_metrics_call, csr=_METRIC_CSR,
         floats=("user_factors", "item_factors", "test_gains"), indices=(("users", N_USERS),),

@@ -26,6 +26,7 @@ def als_half_step(
     factors: np.ndarray,
     *,
     regularization: float,
+    row_regularization: Optional[ArrayLike] = None,
     cg_steps: int = 0,
     gram: Optional[np.ndarray] = None,
     n_threads: Optional[int] = None,
@@ -35,10 +36,11 @@ def als_half_step(
 
     Row u's factors x_u solve (Hu, Koren & Volinsky 2008)
 
-        (YᵀY + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ + λI) x_u = Σ_{i∈u} c_ui y_i,
+        (YᵀY + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ + (λ + λ_u) I) x_u = Σ_{i∈u} c_ui y_i,
 
     where the sums run over row u's stored entries (a duplicated index counts twice), c_ui is
-    their confidence, Y is ``other_factors`` and λ is ``regularization``. Unstored pairs have
+    their confidence, Y is ``other_factors``, λ is ``regularization`` and λ_u is
+    ``row_regularization[u]`` (0 without it). Unstored pairs have
     confidence 1 and preference 0. Give the user x item CSR to update the users and its
     transpose (item x user, e.g. ``csr.T.tocsr()``) to update the items. A row with no entries
     gets x_u = 0. Each row is solved on its own, so the result does not depend on
@@ -59,6 +61,11 @@ def als_half_step(
         finite; with ``cg_steps == 0`` its values are not read.
     regularization : float >= 0
         λ, keyword only.
+    row_regularization : array of shape (n_rows,), optional
+        λ_u of each row, finite and >= 0, added to λ (e.g. the frequency-scaled
+        λ (n_u + α0 n_other)^ν of Rendle et al. 2021, see
+        ``fastcf.models.implicit_als.frequency_regularization``); cast to the factors' dtype.
+        None (default): λ alone, the same result to the bit as before it existed.
     cg_steps : int >= 0
         0 (default): exact solve by Cholesky factorisation, O(n_u f² + f³) per row.
         k > 0: k conjugate-gradient steps warm-started from the current factors (Takács et
@@ -104,27 +111,32 @@ def als_half_step(
     indptr, indices, confidence = _csr(
         indptr, indices, confidence, factors.shape[0], other_factors.shape[0], factors.dtype, owner
     )
+    row_regularization = _penalties(row_regularization, "row_regularization", factors.shape[0],
+                                    "row of 'factors' ({n})", factors.dtype, owner)
     _validation.check_finite(other_factors, "other_factors", owner)
     if cg_steps:
         _validation.check_finite(factors, "factors (the conjugate-gradient warm start)", owner)
     if gram is not None:
         gram = _gram(gram, factors, owner)
     return als_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization, cg_steps,
-                                   gram, n_threads, backend)
+                                   gram, n_threads, backend, row_regularization)
 
 
 def als_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization, cg_steps=0,
-                            gram=None, n_threads=None, backend=None) -> np.ndarray:
+                            gram=None, n_threads=None, backend=None, row_regularization=None) -> np.ndarray:
     """:func:`als_half_step` without its checks, for a caller that checked its arrays once
     (a model in its iteration loop, after one checked call on the same arrays).
 
     The arrays must be what the checked call leaves: indptr and indices of one int32/int64
     dtype with a valid structure, confidence, factors and other_factors finite, C-contiguous,
-    of one float dtype; anything else reads out of bounds or gives garbage, without an error.
+    of one float dtype, ``row_regularization`` None or n_rows finite values >= 0 (cast here
+    to the factors' dtype); anything else reads out of bounds or gives garbage, without an error.
     """
     twin = _backend.twin("als", backend)
+    row_regularization = _twin_penalties(row_regularization, factors.dtype)
     with kernel_threads(n_threads, "als_half_step", n_tasks=factors.shape[0]) as n:
-        twin.als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n)
+        twin.als_half_step(indptr, indices, confidence, other_factors, factors, regularization, row_regularization,
+                           cg_steps, gram, n)
     return factors
 
 
@@ -230,12 +242,14 @@ def als_loss(
     item_factors: ArrayLike,
     *,
     regularization: float,
+    user_regularization: Optional[ArrayLike] = None,
+    item_regularization: Optional[ArrayLike] = None,
     n_threads: Optional[int] = None,
     backend: Optional[str] = None,
 ) -> float:
     """The implicit-ALS objective over all user–item pairs, without the dense matrix.
 
-        Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ (‖X‖²_F + ‖Y‖²_F)
+        Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ (‖X‖²_F + ‖Y‖²_F) + Σ_u λ_u ‖x_u‖² + Σ_i λ_i ‖y_i‖²
 
     with p_ui = 1 and c_ui = ``confidence`` for stored entries, p_ui = 0 and c_ui = 1 for all
     other pairs. Accumulated in float64; the per-row sums are added in a fixed order, so the
@@ -251,6 +265,9 @@ def als_loss(
         Y.
     regularization : float >= 0
         λ, keyword only.
+    user_regularization, item_regularization : arrays of shape (n_users,) and (n_items,), optional
+        λ_u and λ_i, finite and >= 0: the ``row_regularization`` of the users' and the items'
+        half-steps (None: 0). Used in float64.
     n_threads : int >= 1, optional
         Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
         cores and at the number of rows.
@@ -274,18 +291,25 @@ def als_loss(
         indptr, indices, confidence, user_factors.shape[0], item_factors.shape[0],
         user_factors.dtype, owner,
     )
+    user_regularization = _penalties(user_regularization, "user_regularization", user_factors.shape[0],
+                                     "row of 'user_factors' ({n})", np.float64, owner)
+    item_regularization = _penalties(item_regularization, "item_regularization", item_factors.shape[0],
+                                     "row of 'item_factors' ({n})", np.float64, owner)
     _validation.check_finite(user_factors, "user_factors", owner)
     _validation.check_finite(item_factors, "item_factors", owner)
     return als_loss_unchecked(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads,
-                              backend)
+                              backend, user_regularization, item_regularization)
 
 
 def als_loss_unchecked(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads=None,
-                       backend=None) -> float:
+                       backend=None, user_regularization=None, item_regularization=None) -> float:
     """:func:`als_loss` without its checks; the arrays as :func:`als_half_step_unchecked` needs them."""
     twin = _backend.twin("als", backend)
+    user_regularization = _twin_penalties(user_regularization, np.float64)
+    item_regularization = _twin_penalties(item_regularization, np.float64)
     with kernel_threads(n_threads, "als_loss", n_tasks=user_factors.shape[0]) as n:
-        return float(twin.als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, n))
+        return float(twin.als_loss(indptr, indices, confidence, user_factors, item_factors, regularization,
+                                   user_regularization, item_regularization, n))
 
 
 # --- checks -----------------------------------------------------------------------------
@@ -388,6 +412,26 @@ def _csr(indptr, indices, values, n_rows: int, n_cols: int, dtype, owner: str, v
     indptr, indices = _validation.as_csr_structure(indptr, indices, n_rows, n_cols, ("indptr", "indices"), owner)
     values = _values(values, values_name, indices.shape[0], "stored entry (len('indices') = {n})", dtype, owner)
     return indptr, indices, values
+
+
+def _penalties(values, name: str, n: int, per: str, dtype, owner: str) -> Optional[np.ndarray]:
+    """None, or a per-row λ: n finite values >= 0, as a contiguous array of ``dtype``."""
+    if values is None:
+        return None
+    values = _values(values, name, n, per, dtype, owner)
+    if values.size and not values.min() >= 0:
+        position = int(np.argmin(values))
+        raise ValueError(_validation.message(owner, name, "made of values >= 0 (a penalty per row)",
+                                             f"{values[position]} at position {position}"))
+    return values
+
+
+def _twin_penalties(values, dtype) -> np.ndarray:
+    """What the twins take for a per-row λ: a contiguous array of ``dtype``, of shape (0,) for none
+    (plain arrays of one type, which Numba compiles once, rather than an Optional)."""
+    if values is None:
+        return np.zeros(0, dtype=dtype)
+    return np.ascontiguousarray(values, dtype=dtype)
 
 
 def _values(values, name: str, n: int, per: str, dtype, owner: str) -> np.ndarray:

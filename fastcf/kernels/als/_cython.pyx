@@ -13,14 +13,15 @@ Parallel over rows (OpenMP). Each row's algebra runs on one of two paths:
   run single-threaded inside each OpenMP thread (the public wrapper limits the BLAS pools to
   one thread for the call).
 
-Cholesky, per row u: A = YᵀY + λI, plus Σ (c − 1) y yᵀ over the row's entries, added a block of
+Cholesky, per row u: A = YᵀY + λI (+ λ_u I with a per-row λ), plus Σ (c − 1) y yᵀ over the row's
+entries, added a block of
 gathered rows at a time (entries with c = 1 add nothing and are skipped); then A is factorised
 and A x = b solved. SIMD: A is kept in its upper triangle, padded to a multiple of 16 columns
 with an identity block, so that every kernel works on whole 16-column tiles; the blocks hold y
 and (c − 1) y. BLAS: the block holds √|c − 1| y, entries with c > 1 from its front (added with
 +1), those with c < 1 from its back (−1), one ``syrk`` each when the block is full, then ``posv``.
 
-Conjugate gradient, per row u: A p = (YᵀY + λI) p + Y_uᵀ((c − 1) ⊙ (Y_u p)), never forming A. The
+Conjugate gradient, per row u: A p = (YᵀY + λI) p + λ_u p + Y_uᵀ((c − 1) ⊙ (Y_u p)), never forming A. The
 row's rows of Y are gathered once into a per-thread block (Y's rows are scattered in memory;
 the block stays in L1/L2 for the 1 + cg_steps products), which each product walks in L2-sized
 chunks: SIMD in one fused pass, four rows at a time; BLAS with two ``gemv`` calls. The block
@@ -48,7 +49,7 @@ import numpy as np
 from fastcf.kernels._fused cimport index_t
 from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION, fastcf_omp_max_threads
 from fastcf.kernels.als._status import raise_failed_explicit_rows, raise_failed_rows
-from fastcf.kernels.als.reference import CG_TOLERANCE
+from fastcf.kernels.als.reference import CG_TOLERANCE, item_penalty
 
 __all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
 
@@ -417,6 +418,13 @@ cdef inline void _gather(
 
 # --- one row: Cholesky -------------------------------------------------------------------
 
+cdef inline void _add_to_diagonal(int f, int lda, floating lam, floating* a) noexcept nogil:
+    """a[k, k] += lam for k < f, a row-major with leading dimension lda."""
+    cdef int k
+    for k in range(f):
+        a[<Py_ssize_t>k * lda + k] += lam
+
+
 cdef uint8_t _row_cholesky_blas(
     const floating* gram,           # IN  (f, f) YᵀY + λI
     const floating* other,          # IN  (n_other, f) Y
@@ -425,6 +433,8 @@ cdef uint8_t _row_cholesky_blas(
     Py_ssize_t n_u,
     int f,
     Py_ssize_t chunk,
+    bint per_row,
+    floating lam,                   # IN  λ_u (if per_row)
     floating* a,                    # SCRATCH (f, f)
     floating* block,                # SCRATCH (chunk, f)
     floating* x,                    # OUT (f,)
@@ -435,6 +445,8 @@ cdef uint8_t _row_cholesky_blas(
     cdef floating* dst
     cdef floating c, scale
     memcpy(a, gram, f * f * sizeof(floating))
+    if per_row:
+        _add_to_diagonal(f, f, lam, a)
     memset(x, 0, f * sizeof(floating))
     for q in range(n_u):
         y = other + <Py_ssize_t>items[q] * f
@@ -476,6 +488,8 @@ cdef uint8_t _row_cholesky_simd(
     int f,
     int fp,                         # f rounded up to SIMD_TILE
     Py_ssize_t chunk,
+    bint per_row,
+    float lam,                      # IN  λ_u (if per_row)
     float* a,                       # SCRATCH (fp, fp)
     float* g,                       # SCRATCH (chunk, fp), columns f..fp zero
     float* gw,                      # SCRATCH (chunk, fp), columns f..fp zero
@@ -484,6 +498,9 @@ cdef uint8_t _row_cholesky_simd(
     """Exact solve of one row into x with the SIMD kernels; returns a status code."""
     cdef Py_ssize_t q, n = 0
     memcpy(a, gram, fp * fp * sizeof(float))
+    if per_row:
+        # Only the f real columns: the padding's identity block keeps its pivots at 1.
+        _add_to_diagonal(f, fp, lam, a)
     memset(x, 0, fp * sizeof(float))
     for q in range(n_u):
         if q + PREFETCH_AHEAD < n_u:
@@ -555,12 +572,16 @@ cdef inline void _times_a(
     bint gathered,
     floating* block,                # SCRATCH (BLAS path)
     floating* t,                    # SCRATCH (BLAS path)
+    bint per_row,
+    floating lam,                   # IN  λ_u (if per_row)
     const floating* v,              # IN  (f,)
     bint residual,
     floating* out,                  # OUT (f,)
 ) noexcept nogil:
     """out = A v, or b − A v if residual, without forming A."""
     cdef floating sign = -1 if residual else 1
+    cdef floating scaled = sign * lam
+    cdef int j
     if floating is float:
         if simd:
             fcf_symv_f(f, sign, gram, v, out)
@@ -568,6 +589,9 @@ cdef inline void _times_a(
             _rows_t_times(f, f, sign, gram, v, 0, out)
     else:
         _rows_t_times(f, f, sign, gram, v, 0, out)
+    if per_row:
+        for j in range(f):
+            out[j] += scaled * v[j]
     _sparse_product(other, items, c_u, n_u, f, simd, chunk, gathered, block, t, v, residual, out)
 
 
@@ -587,6 +611,8 @@ cdef uint8_t _row_cg(
     floating* r,                    # SCRATCH (f,)
     floating* p,                    # SCRATCH (f,)
     floating* ap,                   # SCRATCH (f,)
+    bint per_row,
+    floating lam,                   # IN  λ_u (if per_row)
     floating* x,                    # IN/OUT (f,) warm start, then the result
 ) noexcept nogil:
     """``cg_steps`` CG steps on one row from x, in the reference's order; returns a status code."""
@@ -595,14 +621,14 @@ cdef uint8_t _row_cg(
     cdef int step, j
     if gathered:
         _gather(other, items, n_u, f, block)
-    # r = b − A x = Y_uᵀ (c − (c − 1) ⊙ (Y_u x)) − (YᵀY + λI) x
-    _times_a(gram, other, items, c_u, n_u, f, simd, chunk, gathered, block, t, x, True, r)
+    # r = b − A x = Y_uᵀ (c − (c − 1) ⊙ (Y_u x)) − (YᵀY + λI) x − λ_u x
+    _times_a(gram, other, items, c_u, n_u, f, simd, chunk, gathered, block, t, per_row, lam, x, True, r)
     memcpy(p, r, f * sizeof(floating))
     rs = _dot(f, r, r)
     for step in range(cg_steps):
         if rs < _CG_TOLERANCE:
             break
-        _times_a(gram, other, items, c_u, n_u, f, simd, chunk, gathered, block, t, p, False, ap)
+        _times_a(gram, other, items, c_u, n_u, f, simd, chunk, gathered, block, t, per_row, lam, p, False, ap)
         pap = _dot(f, p, ap)
         if not pap > 0:  # also catches NaN: A is not positive definite along p
             return NOT_POSITIVE_DEFINITE
@@ -627,6 +653,7 @@ def _half_step(
     const floating[:, ::1] other,       # IN  (n_other, f)
     floating[:, ::1] factors,           # IN/OUT (n_rows, f)
     const floating[:, ::1] gram,        # IN  (f, f) YᵀY + λI; (fp, fp) for SIMD Cholesky
+    const floating[::1] row_reg,        # IN  (n_rows,) λ_u, or (0,) for none
     int cg_steps,
     bint simd,
     Py_ssize_t chunk,
@@ -643,7 +670,9 @@ def _half_step(
     cdef const floating* other_base = &other[0, 0] if other.shape[0] else NULL
     cdef const index_t* index_base = &indices[0] if indices.shape[0] else NULL
     cdef const floating* c_base = &confidence[0] if confidence.shape[0] else NULL
+    cdef bint per_row = row_reg.shape[0] > 0
     cdef floating* slab
+    cdef floating lam
     cdef uint8_t code
 
     # Rows differ in length by orders of magnitude, so threads take them in small batches.
@@ -654,29 +683,30 @@ def _half_step(
             memset(&factors[u, 0], 0, f * sizeof(floating))
             continue
         slab = &scratch[threadid(), 0]
+        lam = row_reg[u] if per_row else 0
         if cg_steps == 0:
             if floating is float:
                 if simd:
                     code = _row_cholesky_simd(
                         &gram[0, 0], other_base, index_base + start, c_base + start, n_u, f, fp,
-                        chunk, slab + at_a, slab + at_g, slab + at_gw, slab + at_x,
+                        chunk, per_row, lam, slab + at_a, slab + at_g, slab + at_gw, slab + at_x,
                     )
                 else:
                     code = _row_cholesky_blas(
                         &gram[0, 0], other_base, index_base + start, c_base + start, n_u, f, chunk,
-                        slab + at_a, slab + at_g, slab + at_x,
+                        per_row, lam, slab + at_a, slab + at_g, slab + at_x,
                     )
             else:
                 code = _row_cholesky_blas(
                     &gram[0, 0], other_base, index_base + start, c_base + start, n_u, f, chunk,
-                    slab + at_a, slab + at_g, slab + at_x,
+                    per_row, lam, slab + at_a, slab + at_g, slab + at_x,
                 )
         else:
             memcpy(slab + at_x, &factors[u, 0], f * sizeof(floating))
             code = _row_cg(
                 &gram[0, 0], other_base, index_base + start, c_base + start, n_u, f, cg_steps,
                 simd, chunk, block_rows, slab + at_g, slab + at_t, slab + at_r, slab + at_p,
-                slab + at_ap, slab + at_x,
+                slab + at_ap, per_row, lam, slab + at_x,
             )
         if code == SOLVED and not _all_finite(f, slab + at_x):
             code = NOT_FINITE
@@ -723,7 +753,8 @@ def _round_up(n, multiple):
     return (n + multiple - 1) // multiple * multiple
 
 
-def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n_threads):
+def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, row_regularization, cg_steps,
+                  gram, n_threads):
     """Solve every row's normal equations in place; see ``reference.als_half_step``."""
     dtype = factors.dtype
     n_rows, f = factors.shape
@@ -736,7 +767,7 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
     padded[:f, :f] += dtype.type(regularization) * np.eye(f, dtype=dtype)
     status = np.zeros(n_rows, dtype=np.uint8)
     _half_step(
-        indptr, indices, confidence, other_factors, factors, padded, cg_steps, simd, chunk,
+        indptr, indices, confidence, other_factors, factors, padded, row_regularization, cg_steps, simd, chunk,
         block_rows, _aligned_zeros(n_threads, slab, dtype), offsets, status, n_threads,
     )
     raise_failed_rows("als_half_step", status, regularization, cg_steps)
@@ -929,20 +960,27 @@ def _loss_rows(
     const floating[:, ::1] y,           # IN  (n_items, f)
     const double[:, ::1] gram,          # IN  (f, f) YᵀY in float64
     double regularization,
+    const double[::1] user_reg,         # IN  (n_users,) λ_u, or (0,) for none
     double[::1] out,                    # OUT (n_users,)
     int n_threads,
 ):
     cdef Py_ssize_t n_users = x.shape[0], f = x.shape[1], u, q, i, j
-    cdef double total, s, xi, score, c
+    cdef double total, s, xi, score, c, norm
+    cdef bint per_row = user_reg.shape[0] > 0
     for u in prange(n_users, nogil=True, schedule="static", num_threads=n_threads):
-        # x_uᵀ (YᵀY) x_u + λ‖x_u‖²: every pair as if unstored, plus the row's regularisation.
+        # x_uᵀ (YᵀY) x_u + λ‖x_u‖² (+ λ_u‖x_u‖²): every pair as if unstored, plus the row's
+        # regularisation.
         total = 0
+        norm = 0
         for i in range(f):
             xi = x[u, i]
             s = 0
             for j in range(f):
                 s = s + gram[i, j] * x[u, j]
             total = total + xi * s + regularization * xi * xi
+            norm = norm + xi * xi
+        if per_row:
+            total = total + user_reg[u] * norm
         for q in range(indptr[u], indptr[u + 1]):
             score = 0
             for j in range(f):
@@ -952,11 +990,13 @@ def _loss_rows(
         out[u] = total
 
 
-def als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads):
+def als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, user_regularization,
+             item_regularization, n_threads):
     """The implicit-ALS objective in float64; see ``reference.als_loss``."""
     y = item_factors.astype(np.float64)
     gram = y.T @ y
     rows = np.empty(user_factors.shape[0], dtype=np.float64)
-    _loss_rows(indptr, indices, confidence, user_factors, item_factors, gram, regularization, rows, n_threads)
+    _loss_rows(indptr, indices, confidence, user_factors, item_factors, gram, regularization, user_regularization,
+               rows, n_threads)
     # Per-row sums added in a fixed order: the same total at every thread count.
-    return float(np.sum(rows) + regularization * np.trace(gram))
+    return float(np.sum(rows) + regularization * np.trace(gram) + item_penalty(y, item_regularization))

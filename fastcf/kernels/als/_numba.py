@@ -23,7 +23,7 @@ from fastcf.kernels.als._status import (
     raise_failed_explicit_rows,
     raise_failed_rows,
 )
-from fastcf.kernels.als.reference import CG_TOLERANCE
+from fastcf.kernels.als.reference import CG_TOLERANCE, item_penalty
 
 __all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
 
@@ -109,12 +109,16 @@ def _rank_update_row(row, u0, u1, u2, u3):
 
 
 @numba.njit
-def _row_cholesky(gram, other, items, c_u, one, a, b):
-    """Exact solve of one row into b; returns a status code."""
+def _row_cholesky(gram, other, items, c_u, one, per_row, lam, a, b):
+    """Exact solve of one row into b; returns a status code. ``lam`` is the row's λ_u, added
+    (if ``per_row``) to the diagonal of YᵀY + λI before the entries, as in the reference."""
     f = gram.shape[0]
     zero = one - one
     b[:] = zero
     a[:, :] = gram
+    if per_row:
+        for k in range(f):
+            a[k, k] += lam
     n_u = items.shape[0]
     for q in range(n_u):  # b = Σ c y
         _axpy(c_u[q], other[items[q]], b)
@@ -132,10 +136,13 @@ def _row_cholesky(gram, other, items, c_u, one, a, b):
 
 
 @numba.njit
-def _times_a(gram, other, items, c_u, one, v, residual, out):
+def _times_a(gram, other, items, c_u, one, per_row, lam, v, residual, out):
     """out = A_u v, or b − A_u v if residual, without forming A_u (the reference's order)."""
     zero = one - one
-    _gram_times(gram, -one if residual else one, v, out)
+    sign = -one if residual else one
+    _gram_times(gram, sign, v, out)
+    if per_row:
+        _axpy(sign * lam, v, out)
     for q in range(items.shape[0]):
         y = other[items[q]]
         h = (c_u[q] - one) * _dot(y, v, zero)
@@ -143,17 +150,17 @@ def _times_a(gram, other, items, c_u, one, v, residual, out):
 
 
 @numba.njit
-def _row_cg(gram, other, items, c_u, one, x, cg_steps, r, p, ap):
+def _row_cg(gram, other, items, c_u, one, per_row, lam, x, cg_steps, r, p, ap):
     """``cg_steps`` CG steps on one row from x (updated in place); returns a status code."""
     zero = one - one
-    # r = b − A x = Σ (c − (c − 1)(y·x)) y − (YᵀY + λI) x
-    _times_a(gram, other, items, c_u, one, x, True, r)
+    # r = b − A x = Σ (c − (c − 1)(y·x)) y − (YᵀY + λI) x − λ_u x
+    _times_a(gram, other, items, c_u, one, per_row, lam, x, True, r)
     p[:] = r
     rs = _dot(r, r, zero)
     for _ in range(cg_steps):
         if rs < CG_TOLERANCE:
             break
-        _times_a(gram, other, items, c_u, one, p, False, ap)
+        _times_a(gram, other, items, c_u, one, per_row, lam, p, False, ap)
         pap = _dot(p, ap, zero)
         if not pap > 0:  # also catches NaN: A is not positive definite along p
             return NOT_POSITIVE_DEFINITE
@@ -177,8 +184,10 @@ def _all_finite(v):
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _half_step(indptr, indices, confidence, other, factors, gram, one, cg_steps, mats, vecs, status):
+def _half_step(indptr, indices, confidence, other, factors, gram, row_regularization, one, cg_steps, mats, vecs,
+               status):
     # ``one`` is 1 in the factors' dtype: a bare 1 would turn float32 arithmetic into float64.
+    per_row = row_regularization.shape[0] > 0
     for u in numba.prange(factors.shape[0]):
         start, end = indptr[u], indptr[u + 1]
         x = factors[u]
@@ -189,11 +198,13 @@ def _half_step(indptr, indices, confidence, other, factors, gram, one, cg_steps,
         t = numba.get_thread_id()
         solution = vecs[t, 0]
         items, c_u = indices[start:end], confidence[start:end]
+        lam = row_regularization[u] if per_row else one - one
         if cg_steps == 0:
-            code = _row_cholesky(gram, other, items, c_u, one, mats[t], solution)
+            code = _row_cholesky(gram, other, items, c_u, one, per_row, lam, mats[t], solution)
         else:
             solution[:] = x
-            code = _row_cg(gram, other, items, c_u, one, solution, cg_steps, vecs[t, 1], vecs[t, 2], vecs[t, 3])
+            code = _row_cg(gram, other, items, c_u, one, per_row, lam, solution, cg_steps, vecs[t, 1], vecs[t, 2],
+                           vecs[t, 3])
         if code == 0 and not _all_finite(solution):
             code = NOT_FINITE
         if code == 0:
@@ -201,7 +212,8 @@ def _half_step(indptr, indices, confidence, other, factors, gram, one, cg_steps,
         status[u] = code
 
 
-def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n_threads):
+def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, row_regularization, cg_steps,
+                  gram, n_threads):
     """Solve every row's normal equations in place; see ``reference.als_half_step``."""
     dtype = factors.dtype
     n_rows, f = factors.shape
@@ -215,7 +227,7 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
         mats = np.empty((n, f, f) if cg_steps == 0 else (n, 1, 1), dtype=dtype)
         vecs = np.empty((n, 4, f), dtype=dtype)
         _half_step(
-            indptr, indices, confidence, other_factors, factors, gram, dtype.type(1), cg_steps,
+            indptr, indices, confidence, other_factors, factors, gram, row_regularization, dtype.type(1), cg_steps,
             mats, vecs, status,
         )
     raise_failed_rows("als_half_step", status, regularization, cg_steps)
@@ -296,18 +308,25 @@ def als_explicit_half_step(indptr, indices, ratings, other_factors, other_bias, 
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _loss_rows(indptr, indices, confidence, user_factors, item_factors, gram, regularization, out):
+def _loss_rows(indptr, indices, confidence, user_factors, item_factors, gram, regularization, user_regularization,
+               out):
     f = gram.shape[0]
+    per_row = user_regularization.shape[0] > 0
     for u in numba.prange(user_factors.shape[0]):
         x = user_factors[u]
-        # x_uᵀ (YᵀY) x_u + λ‖x_u‖²: every pair as if unstored, plus the row's regularisation.
+        # x_uᵀ (YᵀY) x_u + λ‖x_u‖² (+ λ_u‖x_u‖²): every pair as if unstored, plus the row's
+        # regularisation.
         total = 0.0
+        norm = 0.0
         for i in range(f):
             xi = np.float64(x[i])
             s = 0.0
             for j in range(f):
                 s += gram[i, j] * np.float64(x[j])
             total += xi * s + regularization * xi * xi
+            norm += xi * xi
+        if per_row:
+            total += user_regularization[u] * norm
         for q in range(indptr[u], indptr[u + 1]):
             y = item_factors[indices[q]]
             score = 0.0
@@ -318,12 +337,14 @@ def _loss_rows(indptr, indices, confidence, user_factors, item_factors, gram, re
         out[u] = total
 
 
-def als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads):
+def als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, user_regularization,
+             item_regularization, n_threads):
     """The implicit-ALS objective in float64; see ``reference.als_loss``."""
     y = item_factors.astype(np.float64)
     gram = y.T @ y
     rows = np.empty(user_factors.shape[0], dtype=np.float64)
     with numba_threads(n_threads):
-        _loss_rows(indptr, indices, confidence, user_factors, item_factors, gram, regularization, rows)
+        _loss_rows(indptr, indices, confidence, user_factors, item_factors, gram, regularization, user_regularization,
+                   rows)
     # Per-row sums added in a fixed order: the same total at every thread count.
-    return float(np.sum(rows) + regularization * np.trace(gram))
+    return float(np.sum(rows) + regularization * np.trace(gram) + item_penalty(y, item_regularization))

@@ -9,14 +9,16 @@ when given the transposed matrix. A stored entry (u, i) has confidence c_ui = ``
 and preference p_ui = 1; every pair that is not stored has c_ui = 1 and p_ui = 0. With the other
 side's factors Y fixed, row u's factors x_u solve the normal equations
 
-    A_u x_u = b_u,   A_u = YᵀY + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ + λI,   b_u = Σ_{i∈u} c_ui y_i,
+    A_u x_u = b_u,   A_u = YᵀY + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ + (λ + λ_u) I,   b_u = Σ_{i∈u} c_ui y_i,
 
-summing over the row's stored entries: a duplicated index counts as two entries. A row with no
-entries gets x_u = 0, the solution of A_u x_u = 0 (also when A_u is singular).
+summing over the row's stored entries: a duplicated index counts as two entries. λ_u is the
+row's own penalty (``row_regularization``; 0 without one), e.g. Rendle et al. 2021's
+frequency-scaled λ (n_u + α0 n_other)^ν. A row with no entries gets x_u = 0, the solution of
+A_u x_u = 0 (also when A_u is singular).
 
 The objective these steps minimise, over all user–item pairs, is
 
-    Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ (‖X‖²_F + ‖Y‖²_F),
+    Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ (‖X‖²_F + ‖Y‖²_F) + Σ_u λ_u ‖x_u‖² + Σ_i λ_i ‖y_i‖²,
 
 computed without the dense matrix: Σ over all pairs of (x_uᵀ y_i)² = trace((XᵀX)(YᵀY)), and
 each stored entry replaces its (x_uᵀ y_i)² by c_ui (1 − x_uᵀ y_i)².
@@ -51,7 +53,8 @@ __all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
 CG_TOLERANCE = 1e-20
 
 
-def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, cg_steps, gram, n_threads):
+def als_half_step(indptr, indices, confidence, other_factors, factors, regularization, row_regularization, cg_steps,
+                  gram, n_threads):
     """Solve every row's normal equations with the other side fixed; updates ``factors`` in place.
 
     Parameters
@@ -63,6 +66,9 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
     factors : ndarray of shape (n_rows, f), same dtype, C-contiguous (X, written)
         With ``cg_steps > 0`` its rows are the warm start.
     regularization : float >= 0 (λ)
+    row_regularization : ndarray of shape (n_rows,) or (0,), dtype of the factors
+        λ_u of each row, added to the diagonal after λ; shape (0,): none (λ alone, exactly as
+        without the argument).
     cg_steps : int >= 0
         0: exact solve (Cholesky as the positive-definiteness test, then ``np.linalg.solve``).
         k > 0: k conjugate-gradient steps from the current row of ``factors``.
@@ -88,6 +94,7 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
     if gram is None:
         gram = other_factors.T @ other_factors
     gram = gram + dtype.type(regularization) * np.eye(f, dtype=dtype)
+    per_row = row_regularization.shape[0] > 0
     status = np.zeros(n_rows, dtype=np.uint8)
     for u in range(n_rows):
         start, end = indptr[u], indptr[u + 1]
@@ -96,10 +103,11 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
             continue
         y_u = other_factors[indices[start:end]]  # (n_u, f)
         c_u = confidence[start:end]  # (n_u,)
+        lam_u = row_regularization[u] if per_row else None
         if cg_steps == 0:
-            x, status[u] = _solve_exactly(gram, y_u, c_u)
+            x, status[u] = _solve_exactly(gram, y_u, c_u, lam_u)
         else:
-            x, status[u] = _conjugate_gradient(gram, y_u, c_u, factors[u].copy(), cg_steps)
+            x, status[u] = _conjugate_gradient(gram, y_u, c_u, factors[u].copy(), cg_steps, lam_u)
         if status[u] == 0 and not np.isfinite(x).all():
             status[u] = NOT_FINITE
         if status[u] == 0:
@@ -108,8 +116,14 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
     return factors
 
 
-def _solve_exactly(gram, y_u, c_u):
-    """x solving A_u x = b_u, A_u built as the formula reads; (x, status)."""
+def _solve_exactly(gram, y_u, c_u, lam_u):
+    """x solving A_u x = b_u, A_u built as the formula reads; (x, status).
+
+    λ_u (None: none) goes onto the diagonal of YᵀY + λI before the entries' terms are added,
+    the order in which the twins build A_u.
+    """
+    if lam_u is not None:
+        gram = gram + lam_u * np.eye(gram.shape[0], dtype=gram.dtype)
     a = gram + y_u.T @ ((c_u - 1)[:, None] * y_u)
     b = y_u.T @ c_u
     try:
@@ -119,21 +133,26 @@ def _solve_exactly(gram, y_u, c_u):
     return np.linalg.solve(a, b), 0
 
 
-def _conjugate_gradient(gram, y_u, c_u, x, cg_steps):
+def _conjugate_gradient(gram, y_u, c_u, x, cg_steps, lam_u):
     """``cg_steps`` CG steps on A_u x = b_u from x, never forming A_u; (x, status).
 
-    A_u p = (YᵀY + λI) p + Y_uᵀ ((c_u − 1) ⊙ (Y_u p)) costs O(f² + n_u f). The twins follow
-    this order of updates exactly.
+    A_u p = (YᵀY + λI) p + λ_u p + Y_uᵀ ((c_u − 1) ⊙ (Y_u p)) costs O(f² + n_u f) (the λ_u
+    term only with a per-row λ: None here). The twins follow this order of updates exactly.
     """
     w_u = c_u - 1
-    # r = b − A x = Y_uᵀ (c_u − (c_u − 1) ⊙ (Y_u x)) − (YᵀY + λI) x
-    r = y_u.T @ (c_u - w_u * (y_u @ x)) - gram @ x
+
+    def times_gram(v):  # (YᵀY + λI) v + λ_u v
+        out = gram @ v
+        return out if lam_u is None else out + lam_u * v
+
+    # r = b − A x = Y_uᵀ (c_u − (c_u − 1) ⊙ (Y_u x)) − ((YᵀY + λI) x + λ_u x)
+    r = y_u.T @ (c_u - w_u * (y_u @ x)) - times_gram(x)
     p = r.copy()
     rs = r @ r
     for _ in range(cg_steps):
         if rs < CG_TOLERANCE:
             break
-        ap = gram @ p + y_u.T @ (w_u * (y_u @ p))
+        ap = times_gram(p) + y_u.T @ (w_u * (y_u @ p))
         pap = p @ ap
         if not pap > 0:  # also catches NaN: A is not positive definite along p
             return x, NOT_POSITIVE_DEFINITE
@@ -146,8 +165,10 @@ def _conjugate_gradient(gram, y_u, c_u, x, cg_steps):
     return x, 0
 
 
-def als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, n_threads):
-    """Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ(‖X‖²_F + ‖Y‖²_F) over all pairs, in float64.
+def als_loss(indptr, indices, confidence, user_factors, item_factors, regularization, user_regularization,
+             item_regularization, n_threads):
+    """Σ_u Σ_i c_ui (p_ui − x_uᵀ y_i)² + λ(‖X‖²_F + ‖Y‖²_F) + Σ_u λ_u‖x_u‖² + Σ_i λ_i‖y_i‖²
+    over all pairs, in float64.
 
     Parameters
     ----------
@@ -155,6 +176,8 @@ def als_loss(indptr, indices, confidence, user_factors, item_factors, regulariza
     user_factors : ndarray of shape (n_users, f), float32 or float64 (X)
     item_factors : ndarray of shape (n_items, f), same dtype (Y)
     regularization : float >= 0 (λ)
+    user_regularization, item_regularization : float64 ndarrays of shape (n_users,) and (n_items,)
+        λ_u and λ_i; shape (0,): none.
     n_threads : int
         Unused here; present so that all twins share one signature.
 
@@ -172,7 +195,17 @@ def als_loss(indptr, indices, confidence, user_factors, item_factors, regulariza
     loss = np.einsum("uf,fg,ug->", x, gram, x)
     loss += np.sum(c * (1 - scores) ** 2 - scores**2)
     loss += regularization * (np.sum(x * x) + np.trace(gram))
-    return float(loss)
+    if user_regularization.shape[0]:
+        loss += user_regularization @ np.einsum("uf,uf->u", x, x)
+    return float(loss + item_penalty(y, item_regularization))
+
+
+def item_penalty(y, item_regularization):
+    """Σ_i λ_i ‖y_i‖² of float64 item factors (0.0 for no λ_i), outside any parallel loop: the
+    loss's item term, the same in every twin and at every thread count."""
+    if not item_regularization.shape[0]:
+        return 0.0
+    return float(item_regularization @ np.einsum("if,if->i", y, y))
 
 
 def als_explicit_half_step(indptr, indices, ratings, other_factors, other_bias, factors, bias, global_mean,
