@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from fastcf.data.interactions import Interactions
 from fastcf.distributed._blocks import RatingBlocks, confidence_block
 from fastcf.distributed.worker import prepare_cluster
-from fastcf.kernels import als_half_step, als_loss
+from fastcf.kernels import als_half_step, als_loss, als_subspace_half_step
 from fastcf._validation import check_positive_int
 from fastcf.kernels._threads import kernel_threads
 from fastcf.models._factor_init import factor_seed, initial_factors
@@ -131,6 +131,9 @@ class _Fit:
         self.client, self.model, self.ratings = client, model, ratings
         self.dtype = np.dtype(model.dtype)
         self.options = dict(regularization=model._solver_regularization, cg_steps=model._cg, backend=model.backend)
+        if model.solver == "subspace":  # _solve_block runs the subspace kernel when given a block size
+            self.options = dict(regularization=model._solver_regularization, block_size=model.block_size,
+                                backend=model.backend)
         self.loss_scale = float(model.unobserved_weight)
 
     def _submit(self, function, *args, key: str):
@@ -221,9 +224,10 @@ def _gram(factors: np.ndarray) -> np.ndarray:
 
 def _solve_block(confidence: sp.csr_matrix, other: np.ndarray, gram: np.ndarray, previous: np.ndarray,
                  options: dict) -> np.ndarray:
-    """The block's new factors; ``previous`` is read (the CG warm start), never written."""
+    """The block's new factors; ``previous`` is read (the CG or subspace warm start), never written."""
     factors = previous.copy()
-    als_half_step(confidence.indptr, confidence.indices, confidence.data, other, factors, gram=gram,
+    kernel = als_subspace_half_step if "block_size" in options else als_half_step
+    kernel(confidence.indptr, confidence.indices, confidence.data, other, factors, gram=gram,
                   n_threads=1, **options)
     if not np.isfinite(factors).all():
         raise FloatingPointError(

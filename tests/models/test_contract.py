@@ -15,6 +15,8 @@ from fastcf.testing import check_recommender
 VARIANTS = {
     "ImplicitALS-cg": lambda: ImplicitALS(factors=8, iterations=3, random_state=0),
     "ImplicitALS-cholesky": lambda: ImplicitALS(factors=8, iterations=3, solver="cholesky", random_state=0),
+    "ImplicitALS-subspace": lambda: ImplicitALS(factors=8, iterations=3, solver="subspace", block_size=3,
+                                                random_state=0),
     "Popularity": lambda: Popularity(),
     "Popularity-values": lambda: Popularity(by="values"),
     "EASE": lambda: EASE(regularization=10.0),

@@ -27,6 +27,8 @@ MODELS: Dict[str, Callable] = {
     "ImplicitALS": lambda **kw: ImplicitALS(**{"factors": 4, "iterations": 2, "random_state": 0, "n_threads": 2, **kw}),
     "ImplicitALS-cholesky": lambda **kw: ImplicitALS(**{"factors": 4, "iterations": 2, "solver": "cholesky",
                                                         "random_state": 0, "n_threads": 2, **kw}),
+    "ImplicitALS-subspace": lambda **kw: ImplicitALS(**{"factors": 4, "iterations": 2, "solver": "subspace",
+                                                        "block_size": 3, "random_state": 0, "n_threads": 2, **kw}),
     "BaselineOnly": lambda **kw: BaselineOnly(**{"epochs": 3, **kw}),
     "BiasedMF": lambda **kw: BiasedMF(**{"factors": 4, "epochs": 3, "n_blocks": 3, "random_state": 0, "n_threads": 2, **kw}),
     "SVDpp": lambda **kw: SVDpp(**{"factors": 4, "epochs": 3, "n_blocks": 3, "random_state": 0, "n_threads": 2, **kw}),
@@ -46,7 +48,7 @@ MODELS: Dict[str, Callable] = {
 }
 #: Models for implicit feedback, which refuse negative values (the ranking and implicit kNN models
 #: too: they read every stored entry as a positive).
-IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky", "ItemKNN", "UserKNN", "BPR", "WARP", "HybridMF"}
+IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky", "ImplicitALS-subspace", "ItemKNN", "UserKNN", "BPR", "WARP", "HybridMF"}
 _HOGWILD = "ranking SGD: with n_threads > 1 the blocks update shared item rows without locks (Hogwild)"
 _CO_OCCURRENCE = "similar_items come from co-occurrence: an item nobody had has none (documented: all padding)"
 _ITEM_BASED = "item-based (the default) holds item-item similarities only; user_based=True has similar_users"
@@ -96,7 +98,9 @@ _EXPLICIT_KNN = {**_NEIGHBOURS, "measure": ["euclid", 3], "shrinkage": [-1.0, np
                  "max_neighbours": [0, 2.5], "baseline_params": ["fast", [("epochs", 3)], {"epochs": 0}, {"bogus": 1}]}
 _RANKING = {"max_sampled": [0, 1.5], "samples_per_epoch": [0, 2.5], "bias_regularization": [-1.0, np.nan],
             "item_bias": ["yes", None], "fold_in_epochs": [0, True]}
+_IMPLICIT_ALS = {"block_size": [0, -1, 1.5, True, None]}
 BAD_PARAMS: Dict[str, Dict[str, list]] = {
+    "ImplicitALS": _IMPLICIT_ALS, "ImplicitALS-cholesky": _IMPLICIT_ALS, "ImplicitALS-subspace": _IMPLICIT_ALS,
     "Popularity": {"by": ["items", None, 3]},
     "EASE": {"regularization": [0, -1.0, np.nan], "binarize": ["yes", None], "max_memory": [0, -1, 1.5, "1GB"]},
     "ItemKNN": _ITEM_KNN, "UserKNN": _ITEM_KNN,
@@ -157,6 +161,13 @@ def _als_call():
     indptr, indices = _csr(rng, N_USERS, N_ITEMS)
     return dict(indptr=indptr, indices=indices, confidence=1 + rng.random(indices.size) * 3,
                 other_factors=_factors(rng, N_ITEMS), factors=np.zeros((N_USERS, F)), regularization=0.1)
+
+
+def _als_subspace_call():
+    call = _als_call()
+    rng = np.random.default_rng(14)
+    call.update(factors=_factors(rng, N_USERS) * 0.1, block_size=2, row_regularization=rng.random(N_USERS) * 0.1)
+    return call
 
 
 def _als_loss_call():
@@ -286,6 +297,11 @@ KERNEL_CALLS: Dict[str, KernelCall] = {
         written=("factors",),
         bad_scalars=(("regularization", -1.0), ("regularization", np.nan), ("regularization", "x"),
                      ("cg_steps", -1), ("cg_steps", 1.5)) + _SCALARS),
+    "als_subspace_half_step": KernelCall(
+        K.als_subspace_half_step, _als_subspace_call, csr=(("indptr", "indices", N_ITEMS),),
+        floats=("confidence", "other_factors", "row_regularization"), written=("factors",),
+        bad_scalars=(("regularization", -1.0), ("regularization", np.nan), ("sweeps", 0), ("sweeps", 2.5))
+        + _SCALARS),
     "als_loss": KernelCall(
         K.als_loss, _als_loss_call, csr=(("indptr", "indices", N_ITEMS),),
         floats=("confidence", "user_factors", "item_factors"),
