@@ -227,8 +227,7 @@ def _solve_block(confidence: sp.csr_matrix, other: np.ndarray, gram: np.ndarray,
     """The block's new factors; ``previous`` is read (the CG or subspace warm start), never written."""
     factors = previous.copy()
     kernel = als_subspace_half_step if "block_size" in options else als_half_step
-    kernel(confidence.indptr, confidence.indices, confidence.data, other, factors, gram=gram,
-                  n_threads=1, **options)
+    kernel(confidence.indptr, confidence.indices, confidence.data, other, factors, gram=gram, n_threads=1, **options)
     if not np.isfinite(factors).all():
         raise FloatingPointError(
             f"fit_als: factors became non-finite; raise 'regularization' (now {options['regularization']}) "

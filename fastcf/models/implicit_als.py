@@ -110,9 +110,9 @@ class ImplicitALS(FactorModel):
         CG steps per row and half-step (solver="cg").
     block_size : int >= 1
         Dimensions per block (solver="subspace"). The default 32 keeps a block's 32 x 32
-        system (4 KiB in float32) and each entry's 32-wide slice of y_i (two cache lines) small
-        next to the factors, so a half-step costs about block_size / factors of a Cholesky
-        half-step's O(nnz f²) while each block's solve is still a dense, BLAS-sized one;
+        system (4 KiB in float32) and each entry's 32-wide slice of y_i (two cache lines in
+        float32) small next to the factors, so a half-step costs about block_size / factors
+        of a Cholesky half-step's O(nnz f²) while each block's solve is still a dense one;
         smaller blocks move toward coordinate descent (cheaper steps, slower progress per
         sweep), larger ones toward the exact solve.
     dtype : float32 or float64

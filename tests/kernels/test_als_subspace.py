@@ -92,6 +92,13 @@ def normal_equations(problem, u, regularization=LAMBDA):
     return a, b
 
 
+def exact_rows(problem):
+    """Every row's exact solution (0 for an empty row), from the dense normal equations."""
+    indptr, f = problem[0], problem[3].shape[1]
+    return np.array([np.zeros(f) if indptr[u] == indptr[u + 1] else np.linalg.solve(*normal_equations(problem, u))
+                     for u in range(indptr.size - 1)])
+
+
 def assert_rows_close(got, expected, rtol):
     """Each row within rtol of the expected row's norm."""
     scale = np.maximum(np.linalg.norm(expected, axis=1, keepdims=True), 1e-30)
@@ -182,8 +189,7 @@ def test_one_block_of_all_factors_is_the_cholesky_solve(problems, backend, dtype
             with variant(backend) as name:
                 als_half_step(indptr, indices, confidence, other, exact, regularization=LAMBDA, backend=name)
         else:  # per-row λ: the dense normal equations
-            exact = np.array([np.zeros(12) if indptr[u] == indptr[u + 1] else np.linalg.solve(*normal_equations(problem, u))
-                              for u in range(indptr.size - 1)])
+            exact = exact_rows(problem)
         assert_rows_close(got, exact.astype(np.float64), F32_RTOL if dtype == np.float32 else 1e-10)
 
 
@@ -195,9 +201,8 @@ def test_many_sweeps_converge_to_the_solution_of_the_normal_equations(backend, b
     rng = np.random.default_rng(5)
     problem = random_problem(rng, 30, 200, 8, 15, penalties=True)
     problem = problem[:3] + (rng.standard_normal((200, 8)),) + problem[4:]
-    indptr = problem[0]
-    exact = np.array([np.zeros(8) if indptr[u] == indptr[u + 1] else np.linalg.solve(*normal_equations(problem, u))
-                      for u in range(indptr.size - 1)])
+    assert max(np.linalg.cond(normal_equations(problem, u)[0]) for u in range(30)) < 10
+    exact = exact_rows(problem)
     assert_rows_close(subspace(problem, backend, block_size, sweeps=200), exact, 1e-9)
     # and one sweep is not there yet, so the test above means something
     assert not np.allclose(subspace(problem, backend, block_size, sweeps=1), exact, rtol=1e-3)
