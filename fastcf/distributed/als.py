@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from fastcf.data.interactions import Interactions
 from fastcf.distributed._blocks import RatingBlocks, confidence_block
 from fastcf.distributed.worker import prepare_cluster
-from fastcf.kernels import als_half_step, als_loss
+from fastcf.kernels import als_half_step, als_loss, als_subspace_half_step
 from fastcf._validation import check_positive_int
 from fastcf.kernels._threads import kernel_threads
 from fastcf.models._factor_init import factor_seed, initial_factors
@@ -133,6 +133,8 @@ class _Fit:
         # The solver's λ (flat or per row) is worked out in each block's task from the block's rows
         # and the model's parameters, by the function ImplicitALS uses: the same λ_u to the bit.
         self.options = dict(penalty=model._penalty, cg_steps=model._cg, backend=model.backend)
+        if model.solver == "subspace":  # _solve_block runs the subspace kernel when given a block size
+            self.options = dict(penalty=model._penalty, block_size=model.block_size, backend=model.backend)
         self.loss_scale = float(model.unobserved_weight)
 
     def _submit(self, function, *args, key: str):
@@ -229,16 +231,18 @@ def _gram(factors: np.ndarray) -> np.ndarray:
 
 def _solve_block(confidence: sp.csr_matrix, other: np.ndarray, gram: np.ndarray, previous: np.ndarray,
                  options: dict) -> np.ndarray:
-    """The block's new factors; ``previous`` is read (the CG warm start), never written."""
+    """The block's new factors; ``previous`` is read (the CG or subspace warm start), never written."""
     factors = previous.copy()
     # A block's rows are whole rows of the matrix, so their counts are the global ones.
-    regularization, rows = solver_penalties(confidence.indptr, other.shape[0], *options["penalty"])
-    als_half_step(confidence.indptr, confidence.indices, confidence.data, other, factors, gram=gram,
-                  regularization=regularization, row_regularization=rows, cg_steps=options["cg_steps"],
-                  n_threads=1, backend=options["backend"])
+    options = dict(options)
+    penalty = options.pop("penalty")
+    regularization, rows = solver_penalties(confidence.indptr, other.shape[0], *penalty)
+    kernel = als_subspace_half_step if "block_size" in options else als_half_step
+    kernel(confidence.indptr, confidence.indices, confidence.data, other, factors, gram=gram,
+           regularization=regularization, row_regularization=rows, n_threads=1, **options)
     if not np.isfinite(factors).all():
         raise FloatingPointError(
-            f"fit_als: factors became non-finite; raise 'regularization' (now {options['penalty'][0]}) "
+            f"fit_als: factors became non-finite; raise 'regularization' (now {penalty[0]}) "
             f"or lower 'alpha'."
         )
     return factors

@@ -33,7 +33,7 @@ __all__ = ["KernelWarmup", "prepare_cluster", "warm_up_kernels"]
 
 def warm_up_kernels(backend: Optional[str] = None) -> float:
     """Call ALS, top-k and metrics kernels once on tiny data; returns the seconds it took."""
-    from fastcf.kernels import als_half_step, als_loss, factor_ranking_metrics, select_topk_dot
+    from fastcf.kernels import als_half_step, als_loss, als_subspace_half_step, factor_ranking_metrics, select_topk_dot
     from fastcf.kernels._threads import configure_numba
 
     started = time.perf_counter()
@@ -47,6 +47,8 @@ def warm_up_kernels(backend: Optional[str] = None) -> float:
             factors = np.full((2, 2), 0.1, dtype=dtype)
             als_half_step(indptr, indices, confidence, other, factors, regularization=0.1, cg_steps=cg_steps,
                           gram=other.T @ other, n_threads=1, backend=backend)
+        als_subspace_half_step(indptr, indices, confidence, other, factors, regularization=0.1, block_size=1,
+                               gram=other.T @ other, n_threads=1, backend=backend)
         als_loss(indptr, indices, confidence, factors, other, regularization=0.1, n_threads=1, backend=backend)
         select_topk_dot(factors, other, 1, exclude_indptr=indptr, exclude_indices=indices, n_threads=1,
                         backend=backend)

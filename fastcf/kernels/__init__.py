@@ -23,6 +23,9 @@ als_half_step
 als_explicit_half_step
     One explicit-rating ALS half-step (biased, weighted-λ, Zhou et al. 2008): every row's bias
     and factors by an exact ridge solve with the other side's fixed.
+als_subspace_half_step
+    The same half-step by iALS++'s block coordinate descent (Rendle et al. 2021): exact solves
+    over blocks of consecutive dimensions, warm-started from the current factors.
 als_loss
     The implicit-feedback ALS objective over all user-item pairs, without the dense matrix.
 sgd_epoch
@@ -50,7 +53,7 @@ similarity_topk
 """
 
 from fastcf.kernels._backend import BACKENDS, KERNELS, BackendFallbackWarning
-from fastcf.kernels.als import als_explicit_half_step, als_half_step, als_loss
+from fastcf.kernels.als import als_explicit_half_step, als_half_step, als_loss, als_subspace_half_step
 from fastcf.kernels.bpr import harmonic_rank_weights, ranking_epoch, ranking_rng_state
 from fastcf.kernels.metrics import factor_ranking_metrics, list_ranking_metrics, score_ranking_metrics
 from fastcf.kernels.sgd import sgd_epoch, sgd_schedule, svdpp_epoch
@@ -64,6 +67,7 @@ __all__ = [
     "als_explicit_half_step",
     "als_half_step",
     "als_loss",
+    "als_subspace_half_step",
     "factor_ranking_metrics",
     "harmonic_rank_weights",
     "list_ranking_metrics",

@@ -53,11 +53,12 @@ def _assert_same_factors(ours, theirs):
     assert np.abs(ours.item_factors_ - theirs.item_factors_).max() <= TOLERANCE
 
 
-@pytest.mark.parametrize("solver, n_blocks", [("cg", 2), ("cholesky", 5)])
+@pytest.mark.parametrize("solver, n_blocks", [("cg", 2), ("cholesky", 5), ("subspace", 3)])
 def test_fit_equals_single_machine_with_the_same_seed(client, ratings, solver, n_blocks):
     _, data = ratings
-    single = ImplicitALS(solver=solver, **PARAMS).fit(data)
-    ours = fd.fit_als(client, data, solver=solver, n_blocks=n_blocks, **PARAMS)
+    params = {**PARAMS, "block_size": 4}  # subspace: blocks of 4 and 2 of the 6 factors
+    single = ImplicitALS(solver=solver, **params).fit(data)
+    ours = fd.fit_als(client, data, solver=solver, n_blocks=n_blocks, **params)
     assert isinstance(ours, ImplicitALS)
     _assert_same_factors(ours, single)
     assert ours.users_ == single.users_ and ours.items_ == single.items_

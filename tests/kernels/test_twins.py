@@ -37,7 +37,7 @@ def test_twins_export_the_same_functions_with_the_same_signatures(kernel):
 # once (which the comparison above cannot see) fails here.
 EXPORTS = {
     "topk": ["select_topk", "select_topk_dot"],
-    "als": ["als_explicit_half_step", "als_half_step", "als_loss"],
+    "als": ["als_explicit_half_step", "als_half_step", "als_loss", "als_subspace_half_step"],
     "metrics": ["factor_ranking_metrics", "list_ranking_metrics", "score_ranking_metrics"],
     "sgd": ["sgd_epoch", "svdpp_epoch"],
     "similarity": ["similarity_topk"],

@@ -17,6 +17,8 @@ VARIANTS = {
     "ImplicitALS-cholesky": lambda: ImplicitALS(factors=8, iterations=3, solver="cholesky", random_state=0),
     "ImplicitALS-rendle": lambda: ImplicitALS(factors=8, iterations=3, solver="cholesky", regularization=0.003,
                                               regularization_exp=1.0, unobserved_weight=0.1, random_state=0),
+    "ImplicitALS-subspace": lambda: ImplicitALS(factors=8, iterations=3, solver="subspace", block_size=3,
+                                                random_state=0),
     "Popularity": lambda: Popularity(),
     "Popularity-values": lambda: Popularity(by="values"),
     "EASE": lambda: EASE(regularization=10.0),

@@ -316,10 +316,10 @@ def _model_entries(name) -> Dict[str, Entry]:
 # --- kernels ---------------------------------------------------------------------------
 
 #: Malformations that are valid calls of the kernels: None is the documented default of the
-#: gains and the WARP weights; one block fewer of random streams is a schedule of fewer
+#: gains, the WARP weights and the per-row regularisation; one block fewer of random streams is a schedule of fewer
 #: blocks; and the fixtures leave the last item without entries (an adversarial empty
 #: column), so item-side factors one row short still cover every index the call reads.
-_KERNEL_VALID_VARIANTS = ("test_gains: None", "rank_weights: None", "rng_state: one row fewer",
+_KERNEL_VALID_VARIANTS = ("test_gains: None", "rank_weights: None", "row_regularization: None", "rng_state: one row fewer",
                           "other_factors: one element fewer", "item_factors: one element fewer",
                           "items: one element fewer")
 

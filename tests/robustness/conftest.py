@@ -27,6 +27,8 @@ MODELS: Dict[str, Callable] = {
     "ImplicitALS": lambda **kw: ImplicitALS(**{"factors": 4, "iterations": 2, "random_state": 0, "n_threads": 2, **kw}),
     "ImplicitALS-cholesky": lambda **kw: ImplicitALS(**{"factors": 4, "iterations": 2, "solver": "cholesky",
                                                         "random_state": 0, "n_threads": 2, **kw}),
+    "ImplicitALS-subspace": lambda **kw: ImplicitALS(**{"factors": 4, "iterations": 2, "solver": "subspace",
+                                                        "block_size": 3, "random_state": 0, "n_threads": 2, **kw}),
     "BaselineOnly": lambda **kw: BaselineOnly(**{"epochs": 3, **kw}),
     "BiasedMF": lambda **kw: BiasedMF(**{"factors": 4, "epochs": 3, "n_blocks": 3, "random_state": 0, "n_threads": 2, **kw}),
     "SVDpp": lambda **kw: SVDpp(**{"factors": 4, "epochs": 3, "n_blocks": 3, "random_state": 0, "n_threads": 2, **kw}),
@@ -45,7 +47,7 @@ MODELS: Dict[str, Callable] = {
 }
 #: Models for implicit feedback, which refuse negative values (the ranking and implicit kNN models
 #: too: they read every stored entry as a positive).
-IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky", "ItemKNN", "UserKNN", "BPR", "WARP", "HybridMF"}
+IMPLICIT_MODELS = {"ImplicitALS", "ImplicitALS-cholesky", "ImplicitALS-subspace", "ItemKNN", "UserKNN", "BPR", "WARP", "HybridMF"}
 _CO_OCCURRENCE = "similar_items come from co-occurrence: an item nobody had has none (documented: all padding)"
 _ITEM_BASED = "item-based (the default) holds item-item similarities only; user_based=True has similar_users"
 #: What a model legitimately cannot do, and why (its docs say so): model -> {capability: reason}.
@@ -94,8 +96,10 @@ _RANKING = {"max_sampled": [0, 1.5], "samples_per_epoch": [0, 2.5], "bias_regula
             "item_bias": ["yes", None], "fold_in_epochs": [0, True], "schedule": ["locks", None],
             "n_blocks": [0, 2.0, 1025]}
 _IMPLICIT_ALS = {"regularization_exp": [-1.0, np.nan, np.inf, "x", None], "unobserved_weight": [0.0, -1.0, np.nan],
-                 "confidence": ["square", None], "confidence_epsilon": [0.0, np.inf]}
+                 "confidence": ["square", None], "confidence_epsilon": [0.0, np.inf],
+                 "block_size": [0, -1, 1.5, True, None]}
 BAD_PARAMS: Dict[str, Dict[str, list]] = {
+    "ImplicitALS": _IMPLICIT_ALS, "ImplicitALS-cholesky": _IMPLICIT_ALS, "ImplicitALS-subspace": _IMPLICIT_ALS,
     "Popularity": {"by": ["items", None, 3]},
     "ImplicitALS": _IMPLICIT_ALS, "ImplicitALS-cholesky": _IMPLICIT_ALS,
     "EASE": {"regularization": [0, -1.0, np.nan], "binarize": ["yes", None], "max_memory": [0, -1, 1.5, "1GB"]},
@@ -158,6 +162,13 @@ def _als_call():
     return dict(indptr=indptr, indices=indices, confidence=1 + rng.random(indices.size) * 3,
                 other_factors=_factors(rng, N_ITEMS), factors=np.zeros((N_USERS, F)), regularization=0.1,
                 row_regularization=rng.random(N_USERS))
+
+
+def _als_subspace_call():
+    call = _als_call()
+    rng = np.random.default_rng(14)
+    call.update(factors=_factors(rng, N_USERS) * 0.1, block_size=2, row_regularization=rng.random(N_USERS) * 0.1)
+    return call
 
 
 def _als_loss_call():
@@ -289,6 +300,11 @@ KERNEL_CALLS: Dict[str, KernelCall] = {
         bad_scalars=(("regularization", -1.0), ("regularization", np.nan), ("regularization", "x"),
                      ("row_regularization", -np.ones(N_USERS)), ("row_regularization", "x"),
                      ("cg_steps", -1), ("cg_steps", 1.5)) + _SCALARS),
+    "als_subspace_half_step": KernelCall(
+        K.als_subspace_half_step, _als_subspace_call, csr=(("indptr", "indices", N_ITEMS),),
+        floats=("confidence", "other_factors", "row_regularization"), written=("factors",),
+        bad_scalars=(("regularization", -1.0), ("regularization", np.nan), ("sweeps", 0), ("sweeps", 2.5))
+        + _SCALARS),
     "als_loss": KernelCall(
         K.als_loss, _als_loss_call, csr=(("indptr", "indices", N_ITEMS),),
         floats=("confidence", "user_factors", "item_factors", "user_regularization", "item_regularization"),

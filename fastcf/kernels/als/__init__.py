@@ -15,7 +15,7 @@ from fastcf import _validation
 from fastcf.kernels import _backend
 from fastcf.kernels._threads import kernel_threads
 
-__all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
+__all__ = ["als_explicit_half_step", "als_half_step", "als_loss", "als_subspace_half_step"]
 
 
 def als_half_step(
@@ -453,3 +453,136 @@ def _values(values, name: str, n: int, per: str, dtype, owner: str) -> np.ndarra
             f"range of {dtype}, the factors' dtype."
         )
     return cast
+
+
+# --- iALS++: block coordinate descent over subspaces ------------------------------------------
+
+def als_subspace_half_step(
+    indptr: ArrayLike,
+    indices: ArrayLike,
+    confidence: ArrayLike,
+    other_factors: ArrayLike,
+    factors: np.ndarray,
+    *,
+    regularization: float,
+    block_size: int,
+    row_regularization: Optional[ArrayLike] = None,
+    sweeps: int = 1,
+    gram: Optional[np.ndarray] = None,
+    n_threads: Optional[int] = None,
+    backend: Optional[str] = None,
+) -> np.ndarray:
+    """One iALS++ half-step: every row's factors by block coordinate descent from the current ones.
+
+    Row u minimises the same objective as in :func:`als_half_step`, with λ_u = ``regularization``
+    + ``row_regularization[u]``, but over ``block_size`` consecutive dimensions at a time, the
+    others fixed (Rendle, Krichene, Zhang & Koren 2021, "iALS++: Speeding up Matrix
+    Factorization with Subspace Optimization"). Each block's step is its exact minimiser, the
+    solution of a block_size x block_size system
+
+        (YᵀY + λ_u I + Σ_{i∈u} (c_ui − 1) y_i y_iᵀ)_BB δ = Σ_{i∈u} (c_ui − (c_ui − 1) s_ui) y_iB − ((YᵀY + λ_u I) x_u)_B,
+
+    x_uB += δ, and the row's predictions s_ui = x_u · y_i are updated (s_ui += y_iB · δ), so the
+    next block sees them without a pass over all f dimensions. One sweep takes every block in
+    order (the last one shorter when ``block_size`` does not divide f); ``sweeps`` sweeps per
+    row. A sweep costs O(n_u f b + f² + f b²) per row with b = ``block_size``, against
+    O(n_u f² + f³) for an exact solve, and never increases the objective. With
+    ``block_size >= f`` one step is the exact solve (:func:`als_half_step` with ``cg_steps=0``,
+    up to rounding). A row with no entries gets x_u = 0. Each row is solved on its own, so the
+    result does not depend on ``n_threads``.
+
+    Parameters
+    ----------
+    indptr, indices, confidence, other_factors
+        As for :func:`als_half_step`.
+    factors : ndarray of shape (n_rows, f), float32 or float64, C-contiguous and writable
+        X: its rows are the warm start (they must be finite) and are updated in place.
+    regularization : float >= 0
+        λ, keyword only.
+    block_size : int >= 1
+        b, the dimensions per block, keyword only; values above f mean f.
+    row_regularization : array of shape (n_rows,), optional
+        Added to λ row by row (finite, >= 0; cast to the factors' dtype); default none.
+    sweeps : int >= 1
+        Passes over all blocks per row (default 1, the paper's epoch).
+    gram : ndarray of shape (f, f), optional
+        YᵀY, as for :func:`als_half_step`.
+    n_threads : int >= 1, optional
+        Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
+        cores and at the number of rows.
+    backend : {"auto", "cython", "numba", "reference"}, optional
+        Which twin runs; default ``FASTCF_BACKEND`` or "auto". A named backend is required.
+
+    Returns
+    -------
+    factors : ndarray of shape (n_rows, f)
+        The array passed as ``factors``, updated.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments, each error naming the argument (as for :func:`als_half_step`).
+    ValueError
+        After all rows are done, if some block's system is not positive definite (possible
+        with a small λ_u and confidences below 1): names how many rows failed and the first
+        one; those rows keep their previous values. The blocks are diagonal blocks of the
+        row's normal equations, so a failed block means those are not positive definite
+        either; the converse need not hold.
+    """
+    owner = "als_subspace_half_step"
+    block_size = _validation.check_positive_int(block_size, "block_size", owner)
+    sweeps = _validation.check_positive_int(sweeps, "sweeps", owner)
+    indptr, indices, confidence, other_factors, factors, regularization = _checked_half_step_inputs(
+        indptr, indices, confidence, other_factors, factors, regularization, owner
+    )
+    _validation.check_finite(factors, "factors (the warm start)", owner)
+    if row_regularization is not None:
+        row_regularization = _checked_row_regularization(row_regularization, factors, owner)
+    if gram is not None:
+        gram = _gram(gram, factors, owner)
+    return als_subspace_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization,
+                                            block_size, sweeps, gram, n_threads, backend, row_regularization)
+
+
+def als_subspace_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization, block_size,
+                                     sweeps=1, gram=None, n_threads=None, backend=None,
+                                     row_regularization=None) -> np.ndarray:
+    """:func:`als_subspace_half_step` without its checks; the arrays as :func:`als_half_step_unchecked`
+    needs them, ``row_regularization`` None or a C-contiguous (n_rows,) array in the factors' dtype."""
+    if row_regularization is None:
+        row_regularization = np.zeros(0, dtype=factors.dtype)
+    twin = _backend.twin("als", backend)
+    with kernel_threads(n_threads, "als_subspace_half_step", n_tasks=factors.shape[0]) as n:
+        twin.als_subspace_half_step(indptr, indices, confidence, other_factors, factors, regularization,
+                                    row_regularization, int(block_size), int(sweeps), gram, n)
+    return factors
+
+
+def _checked_half_step_inputs(indptr, indices, confidence, other_factors, factors, regularization, owner: str):
+    """The arrays and λ of an implicit half-step, checked as ``als_half_step`` checks them
+    (``factors`` itself not for finiteness: whether it is read depends on the solver)."""
+    factors = _writable_factors(factors, "factors", owner)
+    other_factors = _factors_like(other_factors, "other_factors", factors, "factors", owner)
+    if np.may_share_memory(factors, other_factors):
+        raise ValueError(
+            f"{owner}: 'factors' and 'other_factors' must not share memory: 'factors' is written "
+            f"while 'other_factors' is read. Pass a copy of one of them."
+        )
+    regularization = _validation.check_number(regularization, "regularization", owner)
+    indptr, indices, confidence = _csr(
+        indptr, indices, confidence, factors.shape[0], other_factors.shape[0], factors.dtype, owner
+    )
+    _validation.check_finite(other_factors, "other_factors", owner)
+    return indptr, indices, confidence, other_factors, factors, regularization
+
+
+def _checked_row_regularization(values, factors: np.ndarray, owner: str) -> np.ndarray:
+    """Per-row additions to λ: one finite value >= 0 per row of ``factors``, in its dtype."""
+    values = _values(values, "row_regularization", factors.shape[0], "row of 'factors' ({n})", factors.dtype, owner)
+    if values.size and values.min() < 0:
+        position = int(np.argmin(values))
+        raise ValueError(
+            f"{owner}: 'row_regularization' must be >= 0 (it is added to 'regularization'); got "
+            f"{values[position].item()!r} at row {position}."
+        )
+    return values

@@ -51,7 +51,7 @@ from fastcf.kernels._openmp cimport FASTCF_CYTHON_VERSION, FASTCF_OPENMP_VERSION
 from fastcf.kernels.als._status import raise_failed_explicit_rows, raise_failed_rows
 from fastcf.kernels.als.reference import CG_TOLERANCE, item_penalty
 
-__all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
+__all__ = ["als_explicit_half_step", "als_half_step", "als_loss", "als_subspace_half_step"]
 
 OPENMP_VERSION = FASTCF_OPENMP_VERSION
 CYTHON_VERSION = FASTCF_CYTHON_VERSION.decode()
@@ -1000,3 +1000,183 @@ def als_loss(indptr, indices, confidence, user_factors, item_factors, regulariza
                rows, n_threads)
     # Per-row sums added in a fixed order: the same total at every thread count.
     return float(np.sum(rows) + regularization * np.trace(gram) + item_penalty(y, item_regularization))
+
+
+# --- iALS++: block coordinate descent over subspaces -----------------------------------------
+# Per row u, from its current factors x: s = Y_u x once, then for every block B of b consecutive
+# dimensions (the last one shorter when b does not divide f), in order, ``sweeps`` times:
+# A_BB = (YᵀY + λI)_BB + λ_u I + Σ (c − 1) y_B y_Bᵀ (syrk on a gathered block of √|c − 1| y_B,
+# as on the Cholesky path), g_B = Σ (c − (c − 1) s) y_B − (YᵀY + λI)_B,: x − λ_u x_B, the step
+# δ = A_BB⁻¹ g_B (posv), x_B += δ and s += Y_uB δ. Rows of Y are read a block's slice at a
+# time, in place: a row's b-wide slice is one or two cache lines, and no gathered copy of Y_u
+# (n_u x f) has to fit in the scratch.
+
+cdef inline void _flush_outer(int m, Py_ssize_t chunk, floating* block, Py_ssize_t* counts, floating* a) noexcept nogil:
+    """a += the rows ``_stage_outer`` staged (one syrk per sign); the block is empty after."""
+    _add_outer(m, <int>counts[0], 1, block, a)
+    _add_outer(m, <int>counts[1], -1, block + (chunk - counts[1]) * m, a)
+    counts[0] = 0
+    counts[1] = 0
+
+
+cdef inline void _stage_outer(
+    int m, const floating* y, floating c, Py_ssize_t chunk, floating* block, Py_ssize_t* counts, floating* a
+) noexcept nogil:
+    """Add (c − 1) y yᵀ (y of length m) to a's lower triangle through a block of staged rows.
+
+    (c − 1) y yᵀ = ±(√|c − 1| y)(√|c − 1| y)ᵀ: counts[0] positive rows fill the (chunk, m)
+    block from its front, counts[1] negative ones from its back, and both go to syrk when it
+    is full (``_flush_outer`` adds what is left). c = 1 adds nothing.
+    """
+    cdef floating scale
+    cdef floating* dst
+    cdef int j
+    if c > 1:
+        scale = sqrt(c - 1)
+        dst = block + counts[0] * m
+        counts[0] += 1
+    elif c < 1:
+        scale = sqrt(1 - c)
+        counts[1] += 1
+        dst = block + (chunk - counts[1]) * m
+    else:
+        return
+    for j in range(m):
+        dst[j] = scale * y[j]
+    if counts[0] + counts[1] == chunk:
+        _flush_outer(m, chunk, block, counts, a)
+
+
+cdef uint8_t _row_subspace(
+    const floating* gram,           # IN  (f, f) YᵀY + λI
+    floating penalty,               # λ_u − λ: the row's own regularisation
+    const floating* other,          # IN  (n_other, f) Y
+    const index_t* items,           # IN  (n_u,)
+    const floating* c_u,            # IN  (n_u,)
+    Py_ssize_t n_u,
+    int f,
+    int block_size,
+    int sweeps,
+    Py_ssize_t chunk,
+    floating* a,                    # SCRATCH (b, b)
+    floating* g,                    # SCRATCH (b,)
+    floating* block,                # SCRATCH (chunk, b)
+    floating* s,                    # SCRATCH (n_u,) the predictions x·y_i
+    floating* x,                    # IN/OUT (f,) warm start, then the result
+) noexcept nogil:
+    """``sweeps`` sweeps of exact block steps on one row; returns a status code."""
+    cdef Py_ssize_t q
+    cdef Py_ssize_t counts[2]
+    cdef int sweep, k, b, j
+    cdef const floating* y
+    cdef floating c, h
+    counts[0] = 0
+    counts[1] = 0
+    for q in range(n_u):
+        s[q] = _dot(f, other + <Py_ssize_t>items[q] * f, x)
+    for sweep in range(sweeps):
+        k = 0
+        while k < f:
+            b = min(block_size, f - k)
+            for j in range(b):
+                memcpy(a + <Py_ssize_t>j * b, gram + <Py_ssize_t>(k + j) * f + k, b * sizeof(floating))
+                a[<Py_ssize_t>j * b + j] += penalty
+            _rows_times(f, b, gram + <Py_ssize_t>k * f, x, g)  # the symmetric G's rows B: (G x)_B
+            for j in range(b):
+                g[j] = -g[j] - penalty * x[k + j]
+            for q in range(n_u):
+                if q + PREFETCH_AHEAD < n_u:
+                    _prefetch_row(other + <Py_ssize_t>items[q + PREFETCH_AHEAD] * f + k, b)
+                y = other + <Py_ssize_t>items[q] * f + k
+                c = c_u[q]
+                h = c - (c - 1) * s[q]
+                for j in range(b):
+                    g[j] += h * y[j]
+                _stage_outer(b, y, c, chunk, block, counts, a)
+            _flush_outer(b, chunk, block, counts, a)
+            if _cholesky_solve(b, a, g) != 0:
+                return NOT_POSITIVE_DEFINITE
+            for j in range(b):
+                x[k + j] += g[j]
+            for q in range(n_u):
+                s[q] += _dot(b, other + <Py_ssize_t>items[q] * f + k, g)
+            k += b
+    return SOLVED
+
+
+def _subspace_half_step(
+    const index_t[::1] indptr,          # IN  (n_rows + 1,)
+    const index_t[::1] indices,         # IN  (nnz,)
+    const floating[::1] confidence,     # IN  (nnz,)
+    const floating[:, ::1] other,       # IN  (n_other, f)
+    floating[:, ::1] factors,           # IN/OUT (n_rows, f)
+    const floating[:, ::1] gram,        # IN  (f, f) YᵀY + λI
+    const floating[::1] row_regularization,  # IN  (n_rows,) or (0,)
+    int block_size,
+    int sweeps,
+    Py_ssize_t chunk,
+    floating[:, ::1] scratch,           # SCRATCH (n_threads, slab), laid out by _subspace_layout
+    const Py_ssize_t[::1] at,           # IN  offsets of x, g, s, a, block in a slab
+    uint8_t[::1] status,                # OUT (n_rows,)
+    int n_threads,
+):
+    cdef Py_ssize_t n_rows = factors.shape[0], u, start, n_u
+    cdef int f = <int>factors.shape[1]
+    cdef bint per_row = row_regularization.shape[0] > 0
+    cdef Py_ssize_t at_x = at[0], at_g = at[1], at_s = at[2], at_a = at[3], at_block = at[4]
+    cdef const floating* other_base = &other[0, 0] if other.shape[0] else NULL
+    cdef const index_t* index_base = &indices[0] if indices.shape[0] else NULL
+    cdef const floating* c_base = &confidence[0] if confidence.shape[0] else NULL
+    cdef floating* slab
+    cdef floating penalty
+    cdef uint8_t code
+
+    # Rows differ in length by orders of magnitude, so threads take them in small batches.
+    for u in prange(n_rows, nogil=True, schedule="dynamic", chunksize=8, num_threads=n_threads):
+        start = indptr[u]
+        n_u = indptr[u + 1] - start
+        if n_u == 0:
+            memset(&factors[u, 0], 0, f * sizeof(floating))
+            continue
+        slab = &scratch[threadid(), 0]
+        penalty = row_regularization[u] if per_row else 0
+        memcpy(slab + at_x, &factors[u, 0], f * sizeof(floating))
+        code = _row_subspace(
+            &gram[0, 0], penalty, other_base, index_base + start, c_base + start, n_u, f, block_size, sweeps,
+            chunk, slab + at_a, slab + at_g, slab + at_block, slab + at_s, slab + at_x,
+        )
+        if code == SOLVED and not _all_finite(f, slab + at_x):
+            code = NOT_FINITE
+        if code == SOLVED:
+            memcpy(&factors[u, 0], slab + at_x, f * sizeof(floating))
+        status[u] = code
+
+
+def _subspace_layout(int f, int b, dtype, Py_ssize_t longest):
+    """(chunk, offsets of x, g, s, a, block in one thread's slab, slab size), each on a cache line."""
+    line = ALIGN_BYTES // np.dtype(dtype).itemsize
+    chunk = max(16, min(CHUNK_BYTES // (b * np.dtype(dtype).itemsize), longest))
+    sizes = [f, b, longest, b * b, chunk * b]
+    ends = np.cumsum([_round_up(size, line) for size in sizes])
+    offsets = np.concatenate([[0], ends[:len(sizes) - 1]]).astype(np.intp)
+    return chunk, offsets, int(ends[len(sizes) - 1])
+
+
+def als_subspace_half_step(indptr, indices, confidence, other_factors, factors, regularization, row_regularization,
+                           block_size, sweeps, gram, n_threads):
+    """iALS++ block coordinate descent per row, in place; see ``reference.als_subspace_half_step``."""
+    dtype = factors.dtype
+    n_rows, f = factors.shape
+    b = min(block_size, f)
+    longest = int(np.diff(indptr).max()) if n_rows else 0
+    chunk, offsets, slab = _subspace_layout(f, b, dtype, longest)
+    # Y is fixed during this half-step, so YᵀY (+ λI) is computed once, as in the reference.
+    full = other_factors.T @ other_factors if gram is None else gram
+    full = np.ascontiguousarray(full + dtype.type(regularization) * np.eye(f, dtype=dtype), dtype=dtype)
+    status = np.zeros(n_rows, dtype=np.uint8)
+    _subspace_half_step(
+        indptr, indices, confidence, other_factors, factors, full, row_regularization, b, sweeps, chunk,
+        _aligned_zeros(n_threads, slab, dtype), offsets, status, n_threads,
+    )
+    raise_failed_rows("als_subspace_half_step", status, regularization, 0)
+    return factors

@@ -25,7 +25,7 @@ from fastcf.kernels.als._status import (
 )
 from fastcf.kernels.als.reference import CG_TOLERANCE, item_penalty
 
-__all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
+__all__ = ["als_explicit_half_step", "als_half_step", "als_loss", "als_subspace_half_step"]
 
 
 @numba.njit(inline="always")
@@ -348,3 +348,92 @@ def als_loss(indptr, indices, confidence, user_factors, item_factors, regulariza
                    rows)
     # Per-row sums added in a fixed order: the same total at every thread count.
     return float(np.sum(rows) + regularization * np.trace(gram) + item_penalty(y, item_regularization))
+
+
+# --- iALS++: block coordinate descent over subspaces ----------------------------------------
+
+@numba.njit
+def _subspace_row(gram, penalty, other, items, c_u, one, block_size, sweeps, x, s, a, g):
+    """``sweeps`` sweeps of exact block steps on one row from x (in place); a status code.
+
+    s (n_u,) holds the predictions x·y_i; a (b, b) and g (b,) are the block's system.
+    """
+    f = x.shape[0]
+    zero = one - one
+    n_u = items.shape[0]
+    for q in range(n_u):
+        s[q] = _dot(other[items[q]], x, zero)
+    for _ in range(sweeps):
+        for k in range(0, f, block_size):
+            end = min(k + block_size, f)
+            b = end - k
+            a_b, g_b = a[:b, :b], g[:b]
+            # g = −(G x)_B − λ_u x_B, G = YᵀY + λI symmetric: a sum of its rows, as in _gram_times.
+            g_b[:] = zero
+            for j in range(f):
+                _axpy(-x[j], gram[j, k:end], g_b)
+            _axpy(-penalty, x[k:end], g_b)
+            a_b[:, :] = gram[k:end, k:end]
+            for j in range(b):
+                a_b[j, j] += penalty
+            for q in range(n_u):
+                _axpy(c_u[q] - (c_u[q] - one) * s[q], other[items[q], k:end], g_b)
+            for q in range(0, n_u - n_u % 4, 4):
+                _rank_update(
+                    a_b,
+                    other[items[q], k:end], c_u[q] - one, other[items[q + 1], k:end], c_u[q + 1] - one,
+                    other[items[q + 2], k:end], c_u[q + 2] - one, other[items[q + 3], k:end], c_u[q + 3] - one,
+                )
+            for q in range(n_u - n_u % 4, n_u):
+                _rank_update1(a_b, other[items[q], k:end], c_u[q] - one)
+            if not _cholesky_solve(a_b, g_b, zero):
+                return NOT_POSITIVE_DEFINITE
+            _axpy(one, g_b, x[k:end])
+            for q in range(n_u):
+                s[q] += _dot(other[items[q], k:end], g_b, zero)
+    return 0
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _subspace_half_step(indptr, indices, confidence, other, factors, gram, row_regularization, one, block_size,
+                        sweeps, mats, vecs, predictions, status):
+    for u in numba.prange(factors.shape[0]):
+        start, end = indptr[u], indptr[u + 1]
+        x = factors[u]
+        if start == end:
+            x[:] = 0
+            continue
+        t = numba.get_thread_id()
+        solution = vecs[t, 0]
+        solution[:] = x
+        penalty = row_regularization[u] if row_regularization.shape[0] else one - one
+        code = _subspace_row(gram, penalty, other, indices[start:end], confidence[start:end], one, block_size,
+                             sweeps, solution, predictions[t, :end - start], mats[t], vecs[t, 1])
+        if code == 0 and not _all_finite(solution):
+            code = NOT_FINITE
+        if code == 0:
+            x[:] = solution
+        status[u] = code
+
+
+def als_subspace_half_step(indptr, indices, confidence, other_factors, factors, regularization, row_regularization,
+                           block_size, sweeps, gram, n_threads):
+    """iALS++ block coordinate descent per row, in place; see ``reference.als_subspace_half_step``."""
+    dtype = factors.dtype
+    n_rows, f = factors.shape
+    if gram is None:
+        gram = other_factors.T @ other_factors
+    gram = gram + dtype.type(regularization) * np.eye(f, dtype=dtype)
+    b = min(block_size, f)
+    longest = int(np.diff(indptr).max()) if n_rows else 0
+    status = np.zeros(n_rows, dtype=np.uint8)
+    with numba_threads(n_threads):
+        n = numba.get_num_threads()
+        # Per thread: the block's system, the row's solution and right-hand side, its predictions.
+        mats = np.empty((n, b, b), dtype=dtype)
+        vecs = np.empty((n, 2, f), dtype=dtype)
+        predictions = np.empty((n, longest), dtype=dtype)
+        _subspace_half_step(indptr, indices, confidence, other_factors, factors, gram, row_regularization,
+                            dtype.type(1), b, sweeps, mats, vecs, predictions, status)
+    raise_failed_rows("als_subspace_half_step", status, regularization, 0)
+    return factors

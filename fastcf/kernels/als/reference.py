@@ -47,7 +47,7 @@ from fastcf.kernels.als._status import (
     raise_failed_rows,
 )
 
-__all__ = ["als_explicit_half_step", "als_half_step", "als_loss"]
+__all__ = ["als_explicit_half_step", "als_half_step", "als_loss", "als_subspace_half_step"]
 
 #: CG stops once r·r falls below this (also keeps rs_new / rs away from 0 / 0).
 CG_TOLERANCE = 1e-20
@@ -261,3 +261,100 @@ def als_explicit_half_step(indptr, indices, ratings, other_factors, other_bias, 
         factors[u], bias[u] = z[:f], z[f]
     raise_failed_explicit_rows(status, reg_factors, reg_bias)
     return factors, bias
+
+
+# --- iALS++: block coordinate descent over subspaces ----------------------------------------
+
+def als_subspace_half_step(indptr, indices, confidence, other_factors, factors, regularization, row_regularization,
+                           block_size, sweeps, gram, n_threads):
+    """iALS++ (Rendle, Krichene, Zhang & Koren 2021): every row's factors by block coordinate
+    descent from the current ones; updates ``factors`` in place.
+
+    Row u minimises the half-step's objective, with λ_u = λ + ``row_regularization[u]``,
+
+        L(x) = xᵀ(YᵀY + λ_u I) x + Σ_{i∈u} [c_ui (1 − s_i)² − s_i²],   s_i = x·y_i,
+
+    (the Cholesky solver's minimiser) over one block B of ``block_size`` consecutive
+    dimensions at a time, the others fixed; a last block is shorter when ``block_size`` does
+    not divide f. Setting the gradient over x_B to zero gives, with G = YᵀY + λ_u I,
+
+        (G_BB + Σ_{i∈u} (c_ui − 1) y_iB y_iBᵀ) x_B = −(G_B,: x − G_BB x_B) + Σ_{i∈u} [c_ui − (c_ui − 1) r_i] y_iB,
+
+    r_i = s_i − y_iB·x_B the part of s_i the block does not change. Written for the step
+    δ = x_B,new − x_B, the same system reads A_BB δ = g_B with the negative half-gradient
+
+        g_B = Σ_{i∈u} [c_ui − (c_ui − 1) s_i] y_iB − (G x)_B,
+
+    which is what the twins solve (A_BB by Cholesky): near convergence g_B is small, so δ
+    carries the rounding of a small number rather than x_B that of a large one. Then
+    x_B += δ and s_i += y_iB·δ, so every block sees the predictions of the blocks before it
+    without recomputing x·y_i. One sweep takes every block in order; ``sweeps`` sweeps per
+    row. With ``block_size >= f`` one step solves the whole row exactly (the Cholesky
+    solver's result, up to rounding). Each step is the exact minimiser over its block, so L
+    never increases.
+
+    Parameters
+    ----------
+    indptr, indices, confidence, other_factors : as for ``als_half_step``
+    factors : ndarray of shape (n_rows, f), same dtype, C-contiguous (X: the warm start, then the result)
+    regularization : float >= 0 (λ)
+    row_regularization : ndarray of shape (n_rows,) or (0,), the factors' dtype
+        Added to λ per row; shape (0,): none.
+    block_size : int >= 1
+    sweeps : int >= 1
+    gram : ndarray of shape (f, f), same dtype, or None (YᵀY; None: computed here)
+    n_threads : int
+        Unused here (the reference is serial); present so that all twins share one signature.
+
+    Returns
+    -------
+    factors : the array passed in, updated.
+
+    Raises
+    ------
+    ValueError
+        After all rows are done, if some block's system was not positive definite (possible
+        only with confidences below 1 and a small λ_u); those rows keep their previous values.
+        (The blocks are diagonal blocks of A_u: one that fails means A_u is not positive definite.)
+    """
+    dtype = factors.dtype
+    n_rows, f = factors.shape
+    if gram is None:
+        gram = other_factors.T @ other_factors
+    gram = gram + dtype.type(regularization) * np.eye(f, dtype=dtype)
+    blocks = [(k, min(k + block_size, f)) for k in range(0, f, block_size)]
+    status = np.zeros(n_rows, dtype=np.uint8)
+    for u in range(n_rows):
+        start, end = indptr[u], indptr[u + 1]
+        if start == end:
+            factors[u] = 0
+            continue
+        penalty = dtype.type(row_regularization[u]) if row_regularization.size else dtype.type(0)
+        y_u = other_factors[indices[start:end]]  # (n_u, f)
+        c_u = confidence[start:end]
+        x, status[u] = _subspace_row(gram, penalty, y_u, c_u, factors[u].copy(), blocks, sweeps)
+        if status[u] == 0 and not np.isfinite(x).all():
+            status[u] = NOT_FINITE
+        if status[u] == 0:
+            factors[u] = x
+    raise_failed_rows("als_subspace_half_step", status, regularization, 0)
+    return factors
+
+
+def _subspace_row(gram, penalty, y_u, c_u, x, blocks, sweeps):
+    """``sweeps`` sweeps of exact block steps on one row from x (updated in place); (x, status)."""
+    w_u = c_u - 1
+    s = y_u @ x  # the predictions of the row's entries, kept up to date below
+    for _ in range(sweeps):
+        for k, end in blocks:
+            y_b = y_u[:, k:end]  # (n_u, b)
+            a = gram[k:end, k:end] + penalty * np.eye(end - k, dtype=x.dtype) + y_b.T @ (w_u[:, None] * y_b)
+            g = y_b.T @ (c_u - w_u * s) - gram[k:end] @ x - penalty * x[k:end]
+            try:
+                np.linalg.cholesky(a)  # the twins solve by Cholesky, so they fail exactly where it does
+            except np.linalg.LinAlgError:
+                return x, NOT_POSITIVE_DEFINITE
+            step = np.linalg.solve(a, g)
+            x[k:end] += step
+            s += y_b @ step
+    return x, 0
