@@ -390,7 +390,7 @@ def good_arguments():
          r"'row_regularization' must be a 1-D array with one value per row of 'factors' \(2\); got shape \(3,\)"),
         (dict(row_regularization=np.ones((2, 1))), ValueError, r"'row_regularization' must be a 1-D array"),
         (dict(row_regularization=np.array([0.1, -0.5])), ValueError,
-         r"'row_regularization' must be >= 0 \(it is added to 'regularization'\); got -0\.5 at row 1"),
+         r"'row_regularization' must be made of values >= 0 \(a penalty per row\); got -0\.5 at position 1"),
         (dict(row_regularization=np.array([0.1, np.nan])), ValueError,
          r"'row_regularization' must be finite; got nan at position 1"),
         (dict(row_regularization=np.array(["a", "b"])), TypeError, r"'row_regularization' must hold real numbers"),

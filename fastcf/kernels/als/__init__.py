@@ -99,21 +99,11 @@ def als_half_step(
         failed and the first one; those rows keep their previous values.
     """
     owner = "als_half_step"
-    factors = _writable_factors(factors, "factors", owner)
-    other_factors = _factors_like(other_factors, "other_factors", factors, "factors", owner)
-    if np.may_share_memory(factors, other_factors):
-        raise ValueError(
-            f"{owner}: 'factors' and 'other_factors' must not share memory: 'factors' is written "
-            f"while 'other_factors' is read. Pass a copy of one of them."
-        )
-    regularization = _validation.check_number(regularization, "regularization", owner)
     cg_steps = _validation.check_positive_int(cg_steps, "cg_steps", owner, minimum=0)
-    indptr, indices, confidence = _csr(
-        indptr, indices, confidence, factors.shape[0], other_factors.shape[0], factors.dtype, owner
+    indptr, indices, confidence, other_factors, factors, regularization = _checked_half_step_inputs(
+        indptr, indices, confidence, other_factors, factors, regularization, owner
     )
-    row_regularization = _penalties(row_regularization, "row_regularization", factors.shape[0],
-                                    "row of 'factors' ({n})", factors.dtype, owner)
-    _validation.check_finite(other_factors, "other_factors", owner)
+    row_regularization = _row_penalties(row_regularization, factors, owner)
     if cg_steps:
         _validation.check_finite(factors, "factors (the conjugate-gradient warm start)", owner)
     if gram is not None:
@@ -536,8 +526,7 @@ def als_subspace_half_step(
         indptr, indices, confidence, other_factors, factors, regularization, owner
     )
     _validation.check_finite(factors, "factors (the warm start)", owner)
-    if row_regularization is not None:
-        row_regularization = _checked_row_regularization(row_regularization, factors, owner)
+    row_regularization = _row_penalties(row_regularization, factors, owner)
     if gram is not None:
         gram = _gram(gram, factors, owner)
     return als_subspace_half_step_unchecked(indptr, indices, confidence, other_factors, factors, regularization,
@@ -549,8 +538,7 @@ def als_subspace_half_step_unchecked(indptr, indices, confidence, other_factors,
                                      row_regularization=None) -> np.ndarray:
     """:func:`als_subspace_half_step` without its checks; the arrays as :func:`als_half_step_unchecked`
     needs them, ``row_regularization`` None or a C-contiguous (n_rows,) array in the factors' dtype."""
-    if row_regularization is None:
-        row_regularization = np.zeros(0, dtype=factors.dtype)
+    row_regularization = _twin_penalties(row_regularization, factors.dtype)
     twin = _backend.twin("als", backend)
     with kernel_threads(n_threads, "als_subspace_half_step", n_tasks=factors.shape[0]) as n:
         twin.als_subspace_half_step(indptr, indices, confidence, other_factors, factors, regularization,
@@ -576,13 +564,6 @@ def _checked_half_step_inputs(indptr, indices, confidence, other_factors, factor
     return indptr, indices, confidence, other_factors, factors, regularization
 
 
-def _checked_row_regularization(values, factors: np.ndarray, owner: str) -> np.ndarray:
-    """Per-row additions to λ: one finite value >= 0 per row of ``factors``, in its dtype."""
-    values = _values(values, "row_regularization", factors.shape[0], "row of 'factors' ({n})", factors.dtype, owner)
-    if values.size and values.min() < 0:
-        position = int(np.argmin(values))
-        raise ValueError(
-            f"{owner}: 'row_regularization' must be >= 0 (it is added to 'regularization'); got "
-            f"{values[position].item()!r} at row {position}."
-        )
-    return values
+def _row_penalties(values, factors: np.ndarray, owner: str) -> Optional[np.ndarray]:
+    """A half-step's ``row_regularization``: None, or one value >= 0 per row of ``factors``."""
+    return _penalties(values, "row_regularization", factors.shape[0], "row of 'factors' ({n})", factors.dtype, owner)
