@@ -157,10 +157,10 @@ def _use_simd(enabled=None):
 
 SIMD_ON = SIMD_AVAILABLE
 #: Queries per BLAS call.
-QUERY_BLOCK = 128
+QUERY_BLOCK = 256
 #: Bytes of one thread's tile of scores: with the tile's item rows and the block's query rows it
 #: stays in a core's L2 (1 MiB here).
-TILE_BYTES = 256 << 10
+TILE_BYTES = 512 << 10
 cdef enum:
     _SCAN_CHUNK = 256
 #: Scores per SIMD scan call: the threshold (the heap's root) is refreshed between calls.
