@@ -27,12 +27,14 @@ def variant(name):
     if name != "cython-chunks":
         yield name
         return
-    saved = _cython.CHUNK_BYTES
-    _cython.CHUNK_BYTES = 1
+    # The smallest staging chunks, and no row short enough to gather its Y_u: the path that
+    # reads Y in place (the default "cython" variant gathers every row here).
+    saved = _cython.CHUNK_BYTES, _cython.CG_BLOCK_BYTES
+    _cython.CHUNK_BYTES = _cython.CG_BLOCK_BYTES = 1
     try:
         yield "cython"
     finally:
-        _cython.CHUNK_BYTES = saved
+        _cython.CHUNK_BYTES, _cython.CG_BLOCK_BYTES = saved
 
 
 def random_problem(rng, n_rows, n_other, f, per_row, *, duplicates=False, low_confidence=False, penalties=False):
@@ -425,3 +427,21 @@ def test_factors_sharing_memory_with_other_factors_are_refused():
     with pytest.raises(ValueError, match=r"'factors' and 'other_factors' must not share memory"):
         als_subspace_half_step([0, 1, 2, 3], [0, 1, 2], [2.0, 2.0, 2.0], square, square, regularization=0.1,
                                block_size=1)
+
+
+@pytest.mark.parametrize("simd", [True, False])
+@pytest.mark.parametrize("block_size, f", [(16, 32), (16, 48), (32, 32), (16, 40)])
+def test_float32_simd_blocks_match_the_reference(simd, block_size, f):
+    # Blocks that are multiples of 16 wide in float32 run on the SIMD rank update and Cholesky
+    # (when f is a multiple of 16 too); the others, and simd off, on BLAS. Both match the reference.
+    rng = np.random.default_rng(f + block_size)
+    problem = random_problem(rng, 50, 120, f, 25, penalties=True, low_confidence=True)
+    expected = subspace(problem, "reference", block_size, 2)
+    was = _cython._use_simd(simd)
+    try:
+        got = subspace(cast(problem, np.float32), "cython", block_size, 2)
+        again = subspace(cast(problem, np.float32), "cython", block_size, 2, n_threads=1)
+    finally:
+        _cython._use_simd(was)
+    assert_rows_close(got, expected, F32_RTOL)
+    assert np.array_equal(got, again)

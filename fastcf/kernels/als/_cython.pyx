@@ -226,6 +226,58 @@ cdef extern from * nogil:
     }
 
     /* out = alpha gram v, gram symmetric (f x f): a sum of its rows, without reductions. */
+    /* iALS++ block kernels on a gathered Y_u (rows ld apart), b % 16 == 0.
+       a (b x b, row-major upper triangle, 16-column tiles as fcf_rank_update_block_f) +=
+       sum_q w[q] y_q y_qᵀ over the block's columns: the weights applied on the fly, so that
+       no weighted copy of Y_u is written. */
+    FCF_AVX2 static void fcf_weighted_rank_update_f(int b, int k, const float* w, const float* g, int ldg,
+                                                    float* a) {
+        for (int j0 = 0; j0 < b; j0 += 16) {
+            for (int i0 = 0; i0 < j0 + 16; i0 += 4) {
+                fcf_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};
+                fcf_v8 c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+                const float* gq = g;
+                for (int q = 0; q < k; q++, gq += ldg) {
+                    fcf_v8 y0 = fcf_load(gq + j0), y1 = fcf_load(gq + j0 + 8);
+                    float wq = w[q];
+                    float s0 = wq * gq[i0], s1 = wq * gq[i0 + 1], s2 = wq * gq[i0 + 2], s3 = wq * gq[i0 + 3];
+                    c00 += s0 * y0; c01 += s0 * y1;
+                    c10 += s1 * y0; c11 += s1 * y1;
+                    c20 += s2 * y0; c21 += s2 * y1;
+                    c30 += s3 * y0; c31 += s3 * y1;
+                }
+                float* row = a + (long)i0 * b + j0;
+                fcf_store(row, fcf_load(row) + c00); fcf_store(row + 8, fcf_load(row + 8) + c01);
+                row += b;
+                fcf_store(row, fcf_load(row) + c10); fcf_store(row + 8, fcf_load(row + 8) + c11);
+                row += b;
+                fcf_store(row, fcf_load(row) + c20); fcf_store(row + 8, fcf_load(row + 8) + c21);
+                row += b;
+                fcf_store(row, fcf_load(row) + c30); fcf_store(row + 8, fcf_load(row + 8) + c31);
+            }
+        }
+    }
+
+    /* out (b,) += sum_q t[q] rows[q][0:b], rows ld apart; b % 8 == 0. */
+    FCF_AVX2 static void fcf_block_t_times_f(int b, int m, int ld, const float* rows, const float* t, float* out) {
+        for (int j = 0; j < b; j += 8) {
+            fcf_v8 acc = fcf_load(out + j);
+            const float* r = rows + j;
+            for (int q = 0; q < m; q++, r += ld) acc += t[q] * fcf_load(r);
+            fcf_store(out + j, acc);
+        }
+    }
+
+    /* out[q] += rows[q][0:b] . v for q < m, rows ld apart; b % 8 == 0. */
+    FCF_AVX2 static void fcf_block_times_f(int b, int m, int ld, const float* rows, const float* v, float* out) {
+        for (int q = 0; q < m; q++) {
+            const float* r = rows + (long)q * ld;
+            fcf_v8 acc = fcf_load(r) * fcf_load(v);
+            for (int j = 8; j < b; j += 8) acc += fcf_load(r + j) * fcf_load(v + j);
+            out[q] += fcf_hsum(acc);
+        }
+    }
+
     FCF_AVX2 static void fcf_symv_f(int f, float alpha, const float* gram, const float* v, float* out) {
         for (int j = 0; j < f; j++) out[j] = 0;
         for (int k = 0; k < f; k++) fcf_axpy_f(f, alpha * v[k], gram + (long)k * f, out);
@@ -278,6 +330,9 @@ cdef extern from * nogil:
     static void fcf_cholesky_solve_upper_f(int m, const float* u, int lda, float* b) {}
     static int fcf_add_entry_f(int f, const float* y, float c, float* b, float* g, float* gw) { return 0; }
     static void fcf_symv_f(int f, float alpha, const float* gram, const float* v, float* out) {}
+    static void fcf_weighted_rank_update_f(int b, int k, const float* w, const float* g, int ldg, float* a) {}
+    static void fcf_block_t_times_f(int b, int m, int ld, const float* rows, const float* t, float* out) {}
+    static void fcf_block_times_f(int b, int m, int ld, const float* rows, const float* v, float* out) {}
     static void fcf_block_product_f(int f, Py_ssize_t n, const float* g, const float* c,
                                     const float* v, int residual, float* out) {}
     #endif
@@ -290,6 +345,9 @@ cdef extern from * nogil:
     void fcf_cholesky_solve_upper_f(int m, const float* u, int lda, float* b)
     int fcf_add_entry_f(int f, const float* y, float c, float* b, float* g, float* gw)
     void fcf_symv_f(int f, float alpha, const float* gram, const float* v, float* out)
+    void fcf_weighted_rank_update_f(int b, int k, const float* w, const float* g, int ldg, float* a)
+    void fcf_block_t_times_f(int b, int m, int ld, const float* rows, const float* t, float* out)
+    void fcf_block_times_f(int b, int m, int ld, const float* rows, const float* v, float* out)
     void fcf_block_product_f(
         int f, Py_ssize_t n, const float* g, const float* c, const float* v, int residual, float* out)
 
@@ -329,6 +387,8 @@ CG_BLOCK_BYTES = 64 * 1024 * 1024
 ALIGN_BYTES = 64
 #: SIMD Cholesky pads f to a multiple of this many columns (the kernels' tile width).
 SIMD_TILE = 16
+cdef enum:
+    SIMD_TILE_C = 16
 
 
 # --- BLAS and LAPACK on row-major arrays ------------------------------------------------------
@@ -1104,6 +1164,165 @@ cdef uint8_t _row_subspace(
     return SOLVED
 
 
+cdef inline void _block_times(int b, int m, int ld, const floating* rows, const floating* v, floating beta,
+                              floating* out) noexcept nogil:
+    """out (m,) = rows (m, b), each row ``ld`` apart, @ v (b,) + beta * out."""
+    cdef char trans = b"T"
+    cdef floating one = 1
+    cdef int inc = 1
+    if floating is float:
+        sgemv(&trans, &b, &m, &one, <float*>rows, &ld, <float*>v, &inc, &beta, out, &inc)
+    else:
+        dgemv(&trans, &b, &m, &one, <double*>rows, &ld, <double*>v, &inc, &beta, out, &inc)
+
+
+cdef inline void _block_t_times(int b, int m, int ld, const floating* rows, const floating* t,
+                                floating* out) noexcept nogil:
+    """out (b,) += rowsᵀ (b, m) @ t (m,), rows (m, b) each ``ld`` apart."""
+    cdef char trans = b"N"
+    cdef floating one = 1
+    cdef int inc = 1
+    if floating is float:
+        sgemv(&trans, &b, &m, &one, <float*>rows, &ld, <float*>t, &inc, &one, out, &inc)
+    else:
+        dgemv(&trans, &b, &m, &one, <double*>rows, &ld, <double*>t, &inc, &one, out, &inc)
+
+
+cdef inline void _add_outer_ld(int b, int m, floating alpha, const floating* rows, int ld, floating* a) noexcept nogil:
+    """Lower triangle of a (b, b) += alpha * rowsᵀ rows, rows (m, b) each ``ld`` apart."""
+    cdef char uplo = b"U"  # column-major upper = row-major lower
+    cdef char trans = b"N"
+    cdef floating one = 1
+    if m == 0:
+        return
+    if floating is float:
+        ssyrk(&uplo, &trans, &b, &m, &alpha, <float*>rows, &ld, &one, a, &b)
+    else:
+        dsyrk(&uplo, &trans, &b, &m, &alpha, <double*>rows, &ld, &one, a, &b)
+
+
+cdef uint8_t _row_subspace_gathered(
+    const floating* gram,           # IN  (f, f) YᵀY + λI
+    floating penalty,               # λ_u − λ: the row's own regularisation
+    const floating* other,          # IN  (n_other, f) Y
+    const index_t* items,           # IN  (n_u,)
+    const floating* c_u,            # IN  (n_u,)
+    Py_ssize_t n_u,
+    int f,
+    int block_size,
+    int sweeps,
+    floating* a,                    # SCRATCH (b, b)
+    floating* g,                    # SCRATCH (b,)
+    floating* s,                    # SCRATCH (n_u,) the predictions x·y_i
+    floating* h,                    # SCRATCH (n_u,)
+    floating* c,                    # SCRATCH (n_u,) the confidences in the gathered order
+    floating* y_u,                  # SCRATCH (n_u, f): the row's rows of Y, gathered once
+    floating* z_u,                  # SCRATCH (n_u, f): the rank updates' rows, √|c − 1| y ((c − 1) y with simd)
+    floating* x,                    # IN/OUT (f,) warm start, then the result
+    bint simd,                      # float32 blocks of a multiple of SIMD_TILE run on the SIMD kernels
+) noexcept nogil:
+    """_row_subspace's steps on a row whose Y_u fits the scratch.
+
+    Y_u is gathered once, entries with c > 1 first, c = 1 next and c < 1 last, and beside it
+    Z_u = diag(√|c − 1|) Y_u for the first and last groups. Every block then reads its columns
+    in place, with BLAS on the (n_u, b) slices: two syrk on Z_u (one per sign) for
+    Σ (c − 1) y_B y_Bᵀ, and gemv for the right side and the predictions, instead of fetching n_u
+    scattered rows of Y three times per block and taking n_u square roots per block.
+    """
+    cdef Py_ssize_t q, pos = 0, neg = 0, one_at
+    cdef int sweep, k, b, j, m = <int>n_u, n_pos, n_neg
+    cdef floating cq
+    cdef bint simd_block
+    # Every block is a multiple of SIMD_TILE wide only if f and block_size are: then all of
+    # them run on the SIMD kernels, which take (c − 1) y; else all on BLAS, with √|c − 1| y.
+    simd = simd and f % SIMD_TILE_C == 0 and block_size % SIMD_TILE_C == 0
+    if floating is double:
+        simd = False
+    for q in range(n_u):
+        if c_u[q] > 1:
+            pos += 1
+        elif c_u[q] < 1:
+            neg += 1
+    n_pos, n_neg = <int>pos, <int>neg
+    one_at = pos
+    pos = 0
+    neg = n_u - n_neg
+    for q in range(n_u):
+        if q + PREFETCH_AHEAD < n_u:
+            _prefetch_row(other + <Py_ssize_t>items[q + PREFETCH_AHEAD] * f, f)
+        cq = c_u[q]
+        if cq > 1:
+            j = <int>pos
+            pos += 1
+        elif cq < 1:
+            j = <int>neg
+            neg += 1
+        else:
+            j = <int>one_at
+            one_at += 1
+        memcpy(y_u + <Py_ssize_t>j * f, other + <Py_ssize_t>items[q] * f, f * sizeof(floating))
+        c[j] = cq
+    if simd:
+        # The SIMD rank update weighs each row by c − 1 on the fly (z_u is not used).
+        for q in range(n_u):
+            h[q] = c[q] - 1
+    else:
+        for q in range(n_u):
+            if c[q] != 1:
+                cq = sqrt(c[q] - 1) if c[q] > 1 else sqrt(1 - c[q])
+                for j in range(f):
+                    z_u[q * f + j] = cq * y_u[q * f + j]
+    _rows_times(f, m, y_u, x, s)
+    for sweep in range(sweeps):
+        k = 0
+        while k < f:
+            b = min(block_size, f - k)
+            simd_block = simd
+            for j in range(b):
+                memcpy(a + <Py_ssize_t>j * b, gram + <Py_ssize_t>(k + j) * f + k, b * sizeof(floating))
+                a[<Py_ssize_t>j * b + j] += penalty
+            # (G x)_B from the symmetric G's rows B
+            if floating is float:
+                if simd_block:
+                    memset(g, 0, b * sizeof(float))
+                    fcf_block_times_f(f, b, f, gram + <Py_ssize_t>k * f, x, g)
+                else:
+                    _rows_times(f, b, gram + <Py_ssize_t>k * f, x, g)
+            else:
+                _rows_times(f, b, gram + <Py_ssize_t>k * f, x, g)
+            for j in range(b):
+                g[j] = -g[j] - penalty * x[k + j]
+            if floating is float:
+                if simd_block:
+                    # Row-major upper triangle += Σ (c − 1) y_B y_Bᵀ (weights in h), then the right
+                    # side with t = c − (c − 1) s in z_u's first row, then the SIMD Cholesky solve.
+                    fcf_weighted_rank_update_f(b, m, h, y_u + k, f, a)
+                    for q in range(n_u):
+                        z_u[q] = c[q] - h[q] * s[q]
+                    fcf_block_t_times_f(b, m, f, y_u + k, z_u, g)
+                    if fcf_cholesky_upper_f(b, a, b) != 0:
+                        return NOT_POSITIVE_DEFINITE
+                    fcf_cholesky_solve_upper_f(b, a, b, g)
+                    for j in range(b):
+                        x[k + j] += g[j]
+                    fcf_block_times_f(b, m, f, y_u + k, g, s)
+                    k += b
+                    continue
+            for q in range(n_u):
+                h[q] = c[q] - (c[q] - 1) * s[q]
+            _block_t_times(b, m, f, y_u + k, h, g)
+            if not simd_block:
+                _add_outer_ld(b, n_pos, 1, z_u + k, f, a)
+                _add_outer_ld(b, n_neg, -1, z_u + (n_u - n_neg) * f + k, f, a)
+                if _cholesky_solve(b, a, g) != 0:
+                    return NOT_POSITIVE_DEFINITE
+            for j in range(b):
+                x[k + j] += g[j]
+            _block_times(b, m, f, y_u + k, g, 1, s)
+            k += b
+    return SOLVED
+
+
 def _subspace_half_step(
     const index_t[::1] indptr,          # IN  (n_rows + 1,)
     const index_t[::1] indices,         # IN  (nnz,)
@@ -1115,15 +1334,18 @@ def _subspace_half_step(
     int block_size,
     int sweeps,
     Py_ssize_t chunk,
+    Py_ssize_t gather_rows,             # rows with at most this many entries gather their Y_u
     floating[:, ::1] scratch,           # SCRATCH (n_threads, slab), laid out by _subspace_layout
-    const Py_ssize_t[::1] at,           # IN  offsets of x, g, s, a, block in a slab
+    const Py_ssize_t[::1] at,           # IN  offsets of x, g, s, a, block, h, c, y_u, z_u in a slab
     uint8_t[::1] status,                # OUT (n_rows,)
+    bint simd,
     int n_threads,
 ):
     cdef Py_ssize_t n_rows = factors.shape[0], u, start, n_u
     cdef int f = <int>factors.shape[1]
     cdef bint per_row = row_regularization.shape[0] > 0
     cdef Py_ssize_t at_x = at[0], at_g = at[1], at_s = at[2], at_a = at[3], at_block = at[4]
+    cdef Py_ssize_t at_h = at[5], at_c = at[6], at_y = at[7], at_z = at[8]
     cdef const floating* other_base = &other[0, 0] if other.shape[0] else NULL
     cdef const index_t* index_base = &indices[0] if indices.shape[0] else NULL
     cdef const floating* c_base = &confidence[0] if confidence.shape[0] else NULL
@@ -1141,10 +1363,17 @@ def _subspace_half_step(
         slab = &scratch[threadid(), 0]
         penalty = row_regularization[u] if per_row else 0
         memcpy(slab + at_x, &factors[u, 0], f * sizeof(floating))
-        code = _row_subspace(
-            &gram[0, 0], penalty, other_base, index_base + start, c_base + start, n_u, f, block_size, sweeps,
-            chunk, slab + at_a, slab + at_g, slab + at_block, slab + at_s, slab + at_x,
-        )
+        if n_u <= gather_rows:
+            code = _row_subspace_gathered(
+                &gram[0, 0], penalty, other_base, index_base + start, c_base + start, n_u, f, block_size, sweeps,
+                slab + at_a, slab + at_g, slab + at_s, slab + at_h, slab + at_c, slab + at_y, slab + at_z, slab + at_x,
+                simd,
+            )
+        else:
+            code = _row_subspace(
+                &gram[0, 0], penalty, other_base, index_base + start, c_base + start, n_u, f, block_size, sweeps,
+                chunk, slab + at_a, slab + at_g, slab + at_block, slab + at_s, slab + at_x,
+            )
         if code == SOLVED and not _all_finite(f, slab + at_x):
             code = NOT_FINITE
         if code == SOLVED:
@@ -1153,13 +1382,17 @@ def _subspace_half_step(
 
 
 def _subspace_layout(int f, int b, dtype, Py_ssize_t longest):
-    """(chunk, offsets of x, g, s, a, block in one thread's slab, slab size), each on a cache line."""
-    line = ALIGN_BYTES // np.dtype(dtype).itemsize
-    chunk = max(16, min(CHUNK_BYTES // (b * np.dtype(dtype).itemsize), longest))
-    sizes = [f, b, longest, b * b, chunk * b]
+    """(chunk, gather_rows, offsets of x, g, s, a, block, h, c, y_u, z_u in one thread's slab, slab
+    size), each on a cache line. Rows of up to gather_rows entries gather their Y_u and Z_u (at
+    most CG_BLOCK_BYTES together, as CG's block); longer ones read Y in place."""
+    itemsize = np.dtype(dtype).itemsize
+    line = ALIGN_BYTES // itemsize
+    chunk = max(16, min(CHUNK_BYTES // (b * itemsize), longest))
+    gather_rows = min(longest, CG_BLOCK_BYTES // (2 * f * itemsize))
+    sizes = [f, b, longest, b * b, chunk * b, longest, longest, gather_rows * f, gather_rows * f]
     ends = np.cumsum([_round_up(size, line) for size in sizes])
     offsets = np.concatenate([[0], ends[:len(sizes) - 1]]).astype(np.intp)
-    return chunk, offsets, int(ends[len(sizes) - 1])
+    return chunk, gather_rows, offsets, int(ends[len(sizes) - 1])
 
 
 def als_subspace_half_step(indptr, indices, confidence, other_factors, factors, regularization, row_regularization,
@@ -1169,14 +1402,14 @@ def als_subspace_half_step(indptr, indices, confidence, other_factors, factors, 
     n_rows, f = factors.shape
     b = min(block_size, f)
     longest = int(np.diff(indptr).max()) if n_rows else 0
-    chunk, offsets, slab = _subspace_layout(f, b, dtype, longest)
+    chunk, gather_rows, offsets, slab = _subspace_layout(f, b, dtype, longest)
     # Y is fixed during this half-step, so YᵀY (+ λI) is computed once, as in the reference.
     full = other_factors.T @ other_factors if gram is None else gram
     full = np.ascontiguousarray(full + dtype.type(regularization) * np.eye(f, dtype=dtype), dtype=dtype)
     status = np.zeros(n_rows, dtype=np.uint8)
     _subspace_half_step(
         indptr, indices, confidence, other_factors, factors, full, row_regularization, b, sweeps, chunk,
-        _aligned_zeros(n_threads, slab, dtype), offsets, status, n_threads,
+        gather_rows, _aligned_zeros(n_threads, slab, dtype), offsets, status, _simd and dtype == np.float32, n_threads,
     )
     raise_failed_rows("als_subspace_half_step", status, regularization, 0)
     return factors
