@@ -33,15 +33,22 @@ from fastcf.models import ImplicitALS
 #: implicit's grid: 3 x 4 x 4 = 48 points (alpha scales the stored values into confidences).
 IMPLICIT_GRID = {
     "factors": [32, 64, 128],
-    "regularization": [0.01, 0.1, 1.0, 10.0],
-    "alpha": [1.0, 3.0, 10.0, 30.0],
+    "regularization": [3.0, 10.0, 30.0, 100.0],
+    "alpha": [0.3, 1.0, 3.0, 10.0],
 }
-#: fastcf's grid, also 48 points: Rendle et al. (2021)'s formulation (unobserved weight alpha0,
-#: frequency-scaled regularisation with exponent nu) on the linear confidence 1 + alpha r.
+#: fastcf's grid, also 48 points: the same factors and regularization, and four formulations
+#: (``FORMULATIONS``) in place of implicit's four alphas.
 FASTCF_GRID = {
     "factors": [32, 64, 128],
-    "regularization": [0.01, 0.1, 1.0, 10.0],
-    "alpha": [1.0, 3.0, 10.0, 30.0],
+    "regularization": [3.0, 10.0, 30.0, 100.0],
+    "formulation": ["raw", "linear 1", "linear 0.3", "log 3"],
+}
+#: A formulation's name -> ImplicitALS parameters: "raw" is implicit's own convention (c = r).
+FORMULATIONS = {
+    "raw": dict(confidence="raw"),
+    "linear 1": dict(confidence="linear", alpha=1.0),
+    "linear 0.3": dict(confidence="linear", alpha=0.3),
+    "log 3": dict(confidence="log", alpha=3.0),
 }
 
 
@@ -62,6 +69,8 @@ def random_split(data, fraction: float, seed: int):
 
 
 def fit_fastcf(train, params, iterations, threads, seed):
+    params = dict(params)
+    params.update(FORMULATIONS.get(params.pop("formulation", None), {}))
     model = ImplicitALS(iterations=iterations, random_state=seed, n_threads=threads, **params)
     return model.fit(train)
 
