@@ -429,18 +429,21 @@ def test_factors_sharing_memory_with_other_factors_are_refused():
                                block_size=1)
 
 
+@pytest.mark.parametrize("path", ["cython", "cython-chunks"])
 @pytest.mark.parametrize("simd", [True, False])
-@pytest.mark.parametrize("block_size, f", [(16, 32), (16, 48), (32, 32), (16, 40)])
-def test_float32_simd_blocks_match_the_reference(simd, block_size, f):
+@pytest.mark.parametrize("block_size, f", [(16, 32), (16, 48), (32, 32), (16, 40), (32, 64)])
+def test_float32_simd_blocks_match_the_reference(simd, block_size, f, path):
     # Blocks that are multiples of 16 wide in float32 run on the SIMD rank update and Cholesky
-    # (when f is a multiple of 16 too); the others, and simd off, on BLAS. Both match the reference.
+    # (when f is a multiple of 16 too); the others, and simd off, on BLAS. Both match the reference,
+    # on rows that gather their Y_u and on rows too long for it, which stream Y in chunks.
     rng = np.random.default_rng(f + block_size)
     problem = random_problem(rng, 50, 120, f, 25, penalties=True, low_confidence=True)
     expected = subspace(problem, "reference", block_size, 2)
     was = _cython._use_simd(simd)
     try:
-        got = subspace(cast(problem, np.float32), "cython", block_size, 2)
-        again = subspace(cast(problem, np.float32), "cython", block_size, 2, n_threads=1)
+        with variant(path) as backend:
+            got = subspace(cast(problem, np.float32), backend, block_size, 2)
+            again = subspace(cast(problem, np.float32), backend, block_size, 2, n_threads=1)
     finally:
         _cython._use_simd(was)
     assert_rows_close(got, expected, F32_RTOL)

@@ -84,6 +84,7 @@ cdef extern from * nogil:
     #endif
 
     #if FCF_ALS_SIMD
+    #include <immintrin.h>
     typedef float fcf_v8 __attribute__((vector_size(32)));
     #define FCF_AVX2 __attribute__((target("avx2,fma")))
     /* Rows of the rank-k update per pass over the tiles: a 16-column slab of 64 rows stays
@@ -116,6 +117,11 @@ cdef extern from * nogil:
         float s = fcf_hsum(acc0 + acc1);
         for (; j < n; j++) s += a[j] * b[j];
         return s;
+    }
+
+    /* dst = src, n % 8 == 0: a panel row inline, where a call to memcpy costs more than the copy. */
+    FCF_AVX2 static inline void fcf_copy_f(int n, const float* src, float* dst) {
+        for (int j = 0; j < n; j += 8) fcf_store(dst + j, fcf_load(src + j));
     }
 
     /* y += alpha x */
@@ -164,6 +170,56 @@ cdef extern from * nogil:
         }
     }
 
+    /* Lanes j0 + l >= start of a vector starting at j0, as a blend mask (all bits set). */
+    FCF_AVX2 static inline __m256 fcf_from_mask(int j0, int start) {
+        return _mm256_castsi256_ps(_mm256_cmpgt_epi32(
+            _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(j0)),
+            _mm256_set1_epi32(start - 1)));
+    }
+
+    /* The short rows of a small triangle, as whole vectors with no scalar tails: j from
+       start to m, m % 8 == 0, the first vector blended so that lanes before start keep their
+       value (masked stores are slow on some CPUs; the lanes read before start lie in the
+       same row). */
+
+    /* y[j] += alpha x[j] for start <= j < m. */
+    FCF_AVX2 static inline void fcf_axpy_from_f(int start, int m, float alpha, const float* x, float* y) {
+        int j = start & ~7;
+        __m256 va = _mm256_set1_ps(alpha);
+        if (j < start) {
+            __m256 yj = _mm256_loadu_ps(y + j);
+            _mm256_storeu_ps(y + j, _mm256_blendv_ps(yj, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + j), yj),
+                                                     fcf_from_mask(j, start)));
+            j += 8;
+        }
+        for (; j < m; j += 8) _mm256_storeu_ps(y + j, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + j), _mm256_loadu_ps(y + j)));
+    }
+
+    /* y[j] *= alpha for start <= j < m. */
+    FCF_AVX2 static inline void fcf_scale_from_f(int start, int m, float alpha, float* y) {
+        int j = start & ~7;
+        __m256 va = _mm256_set1_ps(alpha);
+        if (j < start) {
+            __m256 yj = _mm256_loadu_ps(y + j);
+            _mm256_storeu_ps(y + j, _mm256_blendv_ps(yj, _mm256_mul_ps(va, yj), fcf_from_mask(j, start)));
+            j += 8;
+        }
+        for (; j < m; j += 8) _mm256_storeu_ps(y + j, _mm256_mul_ps(va, _mm256_loadu_ps(y + j)));
+    }
+
+    /* Σ a[j] b[j] over start <= j < m. */
+    FCF_AVX2 static inline float fcf_dot_from_f(int start, int m, const float* a, const float* b) {
+        int j = start & ~7;
+        __m256 acc = _mm256_setzero_ps();
+        if (j < start) {
+            acc = _mm256_blendv_ps(acc, _mm256_mul_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j)),
+                                   fcf_from_mask(j, start));
+            j += 8;
+        }
+        for (; j < m; j += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + j), _mm256_loadu_ps(b + j), acc);
+        return fcf_hsum((fcf_v8)acc);
+    }
+
     /* A = UᵀU in place in a's upper triangle (m x m, m % 16 == 0), right-looking in panels
        of 16 rows: a panel is factorised row by row, then the trailing matrix takes one
        rank-16 update. Returns 0, or j + 1 if pivot j is not positive (as LAPACK's info). */
@@ -175,10 +231,10 @@ cdef extern from * nogil:
                 float d = rk[k];
                 if (!(d > 0)) return k + 1;
                 d = sqrtf(d);
-                rk[k] = d;
                 float inv = 1.0f / d;
-                for (int j = k + 1; j < m; j++) rk[j] *= inv;
-                for (int i = k + 1; i < k1; i++) fcf_axpy_f(m - i, -rk[i], rk + i, a + (long)i * lda + i);
+                fcf_scale_from_f(k + 1, m, inv, rk);
+                rk[k] = d;
+                for (int i = k + 1; i < k1; i++) fcf_axpy_from_f(i, m, -rk[i], rk, a + (long)i * lda);
             }
             if (k1 < m) {
                 const float* panel = a + (long)k0 * lda + k1;
@@ -188,17 +244,17 @@ cdef extern from * nogil:
         return 0;
     }
 
-    /* b <- A⁻¹ b from A = UᵀU (fcf_cholesky_upper_f): Uᵀ z = b, then U x = z. */
+    /* b <- A⁻¹ b from A = UᵀU (fcf_cholesky_upper_f): Uᵀ z = b, then U x = z. m % 8 == 0. */
     FCF_AVX2 static void fcf_cholesky_solve_upper_f(int m, const float* u, int lda, float* b) {
         for (int k = 0; k < m; k++) {
             const float* rk = u + (long)k * lda;
             float z = b[k] / rk[k];
             b[k] = z;
-            fcf_axpy_f(m - k - 1, -z, rk + k + 1, b + k + 1);
+            fcf_axpy_from_f(k + 1, m, -z, rk, b);
         }
         for (int i = m - 1; i >= 0; i--) {
             const float* ri = u + (long)i * lda;
-            b[i] = (b[i] - fcf_dot_f(m - i - 1, ri + i + 1, b + i + 1)) / ri[i];
+            b[i] = (b[i] - fcf_dot_from_f(i + 1, m, ri, b)) / ri[i];
         }
     }
 
@@ -225,59 +281,114 @@ cdef extern from * nogil:
         return 1;
     }
 
-    /* out = alpha gram v, gram symmetric (f x f): a sum of its rows, without reductions. */
-    /* iALS++ block kernels on a gathered Y_u (rows ld apart), b % 16 == 0.
+    /* iALS++ block kernels on a gathered Y_u. A block's columns of Y_u are a panel of
+       rows ld apart (ld = b: the panels of _row_subspace_gathered), b % 16 == 0.
        a (b x b, row-major upper triangle, 16-column tiles as fcf_rank_update_block_f) +=
        sum_q w[q] y_q y_qᵀ over the block's columns: the weights applied on the fly, so that
-       no weighted copy of Y_u is written. */
+       no weighted copy of Y_u is written; rows in runs of FCF_RANK_BLOCK, whose panel stays
+       in L1 while every tile passes over it. */
     FCF_AVX2 static void fcf_weighted_rank_update_f(int b, int k, const float* w, const float* g, int ldg,
                                                     float* a) {
-        for (int j0 = 0; j0 < b; j0 += 16) {
-            for (int i0 = 0; i0 < j0 + 16; i0 += 4) {
-                fcf_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};
-                fcf_v8 c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
-                const float* gq = g;
-                for (int q = 0; q < k; q++, gq += ldg) {
-                    fcf_v8 y0 = fcf_load(gq + j0), y1 = fcf_load(gq + j0 + 8);
-                    float wq = w[q];
-                    float s0 = wq * gq[i0], s1 = wq * gq[i0 + 1], s2 = wq * gq[i0 + 2], s3 = wq * gq[i0 + 3];
-                    c00 += s0 * y0; c01 += s0 * y1;
-                    c10 += s1 * y0; c11 += s1 * y1;
-                    c20 += s2 * y0; c21 += s2 * y1;
-                    c30 += s3 * y0; c31 += s3 * y1;
+        for (int q0 = 0; q0 < k; q0 += FCF_RANK_BLOCK) {
+            int kb = k - q0 < FCF_RANK_BLOCK ? k - q0 : FCF_RANK_BLOCK;
+            const float* g0 = g + (long)q0 * ldg;
+            const float* w0 = w + q0;
+            for (int j0 = 0; j0 < b; j0 += 16) {
+                for (int i0 = 0; i0 < j0 + 16; i0 += 4) {
+                    fcf_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};
+                    fcf_v8 c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+                    const float* gq = g0;
+                    for (int q = 0; q < kb; q++, gq += ldg) {
+                        float wq = w0[q];
+                        fcf_v8 y0 = wq * fcf_load(gq + j0), y1 = wq * fcf_load(gq + j0 + 8);
+                        float s0 = gq[i0], s1 = gq[i0 + 1], s2 = gq[i0 + 2], s3 = gq[i0 + 3];
+                        c00 += s0 * y0; c01 += s0 * y1;
+                        c10 += s1 * y0; c11 += s1 * y1;
+                        c20 += s2 * y0; c21 += s2 * y1;
+                        c30 += s3 * y0; c31 += s3 * y1;
+                    }
+                    float* row = a + (long)i0 * b + j0;
+                    fcf_store(row, fcf_load(row) + c00); fcf_store(row + 8, fcf_load(row + 8) + c01);
+                    row += b;
+                    fcf_store(row, fcf_load(row) + c10); fcf_store(row + 8, fcf_load(row + 8) + c11);
+                    row += b;
+                    fcf_store(row, fcf_load(row) + c20); fcf_store(row + 8, fcf_load(row + 8) + c21);
+                    row += b;
+                    fcf_store(row, fcf_load(row) + c30); fcf_store(row + 8, fcf_load(row + 8) + c31);
                 }
-                float* row = a + (long)i0 * b + j0;
-                fcf_store(row, fcf_load(row) + c00); fcf_store(row + 8, fcf_load(row + 8) + c01);
-                row += b;
-                fcf_store(row, fcf_load(row) + c10); fcf_store(row + 8, fcf_load(row + 8) + c11);
-                row += b;
-                fcf_store(row, fcf_load(row) + c20); fcf_store(row + 8, fcf_load(row + 8) + c21);
-                row += b;
-                fcf_store(row, fcf_load(row) + c30); fcf_store(row + 8, fcf_load(row + 8) + c31);
             }
         }
     }
 
-    /* out (b,) += sum_q t[q] rows[q][0:b], rows ld apart; b % 8 == 0. */
-    FCF_AVX2 static void fcf_block_t_times_f(int b, int m, int ld, const float* rows, const float* t, float* out) {
-        for (int j = 0; j < b; j += 8) {
-            fcf_v8 acc = fcf_load(out + j);
+    /* out (b,) += sum_q (c[q] - w[q] s[q]) rows[q][0:b], rows ld apart; b % 8 == 0: one pass
+       over the rows for every 32 columns. */
+    FCF_AVX2 static void fcf_block_residual_f(int b, int m, int ld, const float* rows, const float* c,
+                                              const float* w, const float* s, float* out) {
+        int j = 0;
+        for (; j + 32 <= b; j += 32) {
+            fcf_v8 a0 = fcf_load(out + j), a1 = fcf_load(out + j + 8);
+            fcf_v8 a2 = fcf_load(out + j + 16), a3 = fcf_load(out + j + 24);
             const float* r = rows + j;
-            for (int q = 0; q < m; q++, r += ld) acc += t[q] * fcf_load(r);
-            fcf_store(out + j, acc);
+            for (int q = 0; q < m; q++, r += ld) {
+                float t = c[q] - w[q] * s[q];
+                a0 += t * fcf_load(r); a1 += t * fcf_load(r + 8);
+                a2 += t * fcf_load(r + 16); a3 += t * fcf_load(r + 24);
+            }
+            fcf_store(out + j, a0); fcf_store(out + j + 8, a1);
+            fcf_store(out + j + 16, a2); fcf_store(out + j + 24, a3);
+        }
+        for (; j < b; j += 8) {
+            fcf_v8 a0 = fcf_load(out + j);
+            const float* r = rows + j;
+            for (int q = 0; q < m; q++, r += ld) a0 += (c[q] - w[q] * s[q]) * fcf_load(r);
+            fcf_store(out + j, a0);
         }
     }
 
-    /* out[q] += rows[q][0:b] . v for q < m, rows ld apart; b % 8 == 0. */
+    /* The sum of v's lanes in the order of fcf_hsum8's: (0 + 1) + (2 + 3), (4 + 5) + (6 + 7). */
+    FCF_AVX2 static inline float fcf_hsum_pairs(fcf_v8 v) {
+        return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    }
+
+    /* The lane sums of eight vectors as one vector (lane i: the sum of a_i), each in the
+       order of fcf_hsum_pairs. */
+    FCF_AVX2 static inline __m256 fcf_hsum8(fcf_v8 a0, fcf_v8 a1, fcf_v8 a2, fcf_v8 a3,
+                                            fcf_v8 a4, fcf_v8 a5, fcf_v8 a6, fcf_v8 a7) {
+        __m256 s01 = _mm256_hadd_ps((__m256)a0, (__m256)a1), s23 = _mm256_hadd_ps((__m256)a2, (__m256)a3);
+        __m256 s45 = _mm256_hadd_ps((__m256)a4, (__m256)a5), s67 = _mm256_hadd_ps((__m256)a6, (__m256)a7);
+        __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
+        return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20), _mm256_permute2f128_ps(s0123, s4567, 0x31));
+    }
+
+    /* out[q] += rows[q][0:b] . v for q < m, rows ld apart; b % 8 == 0. Eight rows at a time,
+       their eight sums reduced together. */
     FCF_AVX2 static void fcf_block_times_f(int b, int m, int ld, const float* rows, const float* v, float* out) {
-        for (int q = 0; q < m; q++) {
+        int q = 0;
+        for (; q + 8 <= m; q += 8) {
+            const float* r = rows + (long)q * ld;
+            fcf_v8 v0 = fcf_load(v);
+            fcf_v8 a0 = fcf_load(r) * v0, a1 = fcf_load(r + ld) * v0;
+            fcf_v8 a2 = fcf_load(r + 2L * ld) * v0, a3 = fcf_load(r + 3L * ld) * v0;
+            fcf_v8 a4 = fcf_load(r + 4L * ld) * v0, a5 = fcf_load(r + 5L * ld) * v0;
+            fcf_v8 a6 = fcf_load(r + 6L * ld) * v0, a7 = fcf_load(r + 7L * ld) * v0;
+            for (int j = 8; j < b; j += 8) {
+                fcf_v8 vj = fcf_load(v + j);
+                a0 += fcf_load(r + j) * vj; a1 += fcf_load(r + ld + j) * vj;
+                a2 += fcf_load(r + 2L * ld + j) * vj; a3 += fcf_load(r + 3L * ld + j) * vj;
+                a4 += fcf_load(r + 4L * ld + j) * vj; a5 += fcf_load(r + 5L * ld + j) * vj;
+                a6 += fcf_load(r + 6L * ld + j) * vj; a7 += fcf_load(r + 7L * ld + j) * vj;
+            }
+            _mm256_storeu_ps(out + q, _mm256_add_ps(_mm256_loadu_ps(out + q), fcf_hsum8(a0, a1, a2, a3, a4, a5, a6, a7)));
+        }
+        for (; q < m; q++) {
             const float* r = rows + (long)q * ld;
             fcf_v8 acc = fcf_load(r) * fcf_load(v);
             for (int j = 8; j < b; j += 8) acc += fcf_load(r + j) * fcf_load(v + j);
-            out[q] += fcf_hsum(acc);
+            out[q] += fcf_hsum_pairs(acc);
         }
     }
 
+    /* out = alpha gram v, gram symmetric (f x f): a sum of its rows, without reductions. */
     FCF_AVX2 static void fcf_symv_f(int f, float alpha, const float* gram, const float* v, float* out) {
         for (int j = 0; j < f; j++) out[j] = 0;
         for (int k = 0; k < f; k++) fcf_axpy_f(f, alpha * v[k], gram + (long)k * f, out);
@@ -324,6 +435,8 @@ cdef extern from * nogil:
     #else  /* no SIMD kernels in this build: never called */
     static int fcf_als_simd_available(void) { return 0; }
     static void fcf_axpy_f(int n, float alpha, const float* x, float* y) {}
+    static float fcf_dot_f(int n, const float* a, const float* b) { return 0; }
+    static void fcf_copy_f(int n, const float* src, float* dst) {}
     static void fcf_rank_update_f(int m, int k, float alpha, const float* gw, const float* g,
                                   int ldg, float* a, int lda) {}
     static int fcf_cholesky_upper_f(int m, float* a, int lda) { return -1; }
@@ -331,7 +444,8 @@ cdef extern from * nogil:
     static int fcf_add_entry_f(int f, const float* y, float c, float* b, float* g, float* gw) { return 0; }
     static void fcf_symv_f(int f, float alpha, const float* gram, const float* v, float* out) {}
     static void fcf_weighted_rank_update_f(int b, int k, const float* w, const float* g, int ldg, float* a) {}
-    static void fcf_block_t_times_f(int b, int m, int ld, const float* rows, const float* t, float* out) {}
+    static void fcf_block_residual_f(int b, int m, int ld, const float* rows, const float* c,
+                                     const float* w, const float* s, float* out) {}
     static void fcf_block_times_f(int b, int m, int ld, const float* rows, const float* v, float* out) {}
     static void fcf_block_product_f(int f, Py_ssize_t n, const float* g, const float* c,
                                     const float* v, int residual, float* out) {}
@@ -340,13 +454,16 @@ cdef extern from * nogil:
     void fcf_prefetch(const void* p)
     int fcf_als_simd_available()
     void fcf_axpy_f(int n, float alpha, const float* x, float* y)
+    float fcf_dot_f(int n, const float* a, const float* b)
+    void fcf_copy_f(int n, const float* src, float* dst)
     void fcf_rank_update_f(int m, int k, float alpha, const float* gw, const float* g, int ldg, float* a, int lda)
     int fcf_cholesky_upper_f(int m, float* a, int lda)
     void fcf_cholesky_solve_upper_f(int m, const float* u, int lda, float* b)
     int fcf_add_entry_f(int f, const float* y, float c, float* b, float* g, float* gw)
     void fcf_symv_f(int f, float alpha, const float* gram, const float* v, float* out)
     void fcf_weighted_rank_update_f(int b, int k, const float* w, const float* g, int ldg, float* a)
-    void fcf_block_t_times_f(int b, int m, int ld, const float* rows, const float* t, float* out)
+    void fcf_block_residual_f(int b, int m, int ld, const float* rows, const float* c, const float* w,
+                              const float* s, float* out)
     void fcf_block_times_f(int b, int m, int ld, const float* rows, const float* v, float* out)
     void fcf_block_product_f(
         int f, Py_ssize_t n, const float* g, const float* c, const float* v, int residual, float* out)
@@ -1223,15 +1340,19 @@ cdef uint8_t _row_subspace_gathered(
 ) noexcept nogil:
     """_row_subspace's steps on a row whose Y_u fits the scratch.
 
-    Y_u is gathered once, entries with c > 1 first, c = 1 next and c < 1 last, and beside it
-    Z_u = diag(√|c − 1|) Y_u for the first and last groups. Every block then reads its columns
-    in place, with BLAS on the (n_u, b) slices: two syrk on Z_u (one per sign) for
-    Σ (c − 1) y_B y_Bᵀ, and gemv for the right side and the predictions, instead of fetching n_u
-    scattered rows of Y three times per block and taking n_u square roots per block.
+    Y_u is gathered once, entries with c > 1 first, c = 1 next and c < 1 last. On BLAS, Y_u is
+    row-major and beside it Z_u = diag(√|c − 1|) Y_u for the first and last groups; every block
+    reads its columns in place, with two syrk on Z_u (one per sign) for Σ (c − 1) y_B y_Bᵀ and
+    gemv for the right side and the predictions, instead of fetching n_u scattered rows of Y
+    three times per block and taking n_u square roots per block. On the SIMD kernels Y_u is
+    gathered block by block: block B's columns are a contiguous (n_u, b) panel, which the
+    block's three passes read in order (a 1 KiB row stride, at f = 256, would map a block's
+    slice onto a few cache sets and out of L1).
     """
     cdef Py_ssize_t q, pos = 0, neg = 0, one_at
     cdef int sweep, k, b, j, m = <int>n_u, n_pos, n_neg
     cdef floating cq
+    cdef floating* panel
     cdef bint simd_block
     # Every block is a multiple of SIMD_TILE wide only if f and block_size are: then all of
     # them run on the SIMD kernels, which take (c − 1) y; else all on BLAS, with √|c − 1| y.
@@ -1260,19 +1381,34 @@ cdef uint8_t _row_subspace_gathered(
         else:
             j = <int>one_at
             one_at += 1
-        memcpy(y_u + <Py_ssize_t>j * f, other + <Py_ssize_t>items[q] * f, f * sizeof(floating))
+        if simd:
+            k = 0
+            while k < f:  # into the panels: block k's row j at k n_u + j b
+                b = min(block_size, f - k)
+                if floating is float:
+                    fcf_copy_f(b, other + <Py_ssize_t>items[q] * f + k, y_u + <Py_ssize_t>k * n_u + <Py_ssize_t>j * b)
+                k += b
+        else:
+            memcpy(y_u + <Py_ssize_t>j * f, other + <Py_ssize_t>items[q] * f, f * sizeof(floating))
         c[j] = cq
     if simd:
         # The SIMD rank update weighs each row by c − 1 on the fly (z_u is not used).
         for q in range(n_u):
             h[q] = c[q] - 1
+        memset(s, 0, n_u * sizeof(floating))
+        k = 0
+        while k < f:
+            b = min(block_size, f - k)
+            if floating is float:
+                fcf_block_times_f(b, m, b, y_u + <Py_ssize_t>k * n_u, x + k, s)
+            k += b
     else:
         for q in range(n_u):
             if c[q] != 1:
                 cq = sqrt(c[q] - 1) if c[q] > 1 else sqrt(1 - c[q])
                 for j in range(f):
                     z_u[q * f + j] = cq * y_u[q * f + j]
-    _rows_times(f, m, y_u, x, s)
+        _rows_times(f, m, y_u, x, s)
     for sweep in range(sweeps):
         k = 0
         while k < f:
@@ -1294,18 +1430,17 @@ cdef uint8_t _row_subspace_gathered(
                 g[j] = -g[j] - penalty * x[k + j]
             if floating is float:
                 if simd_block:
-                    # Row-major upper triangle += Σ (c − 1) y_B y_Bᵀ (weights in h), then the right
-                    # side with t = c − (c − 1) s in z_u's first row, then the SIMD Cholesky solve.
-                    fcf_weighted_rank_update_f(b, m, h, y_u + k, f, a)
-                    for q in range(n_u):
-                        z_u[q] = c[q] - h[q] * s[q]
-                    fcf_block_t_times_f(b, m, f, y_u + k, z_u, g)
+                    # Row-major upper triangle += Σ (c − 1) y_B y_Bᵀ (weights in h), the right side
+                    # Σ (c − (c − 1) s) y_B, the SIMD Cholesky solve, then s += Y_uB δ.
+                    panel = y_u + <Py_ssize_t>k * n_u
+                    fcf_weighted_rank_update_f(b, m, h, panel, b, a)
+                    fcf_block_residual_f(b, m, b, panel, c, h, s, g)
                     if fcf_cholesky_upper_f(b, a, b) != 0:
                         return NOT_POSITIVE_DEFINITE
                     fcf_cholesky_solve_upper_f(b, a, b, g)
                     for j in range(b):
                         x[k + j] += g[j]
-                    fcf_block_times_f(b, m, f, y_u + k, g, s)
+                    fcf_block_times_f(b, m, b, panel, g, s)
                     k += b
                     continue
             for q in range(n_u):
@@ -1320,6 +1455,81 @@ cdef uint8_t _row_subspace_gathered(
                 x[k + j] += g[j]
             _block_times(b, m, f, y_u + k, g, 1, s)
             k += b
+    return SOLVED
+
+
+cdef uint8_t _row_subspace_streamed(
+    const float* gram,              # IN  (f, f) YᵀY + λI
+    float penalty,                  # λ_u − λ: the row's own regularisation
+    const float* other,             # IN  (n_other, f) Y
+    const index_t* items,           # IN  (n_u,)
+    const float* c,                 # IN  (n_u,)
+    Py_ssize_t n_u,
+    int f,
+    int block_size,
+    int sweeps,
+    Py_ssize_t chunk,
+    float* a,                       # SCRATCH (b, b)
+    float* g,                       # SCRATCH (b,)
+    float* panel,                   # SCRATCH (chunk, b)
+    float* s,                       # SCRATCH (n_u,) the predictions x·y_i
+    float* w,                       # SCRATCH (n_u,) c − 1
+    float* step,                    # SCRATCH (b,) the last block's δ
+    float* x,                       # IN/OUT (f,) warm start, then the result
+) noexcept nogil:
+    """_row_subspace_gathered's SIMD steps on a row too long to gather its Y_u.
+
+    Each block streams the row's rows of Y once, ``chunk`` at a time: it gathers their slice
+    of the block into a panel for the rank update and the right side, and on the same pass
+    (the same rows, the adjacent columns) adds the last block's step to the predictions,
+    s += Y_u,B' δ_B'. One pass per block, and the panels' memory only, where gathering Y_u
+    whole would take n_u f floats per thread.
+    """
+    cdef Py_ssize_t q, q0, kb
+    cdef int sweep, k, b, j, last_k = 0, last_b = 0
+    cdef const float* row
+    for q in range(n_u):
+        if q + PREFETCH_AHEAD < n_u:
+            _prefetch_row(other + <Py_ssize_t>items[q + PREFETCH_AHEAD] * f, f)
+        s[q] = fcf_dot_f(f, other + <Py_ssize_t>items[q] * f, x)
+        w[q] = c[q] - 1
+    for sweep in range(sweeps):
+        k = 0
+        while k < f:
+            b = min(block_size, f - k)
+            for j in range(b):
+                memcpy(a + <Py_ssize_t>j * b, gram + <Py_ssize_t>(k + j) * f + k, b * sizeof(float))
+                a[<Py_ssize_t>j * b + j] += penalty
+            memset(g, 0, b * sizeof(float))
+            fcf_block_times_f(f, b, f, gram + <Py_ssize_t>k * f, x, g)
+            for j in range(b):
+                g[j] = -g[j] - penalty * x[k + j]
+            q0 = 0
+            while q0 < n_u:
+                kb = min(chunk, n_u - q0)
+                for q in range(q0, q0 + kb):
+                    if q + PREFETCH_AHEAD < n_u:
+                        _prefetch_row(other + <Py_ssize_t>items[q + PREFETCH_AHEAD] * f + min(last_k, k),
+                                      b + last_b)
+                    row = other + <Py_ssize_t>items[q] * f
+                    if last_b:
+                        s[q] += fcf_dot_f(last_b, row + last_k, step)
+                    fcf_copy_f(b, row + k, panel + (q - q0) * b)
+                fcf_weighted_rank_update_f(b, <int>kb, w + q0, panel, b, a)
+                fcf_block_residual_f(b, <int>kb, b, panel, c + q0, w + q0, s + q0, g)
+                q0 += kb
+            if fcf_cholesky_upper_f(b, a, b) != 0:
+                return NOT_POSITIVE_DEFINITE
+            fcf_cholesky_solve_upper_f(b, a, b, g)
+            for j in range(b):
+                x[k + j] += g[j]
+            memcpy(step, g, b * sizeof(float))
+            last_k, last_b = k, b
+            k += b
+        if sweep + 1 < sweeps:  # the next sweep's right sides need the predictions up to date
+            for q in range(n_u):
+                s[q] += fcf_dot_f(last_b, other + <Py_ssize_t>items[q] * f + last_k, step)
+            last_b = 0
     return SOLVED
 
 
@@ -1352,6 +1562,8 @@ def _subspace_half_step(
     cdef floating* slab
     cdef floating penalty
     cdef uint8_t code
+    # As in _row_subspace_gathered: every block a multiple of SIMD_TILE wide, or none.
+    cdef bint simd_blocks = simd and f % SIMD_TILE_C == 0 and block_size % SIMD_TILE_C == 0
 
     # Rows differ in length by orders of magnitude, so threads take them in small batches.
     for u in prange(n_rows, nogil=True, schedule="dynamic", chunksize=8, num_threads=n_threads):
@@ -1369,6 +1581,11 @@ def _subspace_half_step(
                 slab + at_a, slab + at_g, slab + at_s, slab + at_h, slab + at_c, slab + at_y, slab + at_z, slab + at_x,
                 simd,
             )
+        elif floating is float and simd_blocks:
+            code = _row_subspace_streamed(
+                &gram[0, 0], penalty, other_base, index_base + start, c_base + start, n_u, f, block_size, sweeps,
+                chunk, slab + at_a, slab + at_g, slab + at_block, slab + at_s, slab + at_h, slab + at_c, slab + at_x,
+            )
         else:
             code = _row_subspace(
                 &gram[0, 0], penalty, other_base, index_base + start, c_base + start, n_u, f, block_size, sweeps,
@@ -1384,12 +1601,13 @@ def _subspace_half_step(
 def _subspace_layout(int f, int b, dtype, Py_ssize_t longest):
     """(chunk, gather_rows, offsets of x, g, s, a, block, h, c, y_u, z_u in one thread's slab, slab
     size), each on a cache line. Rows of up to gather_rows entries gather their Y_u and Z_u (at
-    most CG_BLOCK_BYTES together, as CG's block); longer ones read Y in place."""
+    most CG_BLOCK_BYTES together, as CG's block); longer ones read Y in place (c then holds
+    the streamed path's last step, b long)."""
     itemsize = np.dtype(dtype).itemsize
     line = ALIGN_BYTES // itemsize
     chunk = max(16, min(CHUNK_BYTES // (b * itemsize), longest))
     gather_rows = min(longest, CG_BLOCK_BYTES // (2 * f * itemsize))
-    sizes = [f, b, longest, b * b, chunk * b, longest, longest, gather_rows * f, gather_rows * f]
+    sizes = [f, b, longest, b * b, chunk * b, longest, max(longest, b), gather_rows * f, gather_rows * f]
     ends = np.cumsum([_round_up(size, line) for size in sizes])
     offsets = np.concatenate([[0], ends[:len(sizes) - 1]]).astype(np.intp)
     return chunk, gather_rows, offsets, int(ends[len(sizes) - 1])
