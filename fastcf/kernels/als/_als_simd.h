@@ -164,9 +164,7 @@ FCF_AVX2 static inline float fcf_dot_from_f(int start, int m, const float* a, co
 
 /* A = UᵀU in place in a's upper triangle (m x m, m % 16 == 0), right-looking in panels
    of 16 rows: a panel is factorised row by row, then the trailing matrix takes one
-   rank-16 update. The diagonal keeps 1 / U_kk, so that the solve multiplies where it would
-   divide: a divide is on the solve's serial chain once per row and costs several multiplies.
-   Returns 0, or j + 1 if pivot j is not positive (as LAPACK's info). */
+   rank-16 update. Returns 0, or j + 1 if pivot j is not positive (as LAPACK's info). */
 FCF_AVX2 static int fcf_cholesky_upper_f(int m, float* a, int lda) {
     for (int k0 = 0; k0 < m; k0 += 16) {
         int k1 = k0 + 16;
@@ -177,7 +175,7 @@ FCF_AVX2 static int fcf_cholesky_upper_f(int m, float* a, int lda) {
             d = sqrtf(d);
             float inv = 1.0f / d;
             fcf_scale_from_f(k + 1, m, inv, rk);
-            rk[k] = inv;
+            rk[k] = d;
             for (int i = k + 1; i < k1; i++) fcf_axpy_from_f(i, m, -rk[i], rk, a + (long)i * lda);
         }
         if (k1 < m) {
@@ -188,18 +186,17 @@ FCF_AVX2 static int fcf_cholesky_upper_f(int m, float* a, int lda) {
     return 0;
 }
 
-/* b <- A⁻¹ b from A = UᵀU (fcf_cholesky_upper_f, whose diagonal holds 1 / U_kk):
-   Uᵀ z = b, then U x = z. m % 8 == 0. */
+/* b <- A⁻¹ b from A = UᵀU (fcf_cholesky_upper_f): Uᵀ z = b, then U x = z. m % 8 == 0. */
 FCF_AVX2 static void fcf_cholesky_solve_upper_f(int m, const float* u, int lda, float* b) {
     for (int k = 0; k < m; k++) {
         const float* rk = u + (long)k * lda;
-        float z = b[k] * rk[k];
+        float z = b[k] / rk[k];
         b[k] = z;
         fcf_axpy_from_f(k + 1, m, -z, rk, b);
     }
     for (int i = m - 1; i >= 0; i--) {
         const float* ri = u + (long)i * lda;
-        b[i] = (b[i] - fcf_dot_from_f(i + 1, m, ri, b)) * ri[i];
+        b[i] = (b[i] - fcf_dot_from_f(i + 1, m, ri, b)) / ri[i];
     }
 }
 
@@ -226,96 +223,67 @@ FCF_AVX2 static int fcf_add_entry_f(int f, const float* y, float c, float* b, fl
     return 1;
 }
 
-/* Columns of the weighted copy in fcf_weighted_rank_update_f (on the stack: 16 KiB). */
-#define FCF_WEIGHTED_COLUMNS 64
-
 /* iALS++ block kernels on a gathered Y_u. A block's columns of Y_u are a panel of
    rows ld apart (ld = b: the panels of _row_subspace_gathered), b % 16 == 0.
    a (b x b, row-major upper triangle, 16-column tiles as fcf_rank_update_block_f) +=
-   sum_q w[q] y_q y_qᵀ over the block's columns, rows in runs of FCF_RANK_BLOCK. Each run's
-   rows are weighted once into a copy that stays in L1 while every tile passes over it (a
-   weight applied in each tile costs two multiplies per eight multiply-adds). In a diagonal
-   tile, rows past its first eight columns take only the second eight: the first eight lie
-   below the diagonal. */
+   sum_q w[q] y_q y_qᵀ over the block's columns: the weights applied on the fly, so that
+   no weighted copy of Y_u is written; rows in runs of FCF_RANK_BLOCK, whose panel stays
+   in L1 while every tile passes over it. */
 FCF_AVX2 static void fcf_weighted_rank_update_f(int b, int k, const float* w, const float* g, int ldg,
                                                 float* a) {
-    float weighted[FCF_RANK_BLOCK * FCF_WEIGHTED_COLUMNS];
     for (int q0 = 0; q0 < k; q0 += FCF_RANK_BLOCK) {
         int kb = k - q0 < FCF_RANK_BLOCK ? k - q0 : FCF_RANK_BLOCK;
         const float* g0 = g + (long)q0 * ldg;
-        for (int jc = 0; jc < b; jc += FCF_WEIGHTED_COLUMNS) {
-            int nc = b - jc < FCF_WEIGHTED_COLUMNS ? b - jc : FCF_WEIGHTED_COLUMNS;
-            for (int q = 0; q < kb; q++) {
-                float wq = w[q0 + q];
-                for (int j = 0; j < nc; j += 8)
-                    fcf_store(weighted + q * nc + j, wq * fcf_load(g0 + (long)q * ldg + jc + j));
-            }
-            for (int j0 = jc; j0 < jc + nc; j0 += 16) {
-                for (int i0 = 0; i0 < j0 + 16; i0 += 4) {
-                    const float* yq = weighted + (j0 - jc);
-                    const float* gq = g0;
-                    float* row = a + (long)i0 * b + j0;
-                    if (i0 >= j0 + 8) {
-                        fcf_v8 c01 = {0}, c11 = {0}, c21 = {0}, c31 = {0};
-                        for (int q = 0; q < kb; q++, gq += ldg, yq += nc) {
-                            fcf_v8 y1 = fcf_load(yq + 8);
-                            c01 += gq[i0] * y1; c11 += gq[i0 + 1] * y1;
-                            c21 += gq[i0 + 2] * y1; c31 += gq[i0 + 3] * y1;
-                        }
-                        fcf_store(row + 8, fcf_load(row + 8) + c01); row += b;
-                        fcf_store(row + 8, fcf_load(row + 8) + c11); row += b;
-                        fcf_store(row + 8, fcf_load(row + 8) + c21); row += b;
-                        fcf_store(row + 8, fcf_load(row + 8) + c31);
-                        continue;
-                    }
-                    fcf_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};
-                    fcf_v8 c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
-                    for (int q = 0; q < kb; q++, gq += ldg, yq += nc) {
-                        fcf_v8 y0 = fcf_load(yq), y1 = fcf_load(yq + 8);
-                        float s0 = gq[i0], s1 = gq[i0 + 1], s2 = gq[i0 + 2], s3 = gq[i0 + 3];
-                        c00 += s0 * y0; c01 += s0 * y1;
-                        c10 += s1 * y0; c11 += s1 * y1;
-                        c20 += s2 * y0; c21 += s2 * y1;
-                        c30 += s3 * y0; c31 += s3 * y1;
-                    }
-                    fcf_store(row, fcf_load(row) + c00); fcf_store(row + 8, fcf_load(row + 8) + c01);
-                    row += b;
-                    fcf_store(row, fcf_load(row) + c10); fcf_store(row + 8, fcf_load(row + 8) + c11);
-                    row += b;
-                    fcf_store(row, fcf_load(row) + c20); fcf_store(row + 8, fcf_load(row + 8) + c21);
-                    row += b;
-                    fcf_store(row, fcf_load(row) + c30); fcf_store(row + 8, fcf_load(row + 8) + c31);
+        const float* w0 = w + q0;
+        for (int j0 = 0; j0 < b; j0 += 16) {
+            for (int i0 = 0; i0 < j0 + 16; i0 += 4) {
+                fcf_v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0};
+                fcf_v8 c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+                const float* gq = g0;
+                for (int q = 0; q < kb; q++, gq += ldg) {
+                    float wq = w0[q];
+                    fcf_v8 y0 = wq * fcf_load(gq + j0), y1 = wq * fcf_load(gq + j0 + 8);
+                    float s0 = gq[i0], s1 = gq[i0 + 1], s2 = gq[i0 + 2], s3 = gq[i0 + 3];
+                    c00 += s0 * y0; c01 += s0 * y1;
+                    c10 += s1 * y0; c11 += s1 * y1;
+                    c20 += s2 * y0; c21 += s2 * y1;
+                    c30 += s3 * y0; c31 += s3 * y1;
                 }
+                float* row = a + (long)i0 * b + j0;
+                fcf_store(row, fcf_load(row) + c00); fcf_store(row + 8, fcf_load(row + 8) + c01);
+                row += b;
+                fcf_store(row, fcf_load(row) + c10); fcf_store(row + 8, fcf_load(row + 8) + c11);
+                row += b;
+                fcf_store(row, fcf_load(row) + c20); fcf_store(row + 8, fcf_load(row + 8) + c21);
+                row += b;
+                fcf_store(row, fcf_load(row) + c30); fcf_store(row + 8, fcf_load(row + 8) + c31);
             }
         }
     }
 }
 
-/* out (b,) += sum_q (c[q] - w[q] s[q]) rows[q][0:b], rows ld apart; b % 16 == 0. One pass
-   over the rows for every 16 columns, four rows at a time into accumulators of their own
-   (summed in a fixed order at the end): with one accumulator, every row's add would wait
-   for the last row's. */
+/* out (b,) += sum_q (c[q] - w[q] s[q]) rows[q][0:b], rows ld apart; b % 8 == 0: one pass
+   over the rows for every 32 columns. */
 FCF_AVX2 static void fcf_block_residual_f(int b, int m, int ld, const float* rows, const float* c,
                                           const float* w, const float* s, float* out) {
-    for (int j = 0; j < b; j += 16) {
-        fcf_v8 a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0};
-        fcf_v8 a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
+    int j = 0;
+    for (; j + 32 <= b; j += 32) {
+        fcf_v8 a0 = fcf_load(out + j), a1 = fcf_load(out + j + 8);
+        fcf_v8 a2 = fcf_load(out + j + 16), a3 = fcf_load(out + j + 24);
         const float* r = rows + j;
-        int q = 0;
-        for (; q + 4 <= m; q += 4, r += 4L * ld) {
-            float t0 = c[q] - w[q] * s[q], t1 = c[q + 1] - w[q + 1] * s[q + 1];
-            float t2 = c[q + 2] - w[q + 2] * s[q + 2], t3 = c[q + 3] - w[q + 3] * s[q + 3];
-            a00 += t0 * fcf_load(r); a01 += t0 * fcf_load(r + 8);
-            a10 += t1 * fcf_load(r + ld); a11 += t1 * fcf_load(r + ld + 8);
-            a20 += t2 * fcf_load(r + 2L * ld); a21 += t2 * fcf_load(r + 2L * ld + 8);
-            a30 += t3 * fcf_load(r + 3L * ld); a31 += t3 * fcf_load(r + 3L * ld + 8);
+        for (int q = 0; q < m; q++, r += ld) {
+            float t = c[q] - w[q] * s[q];
+            a0 += t * fcf_load(r); a1 += t * fcf_load(r + 8);
+            a2 += t * fcf_load(r + 16); a3 += t * fcf_load(r + 24);
         }
-        for (; q < m; q++, r += ld) {
-            float t0 = c[q] - w[q] * s[q];
-            a00 += t0 * fcf_load(r); a01 += t0 * fcf_load(r + 8);
-        }
-        fcf_store(out + j, fcf_load(out + j) + ((a00 + a10) + (a20 + a30)));
-        fcf_store(out + j + 8, fcf_load(out + j + 8) + ((a01 + a11) + (a21 + a31)));
+        fcf_store(out + j, a0); fcf_store(out + j + 8, a1);
+        fcf_store(out + j + 16, a2); fcf_store(out + j + 24, a3);
+    }
+    for (; j < b; j += 8) {
+        fcf_v8 a0 = fcf_load(out + j);
+        const float* r = rows + j;
+        for (int q = 0; q < m; q++, r += ld) a0 += (c[q] - w[q] * s[q]) * fcf_load(r);
+        fcf_store(out + j, a0);
     }
 }
 
