@@ -351,13 +351,21 @@ def _read(path: Path, mmap: bool, verify: bool):
                                  f"{cls.__name__} (restorable: {', '.join(sorted(allowed))}); the file is refused.")
         params_nodes = _mapping(header, "params", path)
         accepted = _init_parameters(cls)
-        unknown = [key for key in params_nodes if key not in accepted]
+        retired = getattr(cls, "_retired_parameters", {})
+        unknown = [key for key in params_nodes if key not in accepted and key not in retired]
         if unknown:
             raise ModelFileError(f"{path}: the saved parameters do not fit {cls.__name__}: it takes no parameter "
                                  f"{_short(unknown[0])!r} (it takes {', '.join(accepted)}).")
         arrays = _Arrays(zf, path, header["arrays"], mmap, verify)
         decoder = _Decoder(path, arrays)
         params = {key: decoder.value(node, f"parameter {key!r}") for key, node in params_nodes.items()}
+        for key in [key for key in params if key in retired and key not in accepted]:
+            # A parameter a later fastcf removed loads only with the one value it still means.
+            value = params.pop(key)
+            if value != retired[key]:
+                raise ModelFileError(f"{path}: the file was saved with {cls.__name__}({key}={value!r}), which this "
+                                     f"fastcf no longer has (only {key}={retired[key]!r} remains, as the default "
+                                     f"behaviour); refit the model.")
         state = {key: decoder.value(node, f"fitted attribute {key!r}") for key, node in state_nodes.items()}
         unused = set(header["arrays"]) - arrays.used
         if unused:

@@ -13,12 +13,10 @@ plus one-hot demographics (age group, gender, occupation) for users, identity pl
 items. Quality of each last fit: precision@10 and full AUC on the held-out 20%, one metric
 code (fastcf.evaluate) for all.
 
-fastcf runs each schedule of ``--schedules`` (default both): "grid", the default, the same
-bits at any thread count, and "hogwild", the racy opt-in (issue 23: keep it only while it is
-measurably faster).
+fastcf's epochs run on its deterministic grid: the same bits at any thread count.
 
 Usage: python scripts/bench_bpr.py [--preset ml10m] [--threads 2] [--repeats 3] [--epochs 3]
-                                   [--only bpr,warp,hybrid] [--schedules grid,hogwild] [--no-quality]
+                                   [--only bpr,warp,hybrid] [--no-quality]
 """
 
 from __future__ import annotations
@@ -109,7 +107,7 @@ def compare(name, ours, theirs, repeats, train, test, show_quality):
         mine.append(seconds)
         try:
             seconds, their_model = theirs()
-        except ImportError as missing:  # a peer not installed: fastcf's own times still tell the schedules apart
+        except ImportError as missing:  # a peer not installed: fastcf's own times are still shown
             print(f"{name}: fastcf {statistics.median(mine):.3f} s/epoch; the peer is not installed ({missing})",
                   flush=True)
             return
@@ -129,7 +127,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--only", default="bpr,warp,hybrid")
-    parser.add_argument("--schedules", default="grid,hogwild")
     parser.add_argument("--no-quality", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -139,27 +136,26 @@ def main() -> None:
           f"{args.threads} threads, {args.epochs} epochs a fit", flush=True)
     cases = args.only.split(",")
     show = not args.no_quality
-    for schedule in args.schedules.split(","):
-        run_cases(cases, schedule, train, test, args, show)
+    run_cases(cases, train, test, args, show)
 
 
-def run_cases(cases, schedule, train, test, args, show):
-    """The chosen comparisons with fastcf on one schedule."""
+def run_cases(cases, train, test, args, show):
+    """The chosen comparisons."""
     if "bpr" in cases:
-        compare(f"BPR [{schedule}] vs implicit BPR",
-                lambda: fastcf_fit(BPR, train, args.threads, args.epochs, schedule=schedule),
+        compare("BPR vs implicit BPR",
+                lambda: fastcf_fit(BPR, train, args.threads, args.epochs),
                 lambda: implicit_fit(train, args.threads, args.epochs), args.repeats, train, test, show)
     if "warp" in cases:
-        compare(f"WARP [{schedule}] vs LightFM WARP",
-                lambda: fastcf_fit(WARP, train, args.threads, args.epochs, schedule=schedule),
+        compare("WARP vs LightFM WARP",
+                lambda: fastcf_fit(WARP, train, args.threads, args.epochs),
                 lambda: lightfm_fit(train, args.threads, args.epochs, "warp"), args.repeats, train, test, show)
     if "hybrid" in cases:
         users, _ = user_features(train)
         items, _ = item_features(train)
         user_side = sp.hstack([sp.identity(train.n_users, format="csr"), users], format="csr", dtype=np.float32)
         item_side = sp.hstack([sp.identity(train.n_items, format="csr"), items], format="csr", dtype=np.float32)
-        compare(f"HybridMF (WARP) [{schedule}] vs LightFM WARP with features",
-                lambda: fastcf_fit(HybridMF, train, args.threads, args.epochs, loss="warp", schedule=schedule),
+        compare("HybridMF (WARP) vs LightFM WARP with features",
+                lambda: fastcf_fit(HybridMF, train, args.threads, args.epochs, loss="warp"),
                 lambda: lightfm_fit(train, args.threads, args.epochs, "warp", user_side, item_side),
                 args.repeats, train, test, show)
 

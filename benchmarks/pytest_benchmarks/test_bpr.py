@@ -24,10 +24,9 @@ def problem():
     return data, matrix, entry_rows(matrix).astype(matrix.indices.dtype)
 
 
-@pytest.mark.parametrize("schedule", ["grid", "hogwild"])
 @pytest.mark.parametrize("case", ["bpr", "warp", "bpr-features"])
 @pytest.mark.parametrize("backend", ["reference", "numba", "cython"])
-def test_ranking_epoch(benchmark, problem, backend, case, schedule):
+def test_ranking_epoch(benchmark, problem, backend, case):
     data, matrix, entry_users = problem
     loss = case.split("-")[0]
     kw = {}
@@ -39,7 +38,7 @@ def test_ranking_epoch(benchmark, problem, backend, case, schedule):
         items = sp.hstack([sp.identity(matrix.shape[1], format="csr"), item_features(data)[0]], format="csr")
         kw = dict(user_features=users, item_features=items)
         n_user_rows, n_item_rows = users.shape[1], items.shape[1]
-    benchmark.group = f"ranking_epoch {case} {schedule}, ml100k shape, {SAMPLES} samples, {FACTORS} factors, {THREADS} threads"
+    benchmark.group = f"ranking_epoch {case}, ml100k shape, {SAMPLES} samples, {FACTORS} factors, {THREADS} threads"
     rng = np.random.default_rng(0)
     U = (0.1 * rng.standard_normal((n_user_rows, FACTORS))).astype(np.float32)
     V = (0.1 * rng.standard_normal((n_item_rows, FACTORS))).astype(np.float32)
@@ -48,7 +47,7 @@ def test_ranking_epoch(benchmark, problem, backend, case, schedule):
 
     def run():
         return ranking_epoch(matrix.indptr, matrix.indices, entry_users, U, V, bias, streams, loss=loss,
-                             schedule=schedule, n_samples=SAMPLES, learning_rate=0.05, reg_user=0.01, reg_item=0.01,
+                             n_samples=SAMPLES, learning_rate=0.05, reg_user=0.01, reg_item=0.01,
                              n_threads=THREADS, backend=backend, **kw)
 
     run()  # compile the Numba twin before timing

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from fastcf.data.interactions import entry_rows
 from fastcf.kernels import harmonic_rank_weights, ranking_epoch, ranking_rng_state
-from fastcf.kernels.bpr import check_ranking_blocks, check_schedule
+from fastcf.kernels.bpr import check_ranking_blocks
 from fastcf._validation import check_flag, check_number, check_positive_int, check_sgd_schedule
 from fastcf.models.base import FactorModel
 
@@ -26,16 +26,16 @@ class RankingFactorModel(FactorModel):
     and b_i = ``item_bias_[i]`` (zero without ``item_bias``). Subclasses give ``_loss`` and
     may represent users and items by features (:class:`~fastcf.models.hybrid.HybridMF`).
 
-    Threads. With the default ``schedule="grid"`` one ``random_state`` and one ``n_blocks``
-    give one model, bit for bit, at any ``n_threads`` and on every run: users and items are
-    cut into ``n_blocks`` blocks each and the threads take cells of the grid that share no
-    row (``fastcf/kernels/bpr/__init__.py``). ``schedule="hogwild"`` is the older opt-in whose
-    blocks update shared rows without locks: reproducible only at ``n_threads=1``.
+    Threads. One ``random_state`` and one ``n_blocks`` give one model, bit for bit, at any
+    ``n_threads`` and on every run: users and items are cut into ``n_blocks`` blocks each and
+    the threads take cells of a grid that share no row (``fastcf/kernels/bpr/__init__.py``).
     """
 
     _fitted_attributes = ("seen_", "user_factors_", "item_factors_", "item_bias_")
     _restorable_ = ("item_bias_",)
     _loss = "bpr"
+    # Files saved before the racy schedule was removed name the grid, which is now the only one.
+    _retired_parameters = {"schedule": "grid"}
     # Every stored entry is a positive whatever its value: a negative value is a dislike that
     # would silently be learned as a like, so it is refused instead.
     _nonnegative_data = True
@@ -45,8 +45,7 @@ class RankingFactorModel(FactorModel):
     def _check_params(self) -> None:
         name = type(self).__name__
         check_sgd_schedule(self, name)
-        check_schedule(self.schedule, name)
-        check_ranking_blocks(self.n_blocks, name, self.schedule)
+        check_ranking_blocks(self.n_blocks, name)
         check_positive_int(self.max_sampled, "max_sampled", name)
         check_positive_int(self.fold_in_epochs, "fold_in_epochs", name)
         for param in ("regularization", "bias_regularization", "init_std"):
@@ -86,7 +85,7 @@ class RankingFactorModel(FactorModel):
             for epoch in range(1, self.epochs + 1):
                 ordered = ranking_epoch(
                     positives.indptr, positives.indices, entry_users, user_embeddings, item_embeddings, bias, streams,
-                    loss=self._loss, schedule=self.schedule, n_samples=n_samples, max_sampled=self.max_sampled,
+                    loss=self._loss, n_samples=n_samples, max_sampled=self.max_sampled,
                     learning_rate=self.learning_rate * self.learning_rate_decay ** (epoch - 1),
                     reg_user=self.regularization, reg_item=self.regularization,
                     reg_bias=self.bias_regularization, learn_bias=self.item_bias, user_features=user_features,
@@ -282,11 +281,7 @@ _SHARED_DOC = """
         P: the grid schedule cuts users and items into P blocks each (at most 1024) and runs
         P cells at once, so at most P threads work; negatives of a sample come from its
         positive's item block (P random items each epoch). Part of the answer, unlike the
-        thread count. The default 12 is divided by 2, 3, 4 and 6 threads. With "hogwild":
-        the number of sample blocks, each with its own random streams.
-    schedule : {"grid", "hogwild"}
-        "grid" (default): the same model at any thread count. "hogwild": blocks of samples
-        race without locks (Recht et al. 2011); more threads then give another model each run.
+        thread count. The default 12 is divided by 2, 3, 4 and 6 threads.
     init_std : float >= 0
         Factors start as normal(0, init_std) draws; biases at 0.
     fold_in_epochs : int >= 1
@@ -295,7 +290,7 @@ _SHARED_DOC = """
     random_state : int or None
     n_threads : int >= 1 or None
         Threads (None: ``fastcf.get_num_threads()``); see "Threads" above: they change
-        nothing on the grid schedule.
+        nothing in the model.
     backend : {"auto", "cython", "numba", "reference"} or None
     callback : callable(epoch, model, ordered) or None
         Called after every epoch with the share of sampled pairs already ordered; return
@@ -346,7 +341,6 @@ class BPR(_Params, RankingFactorModel):
         max_sampled: int = 10,
         samples_per_epoch: Optional[int] = None,
         n_blocks: int = 12,
-        schedule: str = "grid",
         init_std: float = 0.1,
         fold_in_epochs: int = 20,
         dtype=np.float32,
@@ -385,7 +379,6 @@ class WARP(_Params, RankingFactorModel):
         max_sampled: int = 10,
         samples_per_epoch: Optional[int] = None,
         n_blocks: int = 12,
-        schedule: str = "grid",
         init_std: float = 0.1,
         fold_in_epochs: int = 20,
         dtype=np.float32,

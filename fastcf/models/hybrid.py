@@ -83,7 +83,6 @@ class HybridMF(_Params, RankingFactorModel):
         max_sampled: int = 10,
         samples_per_epoch: Optional[int] = None,
         n_blocks: int = 12,
-        schedule: str = "grid",
         init_std: float = 0.1,
         fold_in_epochs: int = 20,
         dtype=np.float32,

@@ -1,5 +1,5 @@
 """The ranking-loss kernel: twins take the reference's samples, learning works, bad input is named; the grid
-schedule's invariants, the twins on it at 1-4 threads (the same bits), and Hogwild as an opt-in."""
+schedule's invariants, the twins on it at 1-4 threads (the same bits), and no racy schedule left."""
 
 import inspect
 
@@ -174,22 +174,6 @@ def test_held_out_auc_rises_with_epochs_on_planted_data(backend, loss):
     assert aucs[0] < 0.6 and aucs[1] < aucs[2] < aucs[3], aucs
     assert aucs[-1] > 0.85, aucs
     assert aucs[-1] > 0.85, aucs
-
-
-def test_hogwild_thread_count_changes_only_the_interleaving():
-    train, held_out = planted(seed=1)
-    entry_users = np.repeat(np.arange(train.shape[0], dtype=np.int32), np.diff(train.indptr))
-    start = state(*train.shape, f=8, dtype=np.float32, n_blocks=4)
-    one, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=1, schedule="hogwild")
-    again, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=1, schedule="hogwild")
-    two, _ = run(train, entry_users, start, "cython", epochs=20, n_threads=2, schedule="hogwild")
-    for name in one:
-        assert np.array_equal(one[name], again[name]), f"one thread must repeat itself ({name})"
-    # BPR draws the same numbers whatever the thread count (the draws do not depend on scores).
-    assert np.array_equal(one["rng_state"], two["rng_state"])
-    auc_one = held_out_auc(one["user_embeddings"], one["item_embeddings"], one["item_bias"], train, held_out)
-    auc_two = held_out_auc(two["user_embeddings"], two["item_embeddings"], two["item_bias"], train, held_out)
-    assert abs(auc_one - auc_two) < 0.03, (auc_one, auc_two)
 
 
 def test_rng_streams_come_from_seed_sequence_spawn():
@@ -461,30 +445,18 @@ def test_adversarial_grids(backend):
     assert ordered == [0.0] and np.array_equal(got["user_embeddings"], start["user_embeddings"])
 
 
-@pytest.mark.parametrize("loss", ["bpr", "warp"])
-def test_one_block_is_the_serial_schedule_of_old(loss):
-    matrix, entry_users = positives()
-    start = state(*matrix.shape, n_blocks=1)
-    grid, _ = run(matrix, entry_users, start, "reference", loss=loss)
-    serial, _ = run(matrix, entry_users, start, "reference", loss=loss, schedule="hogwild")
-    assert_same_bits(grid, serial)
+def test_one_block_is_the_serial_schedule():
+    """P = 1: one cell holding every pair in CSR order, all the samples, negatives over all items."""
+    matrix, entry_users = positives(n_users=23, n_items=17, seed=4)
+    empty = np.zeros(0, np.int32)
+    grid = reference.grid_schedule(matrix.indptr, matrix.indices, entry_users, 17, ranking_rng_state(3, 1), 40,
+                                   empty, empty, 23, empty, empty, 17)
+    assert np.array_equal(grid["pair_users"], entry_users) and np.array_equal(grid["pair_items"], matrix.indices)
+    assert grid["cell_ptr"].tolist() == [0, matrix.nnz] and grid["cell_samples"].tolist() == [40]
+    assert np.array_equal(grid["block_items"], np.arange(17)) and grid["block_ptr"].tolist() == [0, 17]
 
 
-@pytest.mark.parametrize("backend", FAST)
-def test_hogwild_stays_an_opt_in_and_repeats_at_one_thread(backend):
-    matrix, entry_users = positives()
-    start = state(*matrix.shape, n_blocks=3)
-    expected, _ = run(matrix, entry_users, start, "reference", schedule="hogwild")
-    got, _ = run(matrix, entry_users, start, backend, schedule="hogwild")
-    np.testing.assert_allclose(got["user_embeddings"], expected["user_embeddings"], rtol=1e-12, atol=1e-12)
-    assert np.array_equal(got["rng_state"], expected["rng_state"])
-    grid, _ = run(matrix, entry_users, start, backend)
-    assert not np.array_equal(grid["user_embeddings"], got["user_embeddings"]), "the default is the grid"
-    with pytest.raises(ValueError, match="ranking_epoch: 'schedule' must be one of"):
-        run(matrix, entry_users, start, backend, schedule="racy")
-
-
-def test_twins_have_the_hogwild_signature_too():
+def test_twins_have_the_reference_signature_and_no_racy_schedule():
     from fastcf.kernels.bpr import _cython
 
     def names(function):
@@ -493,10 +465,15 @@ def test_twins_have_the_hogwild_signature_too():
         except ValueError:  # a Cython function without signature metadata
             return None
 
-    for name in ("ranking_epoch", "ranking_epoch_hogwild"):
-        expected = names(getattr(reference, name))
-        assert names(getattr(_numba, name)) == expected
-        assert names(getattr(_cython, name)) in (expected, None)
+    expected = names(reference.ranking_epoch)
+    assert names(_numba.ranking_epoch) == expected
+    assert names(_cython.ranking_epoch) in (expected, None)
+    for module in (reference, _numba, _cython):
+        assert not hasattr(module, "ranking_epoch_hogwild"), module.__name__
+    assert "schedule" not in inspect.signature(ranking_epoch).parameters
+    matrix, entry_users = positives()
+    with pytest.raises(TypeError, match="schedule"):
+        run(matrix, entry_users, state(*matrix.shape), "numba", epochs=1, schedule="hogwild")
 
 
 def test_the_grid_refuses_more_than_1024_blocks():
@@ -512,11 +489,11 @@ def test_grid_learns_as_well_as_the_serial_schedule_on_planted_data(loss):
     entry_users = np.repeat(np.arange(train.shape[0], dtype=np.int32), np.diff(train.indptr))
     learning_rate, reg = {"bpr": (0.1, 0.005), "warp": (0.01, 0.01)}[loss]
     aucs = {}
-    for name, n_blocks, schedule in (("grid", 12, "grid"), ("serial", 1, "hogwild")):
+    for name, n_blocks in (("grid", 12), ("serial", 1)):
         current = state(*train.shape, f=8, dtype=np.float32, n_blocks=n_blocks)
         for _ in range(25):
             ranking_epoch(train.indptr, train.indices, entry_users, **current, loss=loss, learning_rate=learning_rate,
-                          reg_user=reg, reg_item=reg, schedule=schedule, n_threads=2, backend="cython")
+                          reg_user=reg, reg_item=reg, n_threads=2, backend="cython")
         aucs[name] = held_out_auc(current["user_embeddings"], current["item_embeddings"], current["item_bias"],
                                   train, held_out)
     assert aucs["grid"] > aucs["serial"] - 0.02, aucs

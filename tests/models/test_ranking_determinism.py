@@ -37,14 +37,9 @@ def test_the_same_bits_at_every_thread_count_and_run(make, data):
         assert model.user_features_.shape[1] and model.item_features_.shape[1], "side features must be in play"
 
 
-def test_hogwild_remains_an_opt_in(data):
-    grid = BPR(factors=8, epochs=2, random_state=1, n_threads=1).fit(data)
-    hogwild = BPR(factors=8, epochs=2, random_state=1, n_threads=1, schedule="hogwild").fit(data)
-    again = BPR(factors=8, epochs=2, random_state=1, n_threads=1, schedule="hogwild").fit(data)
-    assert np.array_equal(hogwild.user_factors_, again.user_factors_), "one thread repeats itself"
-    assert not np.array_equal(grid.user_factors_, hogwild.user_factors_)
-    with pytest.raises(ValueError, match="BPR: 'schedule' must be one of"):
-        BPR(schedule="locks").fit(data)
+def test_there_is_no_racy_schedule(data):
+    with pytest.raises(TypeError, match="schedule"):
+        BPR(schedule="hogwild")
     with pytest.raises(ValueError, match="BPR: 'n_blocks' must be at most 1024 for the grid schedule"):
         BPR(n_blocks=2000).fit(data)
 
@@ -56,16 +51,35 @@ def test_the_grid_learns_as_well_as_the_serial_schedule(cls, data):
     train, test = random_split(data, 0.2, seed=0)
     params = dict(factors=16, epochs=30, regularization=0.05, random_state=0, n_threads=2)
     grid = evaluate(cls(**params).fit(train), train, test, k=10, metrics=["ndcg", "auc"])
-    # One block is the serial schedule of old (every pair, negatives over all items).
+    # One block is the serial schedule (every pair, negatives over all items).
     serial = evaluate(cls(n_blocks=1, **params).fit(train), train, test, k=10, metrics=["ndcg", "auc"])
     assert grid["auc"] > serial["auc"] - 0.02, (grid, serial)
     assert grid["ndcg"] > serial["ndcg"] - 0.02, (grid, serial)
 
 
-def test_save_and_load_keep_the_schedule(data, tmp_path):
-    model = BPR(factors=4, epochs=2, n_blocks=5, schedule="hogwild", random_state=2, n_threads=1).fit(data)
+def test_save_and_load_keep_the_blocks(data, tmp_path):
+    model = BPR(factors=4, epochs=2, n_blocks=5, random_state=2, n_threads=1).fit(data)
     model.save(tmp_path / "bpr")
     loaded = type(model).load(tmp_path / "bpr")
-    assert loaded.get_params()["schedule"] == "hogwild" and loaded.get_params()["n_blocks"] == 5
+    assert loaded.get_params()["n_blocks"] == 5
     refit = type(model)(**loaded.get_params()).fit(data)
     assert np.array_equal(refit.user_factors_, model.user_factors_)
+
+
+@pytest.mark.parametrize("cls", [BPR, WARP, HybridMF])
+def test_files_that_name_the_removed_schedule_load_only_on_the_grid(cls, data, tmp_path, monkeypatch):
+    """Files saved while ``schedule`` was a parameter: "grid" is what every model now does, "hogwild" is refused."""
+    from fastcf.exceptions import ModelFileError
+
+    model = cls(factors=4, epochs=1, random_state=2, n_threads=1).fit(data)
+    current = cls.get_params
+    for schedule in ("grid", "hogwild"):
+        monkeypatch.setattr(cls, "get_params", lambda self, deep=True, s=schedule: {**current(self, deep), "schedule": s})
+        model.save(tmp_path / schedule)
+    monkeypatch.setattr(cls, "get_params", current)
+    loaded = cls.load(tmp_path / "grid")
+    assert "schedule" not in loaded.get_params()
+    assert np.array_equal(loaded.user_factors_, model.user_factors_)
+    with pytest.raises(ModelFileError, match=rf"saved with {cls.__name__}\(schedule='hogwild'\), which this fastcf "
+                                             r"no longer has"):
+        cls.load(tmp_path / "hogwild")

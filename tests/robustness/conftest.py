@@ -93,7 +93,7 @@ _ITEM_KNN = {**_NEIGHBOURS, "alpha": [-0.1, 1.5], "bm25_k1": [-1.0, np.inf], "bm
 _EXPLICIT_KNN = {**_NEIGHBOURS, "measure": ["euclid", 3], "shrinkage": [-1.0, np.inf, "x"], "min_k": [0, 1.5], "user_based": ["no", None],
                  "max_neighbours": [0, 2.5], "baseline_params": ["fast", [("epochs", 3)], {"epochs": 0}, {"bogus": 1}]}
 _RANKING = {"max_sampled": [0, 1.5], "samples_per_epoch": [0, 2.5], "bias_regularization": [-1.0, np.nan],
-            "item_bias": ["yes", None], "fold_in_epochs": [0, True], "schedule": ["locks", None],
+            "item_bias": ["yes", None], "fold_in_epochs": [0, True],
             "n_blocks": [0, 2.0, 1025]}
 _IMPLICIT_ALS = {"regularization_exp": [-1.0, np.nan, np.inf, "x", None], "unobserved_weight": [0.0, -1.0, np.nan],
                  "confidence": ["square", None], "confidence_epsilon": [0.0, np.inf],
@@ -342,7 +342,7 @@ KERNEL_CALLS: Dict[str, KernelCall] = {
     "ranking_epoch": KernelCall(
         K.ranking_epoch, _ranking_call, csr=(("indptr", "indices", N_ITEMS),), floats=("rank_weights",),
         indices=(("entry_users", N_USERS),), written=("user_embeddings", "item_embeddings", "item_bias", "rng_state"),
-        bad_scalars=(("loss", "hinge"), ("schedule", "racy"), ("n_samples", -1), ("max_sampled", 0), ("learning_rate", 0.0),
+        bad_scalars=(("loss", "hinge"), ("n_samples", -1), ("max_sampled", 0), ("learning_rate", 0.0),
                      ("learning_rate", np.nan), ("reg_user", -1.0), ("reg_item", np.inf), ("reg_bias", "x"),
                      ("learn_bias", "yes"), ("update_items", None)) + _SCALARS),
     "sgd_schedule": KernelCall(

@@ -191,13 +191,6 @@ def test_values_beyond_the_model_dtype_are_refused(matrix):
             model.fit(huge)
 
 
-def test_ranking_blocks_are_refused_before_their_streams_are_spawned(matrix):
-    from fastcf.models import BPR
-
-    with pytest.raises(ValueError, match=r"BPR: 'n_blocks' must be at most 65536 .*; got 10000000"):
-        BPR(n_blocks=10_000_000, epochs=1, schedule="hogwild").fit(matrix)
-
-
 @pytest.mark.parametrize("model", ["ItemKNN", "UserKNN"])
 def test_knn_on_one_huge_value_stays_finite_or_names_the_overflow(matrix, model):
     """One stored 3e38 (finite in float32) used to give infinite scores."""

@@ -1,10 +1,10 @@
 """Ranking losses (BPR, WARP) by parallel SGD over sampled triples, with feature embeddings.
 
-Twins: ``reference.py`` (the specification: the schedules, the sampling, the random streams,
+Twins: ``reference.py`` (the specification: the schedule, the sampling, the random streams,
 the update rule), ``_numba.py``, ``_cython.pyx``.
 
-Reproducibility and threads. With the default schedule, ``"grid"``, one seed gives the same
-bits at any thread count and on every run. Users are cut into P contiguous blocks of about
+Reproducibility and threads. One seed gives the same bits at any thread count and on every
+run: the epoch runs on a grid. Users are cut into P contiguous blocks of about
 equal numbers of positives (P = len(rng_state), from :func:`ranking_rng_state`); every
 epoch, the items are cut into P blocks of equal size at random (drawn from the streams), so
 the pairs fall into a P x P grid of cells. An epoch is P sub-epochs; in sub-epoch s the cells
@@ -26,12 +26,12 @@ The schedule costs a few O(nnz) NumPy passes an epoch (the cells' pairs are regr
 radix sort), and with shared feature rows P copies of them.
 
 P bounds the useful parallelism (the default models take 12, which 2, 3 and 4 threads
-divide), and P = 1 is the serial schedule of old: every pair, negatives over all items.
+divide), and P = 1 is the serial schedule: every pair, negatives over all items.
 
-``schedule="hogwild"`` is the older opt-in: the epoch's samples are cut into P blocks over
-all pairs, and with T > 1 threads the blocks run T at a time and update the rows they share
-without locks (Recht et al. 2011), so its result varies from run to run by about as much as
-another seed would. At one thread it is serial and reproducible.
+There is no racy schedule. An earlier lock-free one (Hogwild, Recht et al. 2011: blocks of
+samples over all pairs, updating shared rows without locks) gave another model on every run
+and was slower than the grid (10M shape, 2 threads: 0.88 s against 0.68 s an epoch), so it
+was removed.
 """
 
 from __future__ import annotations
@@ -47,39 +47,24 @@ from fastcf.kernels._threads import kernel_threads
 from fastcf.kernels.bpr import reference as _reference
 from fastcf.kernels.sgd import _writable
 
-__all__ = ["LOSSES", "SCHEDULES", "harmonic_rank_weights", "ranking_epoch", "ranking_rng_state"]
+__all__ = ["LOSSES", "harmonic_rank_weights", "ranking_epoch", "ranking_rng_state"]
 
 #: Loss names and the codes the twins take.
 LOSSES = {"bpr": 0, "warp": 1}
-#: The epoch's schedules: the deterministic grid (default) and the racy opt-in.
-SCHEDULES = ("grid", "hogwild")
 _LIMIT_32 = 2**32 - 1
 
 
-#: Random streams ranking_rng_state hands out at most: far more blocks than threads, and
-#: their spawning (one Python object each) stays within a second.
-MAX_RANKING_BLOCKS = 1 << 16
-#: Partitions of the grid schedule at most: its P² cell offsets stay within 8 MiB.
-MAX_GRID_BLOCKS = 1 << 10
+#: Partitions of the grid at most: far more than threads, and its P² cell offsets stay within 8 MiB.
+MAX_RANKING_BLOCKS = 1 << 10
 
 
-def check_ranking_blocks(n_blocks, owner: str, schedule: str = "hogwild") -> int:
-    """An ``n_blocks`` for :func:`ranking_epoch` on ``schedule``, refused before any stream is spawned."""
+def check_ranking_blocks(n_blocks, owner: str) -> int:
+    """An ``n_blocks`` for :func:`ranking_epoch`, refused before any stream is spawned."""
     n_blocks = _validation.check_positive_int(n_blocks, "n_blocks", owner)
-    if schedule == "grid" and n_blocks > MAX_GRID_BLOCKS:
-        raise ValueError(_validation.message(owner, "n_blocks", f"at most {MAX_GRID_BLOCKS} for the grid schedule "
-                                             "(a grid of n_blocks² cells)", n_blocks))
     if n_blocks > MAX_RANKING_BLOCKS:
-        raise ValueError(_validation.message(owner, "n_blocks", f"at most {MAX_RANKING_BLOCKS} (one random stream "
-                                             "pair per block, spawned up front)", n_blocks))
+        raise ValueError(_validation.message(owner, "n_blocks", f"at most {MAX_RANKING_BLOCKS} for the grid schedule "
+                                             "(a grid of n_blocks² cells)", n_blocks))
     return n_blocks
-
-
-def check_schedule(schedule, owner: str) -> str:
-    """A ``schedule`` name, one of :data:`SCHEDULES`."""
-    if not isinstance(schedule, str) or schedule not in SCHEDULES:
-        raise ValueError(_validation.message(owner, "schedule", f"one of {list(SCHEDULES)}", repr(schedule)))
-    return schedule
 
 
 def ranking_rng_state(seed, n_blocks: int) -> np.ndarray:
@@ -120,7 +105,6 @@ def ranking_epoch(
     rng_state: np.ndarray,
     *,
     loss: str = "bpr",
-    schedule: str = "grid",
     n_samples: Optional[int] = None,
     max_sampled: int = 10,
     learning_rate: float,
@@ -137,9 +121,8 @@ def ranking_epoch(
 ) -> float:
     """One epoch of SGD on a ranking loss over sampled (user, positive, negative) triples, in place.
 
-    See ``fastcf/kernels/bpr/reference.py`` for the exact schedules, sampling and update
-    rule, and the module docstring for what the thread count changes (with the default grid
-    schedule: nothing). Representations are sums of feature
+    See ``fastcf/kernels/bpr/reference.py`` for the exact schedule, sampling and update
+    rule; the thread count changes nothing (module docstring). Representations are sums of feature
     embeddings, p_u = Σ_f w_uf U_f and q_i = Σ_g w_ig V_g (bias b_i = Σ_g w_ig c_g); without
     feature matrices every user and item is its own feature (plain matrix factorisation,
     with a faster path).
@@ -158,11 +141,8 @@ def ranking_epoch(
         c: bias per item feature (read and written only with ``learn_bias``).
     rng_state : ndarray of shape (P, 2), uint64, writable
         Two random streams per block (:func:`ranking_rng_state`); advanced in place. P is the
-        grid's number of user and of item blocks (at most 1024), or Hogwild's of sample blocks.
+        grid's number of user and of item blocks (at most 1024).
     loss : {"bpr", "warp"}
-    schedule : {"grid", "hogwild"}
-        "grid": the deterministic P x P schedule (module docstring); "hogwild": the racy
-        opt-in, reproducible only at one thread.
     n_samples : int >= 0, optional
         Triples to sample this epoch; default nnz.
     max_sampled : int >= 1
@@ -181,8 +161,7 @@ def ranking_epoch(
         WARP's L(r) for the estimated rank r; default :func:`harmonic_rank_weights`.
     n_threads : int >= 1, optional
         Threads for this call; default ``fastcf.get_num_threads()``. Capped at the usable
-        cores and at P. Changes nothing on the grid schedule; with "hogwild", more than one
-        thread makes the result vary (module docstring).
+        cores and at P. Changes nothing in the result.
     backend : {"auto", "cython", "numba", "reference"}, optional
 
     Returns
@@ -199,7 +178,6 @@ def ranking_epoch(
     owner = "ranking_epoch"
     if loss not in LOSSES:
         raise ValueError(f"{owner}: 'loss' must be one of {sorted(LOSSES)}; got {loss!r}.")
-    schedule = check_schedule(schedule, owner)
     user_embeddings = _writable(user_embeddings, "user_embeddings", 2, None, owner)
     dtype = user_embeddings.dtype
     item_embeddings = _writable(item_embeddings, "item_embeddings", 2, dtype, owner)
@@ -219,8 +197,8 @@ def ranking_epoch(
             or not rng_state.flags.writeable:
         raise TypeError(f"{owner}: 'rng_state' must be a writable, C-contiguous uint64 array of shape (B, 2), two "
                         f"streams per block (from ranking_rng_state); got {_describe(rng_state)}.")
-    if schedule == "grid" and rng_state.shape[0] > MAX_GRID_BLOCKS:
-        raise ValueError(_validation.message(owner, "rng_state", f"of shape (P, 2) with P <= {MAX_GRID_BLOCKS} "
+    if rng_state.shape[0] > MAX_RANKING_BLOCKS:
+        raise ValueError(_validation.message(owner, "rng_state", f"of shape (P, 2) with P <= {MAX_RANKING_BLOCKS} "
                                              "blocks for the grid schedule (a grid of P² cells)",
                                              f"shape {rng_state.shape}"))
 
@@ -274,13 +252,6 @@ def ranking_epoch(
 
     twin = _backend.twin("bpr", backend)
     regs_args = (LOSSES[loss], max_sampled, learning_rate, *regs, learn_bias, update_items)
-    if schedule == "hogwild":
-        with kernel_threads(n_threads, owner, n_tasks=rng_state.shape[0]) as n:
-            ordered = twin.ranking_epoch_hogwild(
-                indptr, indices, entry_users, *user_features, *item_features, user_embeddings, item_embeddings,
-                item_bias, rng_state, rank_weights, n_samples, *regs_args, n,
-            )
-        return float(ordered) / max(n_samples, 1)
     grid = _reference.grid_schedule(
         indptr, indices, entry_users, n_items, rng_state, n_samples, user_features[0], user_features[1],
         user_embeddings.shape[0], item_features[0], item_features[1], item_embeddings.shape[0])

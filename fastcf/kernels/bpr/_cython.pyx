@@ -4,9 +4,7 @@ Grid schedule (``ranking_epoch``): the sub-epochs run in order, the P cells of e
 parallel (OpenMP ``prange``, dynamic: cells differ in size). No two cells of a sub-epoch touch
 one row; shared feature rows are stepped in per-cell copies whose mean change is added in
 cell order after the sub-epoch. So the result is the same bits at any thread count, and in float64
-(or float32 without AVX2+FMA) the reference's bits. The opt-in Hogwild schedule
-(``ranking_epoch_hogwild``) runs its sample blocks in parallel without locks: at one thread
-they run in order 0..B-1 and take the reference's samples, with more they race.
+(or float32 without AVX2+FMA) the reference's bits.
 
 Identity features (plain BPR / WARP MF) take a fast path: rows are updated where they lie, and
 since the positive stream is separate from the negative one, the pairs of the next samples
@@ -189,7 +187,7 @@ cdef int64_t _identity_block(
     Problem* pr, int64_t start, int64_t end, uint64_t* state,
     const index_t* indptr, const index_t* indices,                                  # IN: the positives
     const index_t* pair_users, const index_t* pair_items, int64_t n_pairs,          # IN: the pairs sampled
-    const index_t* block_items, int64_t block_size,                                 # IN: negatives (NULL: all)
+    const index_t* block_items, int64_t block_size,                                 # IN: the negatives' block
     floating* U, floating* V, floating* bias, const floating* rank_weights,         # IN/OUT, IN
     floating lr, floating reg_u, floating reg_i, floating reg_b,
 ) noexcept nogil:
@@ -222,8 +220,7 @@ cdef int64_t _identity_block(
         scale = 0
         for draw in range(pr.max_sampled):
             j = fcf_bounded(&state[1], block_size)
-            if block_items != NULL:
-                j = block_items[j]
+            j = block_items[j]
             qj = V + j * f
             fcf_rank_prefetch(qj, f * sizeof(floating))  # arrives while the search runs
             if _is_positive(indptr, indices, u, j):
@@ -343,7 +340,7 @@ cdef int64_t _feature_block(
     Problem* pr, int64_t start, int64_t end, uint64_t* state,
     const index_t* indptr, const index_t* indices,                                          # IN: the positives
     const index_t* pair_users, const index_t* pair_items, int64_t n_pairs,                  # IN: the pairs sampled
-    const index_t* block_items, int64_t block_size,                                         # IN: negatives (NULL: all)
+    const index_t* block_items, int64_t block_size,                                         # IN: the negatives' block
     const index_t* uf_ptr, const index_t* uf_index, const floating* uf_weight,              # IN (NULL: identity)
     const index_t* if_ptr, const index_t* if_index, const floating* if_weight,              # IN (NULL: identity)
     floating* U, floating* V, floating* bias, const floating* rank_weights,                 # IN/OUT, IN
@@ -376,8 +373,7 @@ cdef int64_t _feature_block(
         scale = 0
         for draw in range(pr.max_sampled):
             j = fcf_bounded(&state[1], block_size)
-            if block_items != NULL:
-                j = block_items[j]
+            j = block_items[j]
             if if_ptr != NULL:
                 fcf_rank_prefetch(&if_ptr[j], 2 * sizeof(index_t))
             else:
@@ -413,77 +409,6 @@ cdef inline const index_t* _index_ptr(const index_t[::1] a) noexcept nogil:
 
 cdef inline const floating* _float_ptr(const floating[::1] a) noexcept nogil:
     return NULL if a.shape[0] == 0 else &a[0]
-
-
-def ranking_epoch_hogwild(
-    const index_t[::1] indptr,                 # IN  (n_users + 1,)
-    const index_t[::1] indices,                # IN  (nnz,)
-    const index_t[::1] entry_users,            # IN  (nnz,)
-    const index_t[::1] user_feature_indptr,    # IN  (n_users + 1,) or (0,): identity
-    const index_t[::1] user_feature_indices,   # IN
-    const floating[::1] user_feature_weights,  # IN
-    const index_t[::1] item_feature_indptr,    # IN  (n_items + 1,) or (0,): identity
-    const index_t[::1] item_feature_indices,   # IN
-    const floating[::1] item_feature_weights,  # IN
-    floating[:, ::1] user_embeddings,          # IN/OUT (n_user_features, f)
-    floating[:, ::1] item_embeddings,          # IN/OUT (n_item_features, f)
-    floating[::1] item_bias,                   # IN/OUT (n_item_features,)
-    uint64_t[:, ::1] rng_state,                # IN/OUT (B, 2)
-    const double[::1] rank_weights,            # IN  (n_items + 1,)
-    int64_t n_samples,
-    int loss,
-    int max_sampled,
-    double learning_rate,
-    double reg_user,
-    double reg_item,
-    double reg_bias,
-    bint learn_bias,
-    bint update_items,
-    int n_threads,
-):
-    """One Hogwild epoch in place; see ``reference.ranking_epoch_hogwild``."""
-    cdef Problem pr
-    cdef int n_blocks = rng_state.shape[0], block
-    cdef int f = user_embeddings.shape[1]
-    cdef floating lr = <floating>learning_rate, reg_u = <floating>reg_user
-    cdef floating reg_i = <floating>reg_item, reg_b = <floating>reg_bias
-    cdef bint identity = user_feature_indptr.shape[0] == 0 and item_feature_indptr.shape[0] == 0
-    cdef floating* scratch
-    weights_array = np.asarray(rank_weights, dtype=np.float32 if floating is float else np.float64)
-    cdef const floating[::1] weights = weights_array
-    ordered_array = np.zeros(n_blocks, dtype=np.int64)
-    cdef int64_t[::1] ordered = ordered_array
-    if n_samples == 0:
-        return 0
-    pr.nnz = indices.shape[0]
-    pr.n_items = item_feature_indptr.shape[0] - 1 if item_feature_indptr.shape[0] else item_embeddings.shape[0]
-    pr.f = f
-    pr.loss = loss
-    pr.max_sampled = max_sampled
-    pr.learn_bias = learn_bias
-    pr.update_items = update_items
-    pr.simd = _simd
-    with nogil:
-        for block in prange(n_blocks, num_threads=n_threads, schedule="static", chunksize=1):
-            if identity:
-                ordered[block] = _identity_block(
-                    &pr, n_samples * block // n_blocks, n_samples * (block + 1) // n_blocks, &rng_state[block, 0],
-                    &indptr[0], &indices[0], &entry_users[0], &indices[0], pr.nnz, NULL, pr.n_items,
-                    &user_embeddings[0, 0], &item_embeddings[0, 0],
-                    &item_bias[0], &weights[0], lr, reg_u, reg_i, reg_b,
-                )
-            else:
-                scratch = <floating*>malloc(4 * f * sizeof(floating))
-                ordered[block] = _feature_block(
-                    &pr, n_samples * block // n_blocks, n_samples * (block + 1) // n_blocks, &rng_state[block, 0],
-                    &indptr[0], &indices[0], &entry_users[0], &indices[0], pr.nnz, NULL, pr.n_items,
-                    _index_ptr(user_feature_indptr), _index_ptr(user_feature_indices), _float_ptr(user_feature_weights),
-                    _index_ptr(item_feature_indptr), _index_ptr(item_feature_indices), _float_ptr(item_feature_weights),
-                    &user_embeddings[0, 0], &item_embeddings[0, 0], &item_bias[0], &weights[0],
-                    NULL, NULL, NULL, NULL, NULL, lr, reg_u, reg_i, reg_b, scratch,
-                )
-                free(scratch)
-    return int(ordered_array.sum())
 
 
 cdef inline const int64_t* _slot_ptr(const int64_t[::1] a) noexcept nogil:

@@ -3,9 +3,7 @@
 Grid schedule: the sub-epochs run in order, the P cells of each in parallel (``prange``). No
 two cells of a sub-epoch touch one row (shared feature rows go to per-cell copies, whose
 mean change is added in cell order after the sub-epoch), so every thread count takes the reference's samples and
-steps, in the reference's arithmetic order: the same bits at any thread count. The opt-in
-Hogwild schedule runs its blocks in parallel without locks (results then vary from run to
-run at more than one thread).
+steps, in the reference's arithmetic order: the same bits at any thread count.
 """
 
 import numba
@@ -101,13 +99,12 @@ def _dot(a, b, zero):
 
 
 @numba.njit(nogil=True, cache=True)
-def _sample(u, i, negative_state, grid, block_items, block_lo, block_size,
+def _sample(u, i, negative_state, block_items, block_lo, block_size,
             indptr, indices, uf_indptr, uf_indices, uf_weights, user_slot,
             if_indptr, if_indices, if_weights, item_slot, U, V, bias, U_copies, V_copies, bias_copies,
             p, qi, qj, rank_weights, n_items, loss, max_sampled, lr, reg_u, reg_i, reg_b, learn_bias, update_items):
     """One sample of positive (u, i) in place (reference ``_Problem.sample``); returns (negative
-    state, ordered 0/1). Negatives come from block_items[block_lo + draw(block_size)] on the
-    grid, from draw(n_items) otherwise."""
+    state, ordered 0/1). Negatives come from block_items[block_lo + draw(block_size)]."""
     one = lr / lr
     zero = one - one
     f = p.shape[0]
@@ -122,8 +119,7 @@ def _sample(u, i, negative_state, grid, block_items, block_lo, block_size,
     j = 0
     for _t in range(max_sampled):
         negative_state, j = _draw(negative_state, block_size)
-        if grid:
-            j = block_items[block_lo + j]
+        j = block_items[block_lo + j]
         if _is_positive(indptr, indices, u, j):
             continue
         n_valid += 1
@@ -220,7 +216,7 @@ def _grid_epoch(indptr, indices, pair_users, pair_items, cell_ptr, cell_samples,
             for _ in range(cell_samples[cell]):
                 state, k = _draw(state, n_pairs)
                 negative_state, hit = _sample(
-                    pair_users[first + k], pair_items[first + k], negative_state, True, block_items, block_lo,
+                    pair_users[first + k], pair_items[first + k], negative_state, block_items, block_lo,
                     block_size, indptr, indices, uf_indptr, uf_indices, uf_weights, user_slot, if_indptr, if_indices,
                     if_weights, item_slot, U, V, bias, U_copies[a], V_copies[a], bias_copies[a], p, qi, qj,
                     rank_weights, n_items, loss, max_sampled, lr, reg_u, reg_i, reg_b, learn_bias, update_items)
@@ -234,38 +230,6 @@ def _grid_epoch(indptr, indices, pair_users, pair_items, cell_ptr, cell_samples,
         for k in numba.prange(n_item_shared):
             _add_changes(V[item_shared[k]], V_copies[:, k, :])
             _add_changes(bias[item_shared[k]:item_shared[k] + 1], bias_copies[:, k:k + 1])
-
-
-@numba.njit(parallel=True, nogil=True, cache=True)
-def _hogwild_epoch(indptr, indices, entry_users, uf_indptr, uf_indices, uf_weights, if_indptr, if_indices, if_weights,
-                   U, V, bias, rng_state, rank_weights, n_samples, loss, max_sampled,
-                   lr, reg_u, reg_i, reg_b, learn_bias, update_items, ordered_per_block):
-    f = U.shape[1]
-    n_items = if_indptr.shape[0] - 1 if if_indptr.shape[0] else V.shape[0]
-    nnz = indices.shape[0]
-    n_blocks = rng_state.shape[0]
-    no_slot = np.empty(0, dtype=np.int64)
-    no_items = np.empty(0, dtype=indices.dtype)
-    no_rows = np.empty((0, f), dtype=U.dtype)
-    no_bias = np.empty(0, dtype=U.dtype)
-    for block in numba.prange(n_blocks):
-        p = np.empty(f, dtype=U.dtype)
-        qi = np.empty(f, dtype=U.dtype)
-        qj = np.empty(f, dtype=U.dtype)
-        state = rng_state[block, 0]
-        negative_state = rng_state[block, 1]
-        ordered = 0
-        for _ in range(n_samples * block // n_blocks, n_samples * (block + 1) // n_blocks):
-            state, q = _draw(state, nnz)
-            negative_state, hit = _sample(
-                entry_users[q], indices[q], negative_state, False, no_items, 0, n_items, indptr, indices,
-                uf_indptr, uf_indices, uf_weights, no_slot, if_indptr, if_indices, if_weights, no_slot, U, V, bias,
-                no_rows, no_rows, no_bias, p, qi, qj, rank_weights, n_items, loss, max_sampled, lr, reg_u, reg_i,
-                reg_b, learn_bias, update_items)
-            ordered += hit
-        rng_state[block, 0] = state
-        rng_state[block, 1] = negative_state
-        ordered_per_block[block] = ordered
 
 
 def ranking_epoch(indptr, indices, pair_users, pair_items, cell_ptr, cell_samples, block_items, block_ptr,
@@ -286,20 +250,3 @@ def ranking_epoch(indptr, indices, pair_users, pair_items, cell_ptr, cell_sample
                     bool(learn_bias), bool(update_items), ordered)
     return int(ordered.sum())
 
-
-def ranking_epoch_hogwild(indptr, indices, entry_users,
-                          user_feature_indptr, user_feature_indices, user_feature_weights,
-                          item_feature_indptr, item_feature_indices, item_feature_weights,
-                          user_embeddings, item_embeddings, item_bias, rng_state, rank_weights,
-                          n_samples, loss, max_sampled, learning_rate, reg_user, reg_item, reg_bias,
-                          learn_bias, update_items, n_threads):
-    """One Hogwild epoch in place; see ``reference.ranking_epoch_hogwild``."""
-    t = user_embeddings.dtype.type
-    ordered = np.zeros(rng_state.shape[0], dtype=np.int64)
-    with numba_threads(n_threads):
-        _hogwild_epoch(indptr, indices, entry_users, user_feature_indptr, user_feature_indices, user_feature_weights,
-                       item_feature_indptr, item_feature_indices, item_feature_weights, user_embeddings,
-                       item_embeddings, item_bias, rng_state, rank_weights.astype(user_embeddings.dtype),
-                       np.int64(n_samples), np.int64(loss), np.int64(max_sampled), t(learning_rate), t(reg_user),
-                       t(reg_item), t(reg_bias), bool(learn_bias), bool(update_items), ordered)
-    return int(ordered.sum())

@@ -12,7 +12,7 @@ next output z and returns ((z >> 32) * n) >> 32, an integer in [0, n) for n < 2*
 that a fast twin may draw the positives of later samples ahead and prefetch their rows
 without changing any number drawn); an epoch advances them in place.
 
-Schedule "grid" (the default; :func:`grid_schedule` builds it, :func:`ranking_epoch` runs it).
+The schedule, a grid (:func:`grid_schedule` builds it, :func:`ranking_epoch` runs it).
 P = len(rng_state) partitions.
 
 * User blocks, fixed: user u is in block a = min(P - 1, floor(P (indptr[u] + indptr[u+1]) /
@@ -71,17 +71,9 @@ positive stream, u = pair_users[k], i = pair_items[k]:
    The item side is left alone when ``update_items`` is False (fold-in of new users).
    Dot products and sums add term by term in index order (so float64 twins agree bit for bit).
 
-With P = 1 the grid is one cell: every pair, negatives over all items, which is exactly the
-"hogwild" schedule with one block.
+With P = 1 the grid is one cell: every pair, negatives over all items (the serial schedule).
 
-Schedule "hogwild" (opt-in, :func:`ranking_epoch_hogwild`). The epoch's samples are cut into
-B = len(rng_state) blocks, block b taking samples [n_samples b // B, n_samples (b + 1) // B)
-from stream row b: k = draw(nnz) over all stored pairs, negatives j = draw(n_items), the
-sample as above. Here the blocks run in order; the fast twins at one thread do the same, and
-with more threads run blocks at once without locks (Hogwild, Recht et al. 2011), so the
-result then varies from run to run.
-
-Both return how many samples were already ordered before their step: x > 0 for BPR (so the
+The epoch returns how many samples were already ordered before their step: x > 0 for BPR (so the
 share estimates the training AUC), no violating negative found for WARP.
 """
 
@@ -350,34 +342,4 @@ def ranking_epoch(indptr, indices, pair_users, pair_items, cell_ptr, cell_sample
                 changed += (change != 0).reshape(begin.shape[0], -1).any(axis=1)
             divisor = np.maximum(changed, 1).astype(begin.dtype)
             array[rows] = begin + total / (divisor[:, None] if begin.ndim == 2 else divisor)
-    return ordered
-
-
-def ranking_epoch_hogwild(indptr, indices, entry_users,
-                          user_feature_indptr, user_feature_indices, user_feature_weights,
-                          item_feature_indptr, item_feature_indices, item_feature_weights,
-                          user_embeddings, item_embeddings, item_bias, rng_state, rank_weights,
-                          n_samples, loss, max_sampled, learning_rate, reg_user, reg_item, reg_bias,
-                          learn_bias, update_items, n_threads):
-    """One epoch on the opt-in "hogwild" schedule in place (its blocks in order); returns the ordered count."""
-    pr = _Problem(indptr, indices, (user_feature_indptr, user_feature_indices, user_feature_weights),
-                  (item_feature_indptr, item_feature_indices, item_feature_weights), user_embeddings,
-                  item_embeddings, item_bias, rank_weights, loss, max_sampled, learning_rate, reg_user, reg_item,
-                  reg_bias, learn_bias, update_items)
-    nnz = indices.shape[0]
-    n_blocks = rng_state.shape[0]
-
-    def draw_negative(state):
-        state, z = splitmix64(state)
-        return state, bounded(z, pr.n_items)
-
-    ordered = 0
-    for block in range(n_blocks):
-        state, negative_state = int(rng_state[block, 0]), int(rng_state[block, 1])
-        for _ in range(n_samples * block // n_blocks, n_samples * (block + 1) // n_blocks):
-            state, z = splitmix64(state)
-            q = bounded(z, nnz)
-            negative_state, hit = pr.sample(int(entry_users[q]), int(indices[q]), negative_state, draw_negative)
-            ordered += hit
-        rng_state[block] = np.uint64(state), np.uint64(negative_state)
     return ordered
