@@ -480,7 +480,10 @@ def test_the_grid_refuses_more_than_1024_blocks():
     matrix, entry_users = positives()
     with pytest.raises(ValueError, match=r"ranking_epoch: 'rng_state' must be of shape \(P, 2\) with P <= 1024 blocks "
                                          r"for the grid schedule .*; got shape \(1025, 2\)"):
-        run(matrix, entry_users, state(*matrix.shape, n_blocks=1025), "numba", epochs=1)
+        run(matrix, entry_users, {**state(*matrix.shape), "rng_state": np.ones((1025, 2), np.uint64)}, "numba",
+            epochs=1)
+    with pytest.raises(ValueError, match=r"ranking_rng_state: 'n_blocks' must be at most 1024 for the grid schedule"):
+        ranking_rng_state(0, 1025)
 
 
 @pytest.mark.parametrize("loss", ["bpr", "warp"])
