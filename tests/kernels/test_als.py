@@ -430,6 +430,23 @@ def test_a_system_that_is_not_positive_definite_raises_naming_the_row(backend, d
         als_half_step(indptr, indices, confidence, y, x, regularization=0.0, cg_steps=cg_steps, backend=name)
     # The other rows were solved; the failed rows kept their values.
     np.testing.assert_allclose(x[[0, 1, 4, 5]], [[0, 1], [1, 0], [0, 1], [1, 0]], rtol=1e-6)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("cg_steps", [0, 2])
+def test_a_failed_row_with_its_own_penalty_names_that_penalty_not_a_zero_regularization(backend, cg_steps):
+    """With per-row penalties (ImplicitALS's ν > 0) 'regularization' may be 0: the hint gives the row's own."""
+    indptr, indices, confidence, y = indefinite_problem(np.float64)
+    x = np.zeros((7, 2))
+    x[3] = x[6] = 9.0 if cg_steps == 0 else 0.0
+    row_penalty = np.array([0.5, 0.5, 0.5, 0.25, 0.5, 0.5, 0.5])
+    with twin_variant(backend) as name, pytest.raises(
+        ValueError,
+        match=r"\(first: row 3\): .*Row 3's penalty is 0\.25 \('regularization' 0\.0 \+ its 'row_regularization' "
+              r"0\.25; in ImplicitALS both come from 'regularization' and 'regularization_exp'\): raise it",
+    ):
+        als_half_step(indptr, indices, confidence, y, x, regularization=0.0, cg_steps=cg_steps,
+                      row_regularization=row_penalty, backend=name)
     np.testing.assert_array_equal(x[[3, 6]], 9.0 if cg_steps == 0 else 0.0)
     # Regularization large enough makes every system positive definite.
     with twin_variant(backend) as name:

@@ -559,7 +559,7 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
         indptr, indices, confidence, other_factors, factors, padded, row_regularization, cg_steps, simd, chunk,
         block_rows, _aligned_zeros(n_threads, slab, dtype), offsets, status, n_threads,
     )
-    raise_failed_rows("als_half_step", status, regularization, cg_steps)
+    raise_failed_rows("als_half_step", status, regularization, cg_steps, row_regularization=row_regularization)
     return factors
 
 
@@ -1241,5 +1241,5 @@ def als_subspace_half_step(indptr, indices, confidence, other_factors, factors, 
         indptr, indices, confidence, other_factors, factors, full, row_regularization, b, sweeps, chunk,
         gather_rows, _aligned_zeros(n_threads, slab, dtype), offsets, status, _simd and dtype == np.float32, n_threads,
     )
-    raise_failed_rows("als_subspace_half_step", status, regularization, 0)
+    raise_failed_rows("als_subspace_half_step", status, regularization, 0, row_regularization=row_regularization)
     return factors

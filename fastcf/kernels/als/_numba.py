@@ -230,7 +230,7 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
             indptr, indices, confidence, other_factors, factors, gram, row_regularization, dtype.type(1), cg_steps,
             mats, vecs, status,
         )
-    raise_failed_rows("als_half_step", status, regularization, cg_steps)
+    raise_failed_rows("als_half_step", status, regularization, cg_steps, row_regularization=row_regularization)
     return factors
 
 
@@ -435,5 +435,5 @@ def als_subspace_half_step(indptr, indices, confidence, other_factors, factors, 
         predictions = np.empty((n, longest), dtype=dtype)
         _subspace_half_step(indptr, indices, confidence, other_factors, factors, gram, row_regularization,
                             dtype.type(1), b, sweeps, mats, vecs, predictions, status)
-    raise_failed_rows("als_subspace_half_step", status, regularization, 0)
+    raise_failed_rows("als_subspace_half_step", status, regularization, 0, row_regularization=row_regularization)
     return factors

@@ -11,10 +11,12 @@ NOT_FINITE = 2
 
 
 def raise_failed_rows(owner: str, status: np.ndarray, regularization: float, cg_steps: int,
-                      advice: str = "") -> None:
+                      advice: str = "", row_regularization=None) -> None:
     """Raise ValueError naming how many rows failed and the first one; return if none did.
 
-    ``advice`` replaces the default hint (raise 'regularization', check 'confidence').
+    ``advice`` replaces the default hint (raise the penalty, check 'confidence'). With
+    per-row penalties (``row_regularization``, non-empty) the hint gives the first failed
+    row's whole penalty, since 'regularization' alone may be 0 there.
     """
     failed = np.flatnonzero(status)
     if failed.size == 0:
@@ -26,7 +28,12 @@ def raise_failed_rows(owner: str, status: np.ndarray, regularization: float, cg_
         if status[first] == NOT_FINITE
         else "met normal equations that are not positive definite"
     )
-    if not advice:
+    if not advice and row_regularization is not None and len(row_regularization):
+        own = float(row_regularization[first])
+        advice = (f"Row {first}'s penalty is {float(regularization) + own!r} ('regularization' {regularization!r} "
+                  f"+ its 'row_regularization' {own!r}; in ImplicitALS both come from 'regularization' and "
+                  f"'regularization_exp'): raise it, or check 'confidence': values below 1 subtract from YᵀY.")
+    elif not advice:
         advice = (f"Raise 'regularization' (now {regularization!r}), or check 'confidence': "
                   f"values below 1 subtract from YᵀY.")
     raise ValueError(

@@ -112,7 +112,7 @@ def als_half_step(indptr, indices, confidence, other_factors, factors, regulariz
             status[u] = NOT_FINITE
         if status[u] == 0:
             factors[u] = x
-    raise_failed_rows("als_half_step", status, regularization, cg_steps)
+    raise_failed_rows("als_half_step", status, regularization, cg_steps, row_regularization=row_regularization)
     return factors
 
 
@@ -337,7 +337,7 @@ def als_subspace_half_step(indptr, indices, confidence, other_factors, factors, 
             status[u] = NOT_FINITE
         if status[u] == 0:
             factors[u] = x
-    raise_failed_rows("als_subspace_half_step", status, regularization, 0)
+    raise_failed_rows("als_subspace_half_step", status, regularization, 0, row_regularization=row_regularization)
     return factors
 
 
