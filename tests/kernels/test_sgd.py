@@ -213,3 +213,19 @@ def test_cython_float32_plain_path_matches_the_reference():
     for name in state:
         np.testing.assert_allclose(plain[name], expected[name], rtol=1e-4, atol=1e-4, err_msg=name)
         np.testing.assert_allclose(simd[name], expected[name], rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+@pytest.mark.parametrize("n_blocks", [1, 7, 256, 257])
+@pytest.mark.parametrize("seed", [None, 3])
+def test_schedule_order_is_the_stable_sort_of_the_block_keys(n_blocks, seed):
+    """The 16-bit radix path (n_blocks <= 256) and the wide path give the one stable order, ties included."""
+    from fastcf.kernels.sgd import _ranges
+
+    rng = np.random.default_rng(n_blocks)
+    users, items = rng.integers(0, 900, 20_000), rng.integers(0, 700, 20_000)
+    block_ptr, order = sgd_schedule(users, items, 900, 700, n_blocks, seed=seed)
+    block = _ranges(users, 900, n_blocks)[users].astype(np.int64) * n_blocks + _ranges(items, 700, n_blocks)[items]
+    visit = np.arange(users.size) if seed is None else np.random.default_rng(seed).permutation(users.size)
+    expected = visit[np.argsort(block[visit], kind="mergesort")]
+    assert np.array_equal(order, expected)
+    assert block_ptr[-1] == users.size and np.all(np.diff(block[order]) >= 0)

@@ -69,11 +69,14 @@ def sgd_schedule(
     user_block = _ranges(users, n_users, n_blocks)[users]
     item_block = _ranges(items, n_items, n_blocks)[items]
     block = user_block * n_blocks + item_block
+    # A stable sort has one answer whatever its algorithm; NumPy's is a linear radix sort for
+    # 16-bit keys (the usual case: n_blocks <= 256) and a merge sort otherwise.
+    key = block.astype(np.uint16) if n_blocks * n_blocks <= 1 << 16 else block
     if seed is None:
-        order = np.argsort(block, kind="stable")
+        order = np.argsort(key, kind="stable")
     else:
         shuffled = np.random.default_rng(seed).permutation(users.size)
-        order = shuffled[np.argsort(block[shuffled], kind="stable")]
+        order = shuffled[np.argsort(key[shuffled], kind="stable")]
     block_ptr = np.zeros(n_blocks * n_blocks + 1, dtype=np.int64)
     np.cumsum(np.bincount(block, minlength=n_blocks * n_blocks), out=block_ptr[1:])
     return block_ptr, order.astype(np.int64)
