@@ -362,7 +362,8 @@ def _read(path: Path, mmap: bool, verify: bool):
         for key in [key for key in params if key in retired and key not in accepted]:
             # A parameter a later fastcf removed loads only with the one value it still means.
             value = params.pop(key)
-            if value != retired[key]:
+            # Compared by type first: a hostile file's array must not reach an ambiguous ==.
+            if type(value) is not type(retired[key]) or value != retired[key]:
                 raise ModelFileError(f"{path}: the file was saved with {cls.__name__}({key}={value!r}), which this "
                                      f"fastcf no longer has (only {key}={retired[key]!r} remains, as the default "
                                      f"behaviour); refit the model.")

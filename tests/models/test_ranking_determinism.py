@@ -73,9 +73,9 @@ def test_files_that_name_the_removed_schedule_load_only_on_the_grid(cls, data, t
 
     model = cls(factors=4, epochs=1, random_state=2, n_threads=1).fit(data)
     current = cls.get_params
-    for schedule in ("grid", "hogwild"):
+    for name, schedule in (("grid", "grid"), ("hogwild", "hogwild"), ("array", np.array(["grid", "grid"]))):
         monkeypatch.setattr(cls, "get_params", lambda self, deep=True, s=schedule: {**current(self, deep), "schedule": s})
-        model.save(tmp_path / schedule)
+        model.save(tmp_path / name)
     monkeypatch.setattr(cls, "get_params", current)
     loaded = cls.load(tmp_path / "grid")
     assert "schedule" not in loaded.get_params()
@@ -83,3 +83,5 @@ def test_files_that_name_the_removed_schedule_load_only_on_the_grid(cls, data, t
     with pytest.raises(ModelFileError, match=rf"saved with {cls.__name__}\(schedule='hogwild'\), which this fastcf "
                                              r"no longer has"):
         cls.load(tmp_path / "hogwild")
+    with pytest.raises(ModelFileError, match=r"saved with .*\(schedule=array\("):
+        cls.load(tmp_path / "array")
